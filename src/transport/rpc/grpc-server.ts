@@ -1,0 +1,261 @@
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { ReflectionService } from "@grpc/reflection";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { DescFile, DescMethod, DescService } from "@bufbuild/protobuf";
+import { AnySchema, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createHandlerContext } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
+
+export interface GrpcService {
+  service: DescService;
+  impl: Partial<ServiceImpl<DescService>>;
+}
+
+export interface GrpcCallEvent {
+  service: string;
+  method: string;
+  code: number;
+  durationMs: number;
+  requestHeader: Headers;
+  peer: string;
+}
+
+export interface GrpcServerOptions {
+  services: GrpcService[];
+  onCallEnd?: (e: GrpcCallEvent) => void;
+  maxReceiveMessageLength?: number;
+}
+
+export interface GrpcServerHandle {
+  server: grpc.Server;
+  listen(host: string, port: number): Promise<number>;
+  setServing(serving: boolean): void;
+  close(graceMs?: number): Promise<void>;
+}
+
+type UnaryHandler = (
+  request: unknown,
+  context: HandlerContext,
+) => Promise<unknown> | unknown;
+
+type ReflectionPackage = ConstructorParameters<typeof ReflectionService>[0];
+
+export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": opts.maxReceiveMessageLength ?? 64 * 1024,
+  });
+  const names = opts.services.map(({ service }) => service.typeName);
+  for (const { service, impl } of opts.services) {
+    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd));
+  }
+
+  const health = new HealthImplementation();
+  const setServing = (serving: boolean) => {
+    for (const name of ["", ...names]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+  };
+  setServing(false);
+  health.addToServer(server);
+  new ReflectionService(reflectionPackage(opts.services.map((s) => s.service)), {
+    services: names,
+  }).addToServer(server);
+
+  return {
+    server,
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+          if (err) return reject(err);
+          setServing(true);
+          resolve(bound);
+        });
+      }),
+    setServing,
+    close: (graceMs = 8000) =>
+      new Promise((resolve) => {
+        setServing(false);
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
+
+function serviceDefinition(service: DescService): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    service.methods.map((method) => {
+      if (method.methodKind !== "unary") {
+        throw new Error(
+          `${service.typeName}.${method.name} is ${method.methodKind}; the gRPC adapter serves unary methods only`,
+        );
+      }
+      const definition: grpc.MethodDefinition<unknown, unknown> = {
+        path: `/${service.typeName}/${method.name}`,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (msg) => Buffer.from(toBinary(method.input, create(method.input, msg as never))),
+        requestDeserialize: (bytes) => fromBinary(method.input, bytes),
+        responseSerialize: (msg) => Buffer.from(toBinary(method.output, create(method.output, msg as never))),
+        responseDeserialize: (bytes) => fromBinary(method.output, bytes),
+        originalName: method.name,
+      };
+      return [method.localName, definition];
+    }),
+  );
+}
+
+function serviceHandlers(
+  service: DescService,
+  impl: Partial<ServiceImpl<DescService>>,
+  onCallEnd: GrpcServerOptions["onCallEnd"],
+): grpc.UntypedServiceImplementation {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const fn = (impl as Record<string, UnaryHandler | undefined>)[method.localName];
+    handlers[method.localName] = (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      handleUnary(service, method, fn?.bind(impl), call, callback, onCallEnd).catch(() =>
+        callback({ code: grpc.status.INTERNAL, details: "internal error" }),
+      );
+    };
+  }
+  return handlers;
+}
+
+async function handleUnary(
+  service: DescService,
+  method: DescMethod,
+  fn: UnaryHandler | undefined,
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  callback: grpc.sendUnaryData<unknown>,
+  onCallEnd: GrpcServerOptions["onCallEnd"],
+): Promise<void> {
+  const started = performance.now();
+  const requestSignal = new AbortController();
+  const context = createHandlerContext({
+    service,
+    method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: call.getPath(),
+    timeoutMs: timeoutMs(call.getDeadline()),
+    requestSignal: requestSignal.signal,
+    requestHeader: metadataToHeaders(call.metadata),
+  });
+
+  let ended = false;
+  const end = (code: number) => {
+    if (ended) return;
+    ended = true;
+    context.abort();
+    onCallEnd?.({
+      service: service.typeName,
+      method: method.name,
+      code,
+      durationMs: performance.now() - started,
+      requestHeader: context.requestHeader,
+      peer: call.getPeer(),
+    });
+  };
+  // grpc-js also emits "cancelled" after a call has finished normally; end() keeps the first outcome.
+  call.on("cancelled", () => {
+    requestSignal.abort(new ConnectError("call cancelled", Code.Canceled));
+    end(grpc.status.CANCELLED);
+  });
+
+  try {
+    if (!fn) {
+      throw new ConnectError(`${service.typeName}.${method.name} is not implemented`, Code.Unimplemented);
+    }
+    const response = create(method.output, (await fn(call.request, context)) as never);
+    sendHeader(call, context.responseHeader);
+    callback(null, response, headersToMetadata(context.responseTrailer));
+    end(grpc.status.OK);
+  } catch (err) {
+    const status = errorToStatus(err, context.responseTrailer);
+    sendHeader(call, context.responseHeader);
+    callback(status);
+    end(status.code);
+  }
+}
+
+function errorToStatus(err: unknown, responseTrailer: Headers): grpc.StatusObject {
+  if (!(err instanceof ConnectError)) {
+    // The original message may carry secrets; only the error's class name is logged.
+    console.error(`grpc handler failed: ${err instanceof Error ? err.name : typeof err}`);
+    return { code: grpc.status.INTERNAL, details: "internal error", metadata: headersToMetadata(responseTrailer) };
+  }
+  const trailer = new Headers(responseTrailer);
+  err.metadata.forEach((value, key) => trailer.append(key, value));
+  const metadata = headersToMetadata(trailer);
+  const status = create(StatusSchema, {
+    code: err.code,
+    message: err.rawMessage,
+    details: err.details.map((d) =>
+      "desc" in d
+        ? create(AnySchema, { typeUrl: typeUrl(d.desc.typeName), value: toBinary(d.desc, create(d.desc, d.value)) })
+        : create(AnySchema, { typeUrl: typeUrl(d.type), value: d.value }),
+    ),
+  });
+  metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)));
+  return { code: err.code as number, details: err.rawMessage, metadata };
+}
+
+const typeUrl = (typeName: string) => `type.googleapis.com/${typeName}`;
+
+function timeoutMs(deadline: grpc.Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+function metadataToHeaders(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    if (key.endsWith("-bin")) continue;
+    for (const value of values) {
+      if (typeof value === "string") headers.append(key, value);
+    }
+  }
+  return headers;
+}
+
+function headersToMetadata(headers: Headers): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  headers.forEach((value, key) => {
+    if (key.endsWith("-bin")) {
+      // Connect carries binary headers base64-encoded; grpc-js wants the bytes.
+      for (const part of value.split(",")) metadata.add(key, Buffer.from(part.trim(), "base64"));
+    } else {
+      metadata.add(key, value);
+    }
+  });
+  return metadata;
+}
+
+function sendHeader(call: grpc.ServerUnaryCall<unknown, unknown>, header: Headers): void {
+  if ([...header.keys()].length > 0) call.sendMetadata(headersToMetadata(header));
+}
+
+// @grpc/reflection reads only `fileDescriptorProtos` from each entry of a proto-loader
+// package definition, so one entry per service carrying its file and every import suffices.
+function reflectionPackage(services: DescService[]): ReflectionPackage {
+  const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {};
+  for (const service of services) {
+    const files = new Set<DescFile>();
+    const collect = (file: DescFile) => {
+      if (files.has(file)) return;
+      files.add(file);
+      file.dependencies.forEach(collect);
+    };
+    collect(service.file);
+    pkg[service.typeName] = {
+      fileDescriptorProtos: [...files].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto))),
+    };
+  }
+  return pkg as unknown as ReflectionPackage;
+}
