@@ -1,0 +1,148 @@
+import { isAbsolute, resolve } from "node:path";
+
+/** Every setting tessera reads, with its default. Read from the environment once, at start. */
+export interface Config {
+  host: string;
+  httpPort: number;
+  grpcPort: number;
+  dataDir: string;
+  /** Undefined means `http://localhost:<bound http port>`, known only after listen. */
+  issuer: string | undefined;
+  bootstrapClientId: string | undefined;
+  bootstrapClientSecret: string | undefined;
+  /** Master key material; undefined means generate `<dataDir>/secret.key` on first start. */
+  secretKey: string | undefined;
+  signingAlgorithm: SigningAlgorithm;
+  synchronous: "FULL" | "NORMAL";
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  metricsPort: number | undefined;
+  /** Seconds a new signing key is published before it signs (manual rotation). */
+  keyAnnouncePeriod: number;
+  /** Seconds between automatic key rotations; 0 disables. */
+  keyRotationPeriod: number;
+  /** Milliseconds a SQLite statement waits on a lock before SQLITE_BUSY. */
+  busyTimeoutMs: number;
+  /** Seconds between sweeps of expired rows. */
+  sweepInterval: number;
+}
+
+export type SigningAlgorithm = "EdDSA" | "ES256";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Tenant defaults from the resources seed document (CONTRACT.md §3). */
+export const DEFAULT_LIFETIMES = {
+  accessTokenTtl: 3600,
+  refreshTokenTtl: 14 * 86400,
+  maxRotation: 365 * 86400,
+} as const;
+export const SESSION_TTL = 14 * 86400;
+export const DEFAULT_RESOURCE_URI = "userid-api";
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Tolerance for `exp`/`iat` of tokens tessera verifies itself. */
+export const CLOCK_TOLERANCE_S = 2;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const httpPort = port(env, "TESSERA_HTTP_PORT", 8080);
+  const bootstrapClientId = optional(env, "TESSERA_BOOTSTRAP_CLIENT_ID");
+  const bootstrapClientSecret = optional(env, "TESSERA_BOOTSTRAP_CLIENT_SECRET");
+  if (bootstrapClientId !== undefined && !/^[A-Za-z0-9._~-]{1,128}$/.test(bootstrapClientId)) {
+    throw new ConfigError("TESSERA_BOOTSTRAP_CLIENT_ID", "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
+  }
+  if (bootstrapClientSecret !== undefined && bootstrapClientSecret.length > 512) {
+    throw new ConfigError("TESSERA_BOOTSTRAP_CLIENT_SECRET", "must be at most 512 characters");
+  }
+  const secretKey = optional(env, "TESSERA_SECRET_KEY");
+  if (secretKey !== undefined && secretKey.length < 32) {
+    throw new ConfigError("TESSERA_SECRET_KEY", "must be at least 32 characters (for example `openssl rand -base64 32`)");
+  }
+  return {
+    host: optional(env, "TESSERA_HOST") ?? "127.0.0.1",
+    httpPort,
+    grpcPort: port(env, "TESSERA_GRPC_PORT", 50051),
+    dataDir: dataDir(env),
+    issuer: issuer(env),
+    bootstrapClientId,
+    bootstrapClientSecret,
+    secretKey,
+    signingAlgorithm: oneOf(env, "TESSERA_SIGNING_ALG", ["EdDSA", "ES256"] as const, "EdDSA"),
+    synchronous: oneOf(env, "TESSERA_SYNCHRONOUS", ["FULL", "NORMAL"] as const, "FULL"),
+    logLevel: oneOf(env, "TESSERA_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
+    metricsPort: optional(env, "TESSERA_METRICS_PORT") === undefined ? undefined : port(env, "TESSERA_METRICS_PORT", 0),
+    keyAnnouncePeriod: duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", 0),
+    keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
+    busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
+    sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
+  };
+}
+
+function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  return integer(env, name, fallback, 0, 65535);
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const hit = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
+  if (hit === undefined) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return hit;
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses `90`, `90s`, `15m`, `24h`, `14d` into seconds. */
+export function parseDuration(raw: string): number | undefined {
+  const m = /^(\d+)([smhd]?)$/.exec(raw.trim());
+  if (m === null) return undefined;
+  return Number(m[1]) * UNIT_SECONDS[m[2] || "s"]!;
+}
+
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const seconds = parseDuration(raw);
+  if (seconds === undefined) throw new ConfigError(name, `must be a duration such as 90s, 15m, 24h or 30d, got "${raw}"`);
+  return seconds;
+}
+
+function dataDir(env: NodeJS.ProcessEnv): string {
+  const raw = optional(env, "TESSERA_DATA_DIR") ?? "./data";
+  return isAbsolute(raw) ? raw : resolve(raw);
+}
+
+function issuer(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = optional(env, "TESSERA_ISSUER");
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("TESSERA_ISSUER", `must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "" || url.username !== "") {
+    throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query, fragment or credentials, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, "");
+}

@@ -1,0 +1,85 @@
+import { chmodSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { newClientId, newId, newSecret } from "../domain/ids.js";
+import type { Client } from "../domain/types.js";
+import type { Store } from "../storage/store.js";
+import type { Secrets } from "./secrets.js";
+import { insertTenant } from "./tenants.js";
+
+export const BOOTSTRAP_FILE = "bootstrap.json";
+export const DEFAULT_TENANT = "default";
+const BOOTSTRAP_MARK = "bootstrap";
+
+export interface BootstrapCredentials {
+  tenant_id: string;
+  client_id: string;
+  client_secret: string;
+}
+
+export interface BootstrapOptions {
+  dataDir: string;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  now: number;
+}
+
+/**
+ * First start: tenant `default`, its default resource, a management application and one
+ * client. Returns the credentials when they were generated (the caller prints them once);
+ * on every later start does nothing. The file is written before the database commits, so
+ * a crash in between leaves no database row whose secret nobody has.
+ */
+export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapOptions): BootstrapCredentials | undefined {
+  if (store.settings.get(BOOTSTRAP_MARK) !== undefined) return undefined;
+  const fromEnv = opts.clientId !== undefined && opts.clientSecret !== undefined;
+  const creds: BootstrapCredentials = {
+    tenant_id: DEFAULT_TENANT,
+    client_id: opts.clientId ?? newClientId(),
+    client_secret: opts.clientSecret ?? newSecret(),
+  };
+  if (!fromEnv) writeBootstrapFile(opts.dataDir, creds);
+  store.transaction(() => {
+    const tenant = store.tenants.get(DEFAULT_TENANT) ?? insertTenant(store, DEFAULT_TENANT, opts.now);
+    const applicationId = newId("app");
+    store.applications.insert({
+      id: applicationId,
+      tenantId: tenant.id,
+      displayName: "Management",
+      management: true,
+      createTime: opts.now,
+      updateTime: opts.now,
+    });
+    const client: Client = {
+      id: creds.client_id,
+      tenantId: tenant.id,
+      applicationId,
+      displayName: "Bootstrap management client",
+      secretHash: secrets.hash("client-secret", creds.client_secret),
+      previousSecretHash: undefined,
+      previousSecretExpireTime: undefined,
+      redirectUris: [],
+      postLogoutRedirectUris: [],
+      grantTypes: ["client_credentials"],
+      scopes: [],
+      webOrigins: [],
+      resourceIds: [],
+      accessTokenTtl: undefined,
+      refreshTokenTtl: undefined,
+      maxRotation: undefined,
+      reuseLeeway: 0,
+      createTime: opts.now,
+      updateTime: opts.now,
+    };
+    store.clients.insert(client);
+    store.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
+  });
+  return fromEnv ? undefined : creds;
+}
+
+function writeBootstrapFile(dataDir: string, creds: BootstrapCredentials): void {
+  const path = join(dataDir, BOOTSTRAP_FILE);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}

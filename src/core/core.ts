@@ -1,0 +1,85 @@
+import type { Config } from "../config.js";
+import type { Application, Client, Resource, Tenant } from "../domain/types.js";
+import type { Store } from "../storage/store.js";
+import { seconds, type Clock } from "./clock.js";
+import type { KeyRing } from "./keys.js";
+import type { Secrets } from "./secrets.js";
+
+/** A client with everything token issuance needs about it, cached between requests. */
+export interface ClientContext {
+  client: Client;
+  application: Application;
+  tenant: Tenant;
+  defaultResource: Resource;
+}
+
+/** Counters the core reports; the metrics module reads them (no I/O here). */
+export interface CoreEvents {
+  tokenIssued?(grant: string): void;
+  refreshReuseDetected?(): void;
+}
+
+/**
+ * The token engine's shared state: storage, keys, clock and caches. Feature modules
+ * (grants, admin, sessions) are functions that take a Core.
+ */
+export class Core {
+  private readonly clientCache = new Map<string, ClientContext>();
+  private readonly resourceByUriCache = new Map<string, Resource | null>();
+  events: CoreEvents = {};
+
+  constructor(
+    readonly store: Store,
+    readonly secrets: Secrets,
+    readonly keys: KeyRing,
+    readonly clock: Clock,
+    readonly config: Config,
+    private issuerValue: string,
+  ) {}
+
+  get issuer(): string {
+    return this.issuerValue;
+  }
+  /** Set once the HTTP port is bound when no TESSERA_ISSUER was configured. */
+  setIssuer(issuer: string): void {
+    this.issuerValue = issuer;
+  }
+
+  now(): number {
+    return seconds(this.clock);
+  }
+
+  /** The client with its application, tenant and default resource, or undefined if unknown. */
+  clientContext(clientId: string): ClientContext | undefined {
+    const cached = this.clientCache.get(clientId);
+    if (cached !== undefined) return cached;
+    const client = this.store.clients.findById(clientId);
+    if (client === undefined) return undefined;
+    const application = this.store.applications.get(client.tenantId, client.applicationId);
+    const tenant = this.store.tenants.get(client.tenantId);
+    const defaultResource = this.store.resources.getDefault(client.tenantId);
+    if (application === undefined || tenant === undefined || defaultResource === undefined) return undefined;
+    const ctx = { client, application, tenant, defaultResource };
+    if (this.clientCache.size > 10_000) this.clientCache.clear();
+    this.clientCache.set(clientId, ctx);
+    return ctx;
+  }
+
+  /** A tenant's resource by URI, cached; null when there is none. */
+  resourceByUri(tenantId: string, uri: string): Resource | undefined {
+    const key = `${tenantId}\n${uri}`;
+    let hit = this.resourceByUriCache.get(key);
+    if (hit === undefined) {
+      hit = this.store.resources.findByUri(tenantId, uri) ?? null;
+      if (this.resourceByUriCache.size > 10_000) this.resourceByUriCache.clear();
+      this.resourceByUriCache.set(key, hit);
+    }
+    return hit ?? undefined;
+  }
+
+  /** Every write to tenants, applications, clients or resources calls this after it commits. */
+  invalidateCaches(): void {
+    this.clientCache.clear();
+    this.resourceByUriCache.clear();
+  }
+}

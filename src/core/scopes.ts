@@ -1,0 +1,23 @@
+import { invalidRequest, invalidScope } from "../domain/errors.js";
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** Splits an RFC 6749 §3.3 scope string into unique scope tokens, in order. */
+export function parseScope(scope: string | undefined): string[] {
+  if (scope === undefined || scope === "") return [];
+  const parts = scope.split(" ");
+  if (parts.some((p) => p === "")) throw invalidRequest("scope must be scope tokens separated by single spaces");
+  for (const p of parts) {
+    if (!SCOPE_TOKEN.test(p)) throw invalidScope(`scope "${p.slice(0, 64)}" contains characters a scope may not have`);
+  }
+  return [...new Set(parts)];
+}
+
+export const formatScope = (scopes: readonly string[]): string => scopes.join(" ");
+
+/** Every requested scope must be allowed; names the first one that is not. */
+export function requireAllowedScopes(requested: readonly string[], allowed: readonly string[], who = "the client"): void {
+  const allowedSet = new Set(allowed);
+  const denied = requested.find((s) => !allowedSet.has(s));
+  if (denied !== undefined) throw invalidScope(`scope "${denied}" is not allowed for ${who}`);
+}

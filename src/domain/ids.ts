@@ -1,0 +1,16 @@
+import { randomBytes } from "node:crypto";
+
+/** A random identifier with a type prefix, e.g. `app_3J9xK…` (96 bits). */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+}
+
+/** A client_id: 128 random bits, URL-safe, no prefix (it travels in Basic auth). */
+export function newClientId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+/** A bearer secret (client secret, refresh token, session id, code): 256 random bits. */
+export function newSecret(): string {
+  return randomBytes(32).toString("base64url");
+}

@@ -1,0 +1,94 @@
+/** Plain records of tessera's domain. Times are seconds since the epoch. */
+
+export interface Tenant {
+  id: string;
+  name: string;
+  createTime: number;
+}
+
+/** Token lifetimes in seconds; undefined defers to the next level. */
+export interface LifetimeOverrides {
+  accessTokenTtl?: number | undefined;
+  refreshTokenTtl?: number | undefined;
+  maxRotation?: number | undefined;
+}
+
+export interface Resource extends LifetimeOverrides {
+  id: string;
+  tenantId: string;
+  uri: string;
+  displayName: string;
+  isDefault: boolean;
+  createTime: number;
+  updateTime: number;
+}
+
+export interface Application {
+  id: string;
+  tenantId: string;
+  displayName: string;
+  management: boolean;
+  createTime: number;
+  updateTime: number;
+}
+
+export type GrantType = "client_credentials" | "refresh_token" | "authorization_code";
+export const GRANT_TYPES: readonly GrantType[] = ["client_credentials", "refresh_token", "authorization_code"];
+
+export interface Client extends LifetimeOverrides {
+  id: string;
+  tenantId: string;
+  applicationId: string;
+  displayName: string;
+  /** Keyed hash of the secret; undefined for a public client. */
+  secretHash: Buffer | undefined;
+  previousSecretHash: Buffer | undefined;
+  previousSecretExpireTime: number | undefined;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  /** Empty means every grant type. */
+  grantTypes: GrantType[];
+  scopes: string[];
+  webOrigins: string[];
+  /** The ids of the resources the client may target. */
+  resourceIds: string[];
+  reuseLeeway: number;
+  createTime: number;
+  updateTime: number;
+}
+
+export interface User {
+  id: string;
+  tenantId: string;
+  username: string;
+  email: string;
+  passwordHash: string | undefined;
+  roles: string[];
+  customClaims: Record<string, unknown>;
+  applicationIds: string[];
+  createTime: number;
+  updateTime: number;
+}
+
+export interface Session {
+  /** Public id: the `sid` claim. The secret session_id is only stored hashed. */
+  id: string;
+  tenantId: string;
+  userId: string;
+  applicationId: string | undefined;
+  amr: string[];
+  createTime: number;
+  authTime: number;
+  expireTime: number;
+  revokeTime: number | undefined;
+}
+
+export interface ResolvedLifetimes {
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  maxRotation: number;
+}
+
+export function clientAllowsGrant(client: Client, grant: GrantType): boolean {
+  return client.grantTypes.length === 0 || client.grantTypes.includes(grant);
+}

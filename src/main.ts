@@ -1,0 +1,52 @@
+import { ConfigError, loadConfig } from "./config.js";
+import { BOOTSTRAP_FILE } from "./core/bootstrap.js";
+import { buildApp } from "./server.js";
+import { realpathSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+/** `npm start`: one process serving the HTTP gateway and gRPC until SIGTERM/SIGINT. */
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let app;
+  try {
+    const config = loadConfig(env);
+    app = buildApp(config);
+    const ports = await app.start();
+    if (app.bootstrapCredentials !== undefined) {
+      process.stderr.write(
+        `tessera: first start; bootstrap management client (also in ${join(config.dataDir, BOOTSTRAP_FILE)}):\n` +
+          `${JSON.stringify(app.bootstrapCredentials)}\n`,
+      );
+    }
+    process.stderr.write(`tessera: serving HTTP on ${config.host}:${ports.http} and gRPC on ${config.host}:${ports.grpc}, issuer ${app.core.issuer}\n`);
+  } catch (err) {
+    await app?.stop(0).catch(() => undefined);
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tessera: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const running = app;
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    process.stderr.write(`tessera: ${signal} received, stopping\n`);
+    const hard = setTimeout(() => process.exit(1), 9500);
+    hard.unref();
+    running.stop(8000).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  serve().catch((err: unknown) => {
+    process.stderr.write(`tessera: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

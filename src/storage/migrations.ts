@@ -1,0 +1,178 @@
+/**
+ * Schema migrations, applied in order at start and recorded in PRAGMA user_version.
+ * Each entry moves the schema from version index to index + 1; `down` undoes it.
+ * Times are seconds since the epoch; list-like columns hold JSON arrays.
+ */
+export interface Migration {
+  name: string;
+  up: string;
+  down: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    name: "core schema",
+    up: `
+      CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        create_time INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE resources (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        uri TEXT NOT NULL,
+        display_name TEXT NOT NULL DEFAULT '',
+        is_default INTEGER NOT NULL DEFAULT 0,
+        access_token_ttl INTEGER,
+        refresh_token_ttl INTEGER,
+        max_rotation INTEGER,
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL,
+        UNIQUE (tenant_id, uri)
+      ) STRICT;
+      CREATE INDEX resources_tenant ON resources(tenant_id, create_time, id);
+
+      CREATE TABLE applications (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        display_name TEXT NOT NULL DEFAULT '',
+        management INTEGER NOT NULL DEFAULT 0,
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX applications_tenant ON applications(tenant_id, create_time, id);
+
+      CREATE TABLE clients (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+        display_name TEXT NOT NULL DEFAULT '',
+        secret_hash BLOB,
+        previous_secret_hash BLOB,
+        previous_secret_expire_time INTEGER,
+        redirect_uris TEXT NOT NULL DEFAULT '[]',
+        post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]',
+        grant_types TEXT NOT NULL DEFAULT '[]',
+        scopes TEXT NOT NULL DEFAULT '[]',
+        web_origins TEXT NOT NULL DEFAULT '[]',
+        access_token_ttl INTEGER,
+        refresh_token_ttl INTEGER,
+        max_rotation INTEGER,
+        reuse_leeway INTEGER NOT NULL DEFAULT 0,
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX clients_application ON clients(application_id, create_time, id);
+      CREATE INDEX clients_tenant ON clients(tenant_id, create_time, id);
+
+      CREATE TABLE client_resources (
+        client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        resource_id TEXT NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+        PRIMARY KEY (client_id, resource_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX client_resources_resource ON client_resources(resource_id, client_id);
+
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        username TEXT NOT NULL,
+        username_key TEXT NOT NULL,
+        email TEXT NOT NULL DEFAULT '',
+        password_hash TEXT,
+        roles TEXT NOT NULL DEFAULT '[]',
+        custom_claims TEXT NOT NULL DEFAULT '{}',
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL,
+        UNIQUE (tenant_id, username_key)
+      ) STRICT;
+      CREATE INDEX users_tenant ON users(tenant_id, create_time, id);
+
+      CREATE TABLE user_applications (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, application_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX user_applications_application ON user_applications(application_id, user_id);
+
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        algorithm TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        private_key BLOB NOT NULL,
+        create_time INTEGER NOT NULL,
+        activate_time INTEGER NOT NULL,
+        retire_time INTEGER,
+        expire_time INTEGER
+      ) STRICT;
+
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash BLOB NOT NULL UNIQUE,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        application_id TEXT REFERENCES applications(id) ON DELETE CASCADE,
+        amr TEXT NOT NULL DEFAULT '[]',
+        create_time INTEGER NOT NULL,
+        auth_time INTEGER NOT NULL,
+        expire_time INTEGER NOT NULL,
+        revoke_time INTEGER
+      ) STRICT;
+      CREATE INDEX sessions_user ON sessions(user_id, create_time, id);
+      CREATE INDEX sessions_expire ON sessions(expire_time);
+
+      CREATE TABLE refresh_families (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        session_id TEXT REFERENCES sessions(id) ON DELETE CASCADE,
+        resource_id TEXT,
+        scope TEXT NOT NULL DEFAULT '',
+        claims TEXT NOT NULL DEFAULT '{}',
+        auth_time INTEGER NOT NULL,
+        create_time INTEGER NOT NULL,
+        max_expire_time INTEGER NOT NULL,
+        revoke_time INTEGER,
+        revoke_reason TEXT
+      ) STRICT;
+      CREATE INDEX refresh_families_session ON refresh_families(session_id);
+      CREATE INDEX refresh_families_user ON refresh_families(user_id);
+      CREATE INDEX refresh_families_client ON refresh_families(client_id);
+      CREATE INDEX refresh_families_expire ON refresh_families(max_expire_time);
+
+      CREATE TABLE refresh_tokens (
+        hash BLOB PRIMARY KEY,
+        family_id TEXT NOT NULL REFERENCES refresh_families(id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        create_time INTEGER NOT NULL,
+        expire_time INTEGER NOT NULL,
+        consume_time INTEGER,
+        reuse_count INTEGER NOT NULL DEFAULT 0
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id, generation);
+      CREATE INDEX refresh_tokens_expire ON refresh_tokens(expire_time);
+
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+    down: `
+      DROP TABLE settings;
+      DROP TABLE refresh_tokens;
+      DROP TABLE refresh_families;
+      DROP TABLE sessions;
+      DROP TABLE signing_keys;
+      DROP TABLE user_applications;
+      DROP TABLE users;
+      DROP TABLE client_resources;
+      DROP TABLE clients;
+      DROP TABLE applications;
+      DROP TABLE resources;
+      DROP TABLE tenants;
+    `,
+  },
+];

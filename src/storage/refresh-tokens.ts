@@ -1,0 +1,156 @@
+import type { Db } from "./database.js";
+import { optionalNumber } from "./rows.js";
+
+/** A refresh token family: one per authentication, carrying the grant's snapshot. */
+export interface RefreshFamily {
+  id: string;
+  tenantId: string;
+  applicationId: string;
+  clientId: string;
+  userId: string;
+  sessionId: string | undefined;
+  resourceId: string | undefined;
+  scope: string;
+  /** Claims snapshot taken at authentication (custom claims, roles, amr, nonce-free). */
+  claims: Record<string, unknown>;
+  authTime: number;
+  createTime: number;
+  /** auth_time + maximum rotation: no refresh token of the family outlives it. */
+  maxExpireTime: number;
+  revokeTime: number | undefined;
+  revokeReason: string | undefined;
+}
+
+export interface RefreshTokenRecord {
+  hash: Buffer;
+  familyId: string;
+  generation: number;
+  createTime: number;
+  expireTime: number;
+  consumeTime: number | undefined;
+  reuseCount: number;
+}
+
+interface FamilyRow {
+  id: string;
+  tenant_id: string;
+  application_id: string;
+  client_id: string;
+  user_id: string;
+  session_id: string | null;
+  resource_id: string | null;
+  scope: string;
+  claims: string;
+  auth_time: number;
+  create_time: number;
+  max_expire_time: number;
+  revoke_time: number | null;
+  revoke_reason: string | null;
+}
+
+interface TokenRow {
+  hash: Buffer;
+  family_id: string;
+  generation: number;
+  create_time: number;
+  expire_time: number;
+  consume_time: number | null;
+  reuse_count: number;
+}
+
+export const toFamily = (r: FamilyRow): RefreshFamily => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  applicationId: r.application_id,
+  clientId: r.client_id,
+  userId: r.user_id,
+  sessionId: r.session_id ?? undefined,
+  resourceId: r.resource_id ?? undefined,
+  scope: r.scope,
+  claims: JSON.parse(r.claims) as Record<string, unknown>,
+  authTime: r.auth_time,
+  createTime: r.create_time,
+  maxExpireTime: r.max_expire_time,
+  revokeTime: optionalNumber(r.revoke_time),
+  revokeReason: r.revoke_reason ?? undefined,
+});
+
+export const toToken = (r: TokenRow): RefreshTokenRecord => ({
+  hash: r.hash,
+  familyId: r.family_id,
+  generation: r.generation,
+  createTime: r.create_time,
+  expireTime: r.expire_time,
+  consumeTime: optionalNumber(r.consume_time),
+  reuseCount: r.reuse_count,
+});
+
+export class RefreshTokenRepository {
+  private readonly insertFamilyStmt;
+  private readonly insertTokenStmt;
+  private readonly getFamilyStmt;
+  private readonly getTokenStmt;
+  private readonly revokeFamilyStmt;
+  private readonly revokeSessionFamiliesStmt;
+
+  constructor(db: Db) {
+    this.insertFamilyStmt = db.prepare(
+      `INSERT INTO refresh_families (id, tenant_id, application_id, client_id, user_id, session_id, resource_id, scope, claims,
+         auth_time, create_time, max_expire_time)
+       VALUES (@id, @tenant_id, @application_id, @client_id, @user_id, @session_id, @resource_id, @scope, @claims,
+         @auth_time, @create_time, @max_expire_time)`,
+    );
+    this.insertTokenStmt = db.prepare(
+      `INSERT INTO refresh_tokens (hash, family_id, generation, create_time, expire_time)
+       VALUES (@hash, @family_id, @generation, @create_time, @expire_time)`,
+    );
+    this.getFamilyStmt = db.prepare<[string], FamilyRow>("SELECT * FROM refresh_families WHERE id = ?");
+    this.getTokenStmt = db.prepare<[Buffer], TokenRow>("SELECT * FROM refresh_tokens WHERE hash = ?");
+    this.revokeFamilyStmt = db.prepare<[number, string, string]>(
+      "UPDATE refresh_families SET revoke_time = ?, revoke_reason = ? WHERE id = ? AND revoke_time IS NULL",
+    );
+    this.revokeSessionFamiliesStmt = db.prepare<[number, string, string]>(
+      "UPDATE refresh_families SET revoke_time = ?, revoke_reason = ? WHERE session_id = ? AND revoke_time IS NULL",
+    );
+  }
+
+  insertFamily(f: RefreshFamily): void {
+    this.insertFamilyStmt.run({
+      id: f.id,
+      tenant_id: f.tenantId,
+      application_id: f.applicationId,
+      client_id: f.clientId,
+      user_id: f.userId,
+      session_id: f.sessionId ?? null,
+      resource_id: f.resourceId ?? null,
+      scope: f.scope,
+      claims: JSON.stringify(f.claims),
+      auth_time: f.authTime,
+      create_time: f.createTime,
+      max_expire_time: f.maxExpireTime,
+    });
+  }
+  insertToken(t: Omit<RefreshTokenRecord, "consumeTime" | "reuseCount">): void {
+    this.insertTokenStmt.run({
+      hash: t.hash,
+      family_id: t.familyId,
+      generation: t.generation,
+      create_time: t.createTime,
+      expire_time: t.expireTime,
+    });
+  }
+  getFamily(id: string): RefreshFamily | undefined {
+    const row = this.getFamilyStmt.get(id);
+    return row && toFamily(row);
+  }
+  getToken(hash: Buffer): RefreshTokenRecord | undefined {
+    const row = this.getTokenStmt.get(hash);
+    return row && toToken(row);
+  }
+  revokeFamily(id: string, now: number, reason: string): boolean {
+    return this.revokeFamilyStmt.run(now, reason, id).changes === 1;
+  }
+  revokeSessionFamilies(sessionId: string, now: number, reason: string): number {
+    return this.revokeSessionFamiliesStmt.run(now, reason, sessionId).changes;
+  }
+}

@@ -1,0 +1,76 @@
+import type { Db } from "./database.js";
+import { optionalNumber } from "./rows.js";
+
+export interface SigningKeyRecord {
+  kid: string;
+  algorithm: string;
+  publicJwk: string;
+  /** The private key, encrypted at rest (see core/secrets.ts). */
+  privateKey: Buffer;
+  createTime: number;
+  activateTime: number;
+  retireTime: number | undefined;
+  expireTime: number | undefined;
+}
+
+interface KeyRow {
+  kid: string;
+  algorithm: string;
+  public_jwk: string;
+  private_key: Buffer;
+  create_time: number;
+  activate_time: number;
+  retire_time: number | null;
+  expire_time: number | null;
+}
+
+const toRecord = (r: KeyRow): SigningKeyRecord => ({
+  kid: r.kid,
+  algorithm: r.algorithm,
+  publicJwk: r.public_jwk,
+  privateKey: r.private_key,
+  createTime: r.create_time,
+  activateTime: r.activate_time,
+  retireTime: optionalNumber(r.retire_time),
+  expireTime: optionalNumber(r.expire_time),
+});
+
+export class SigningKeyRepository {
+  private readonly insertStmt;
+  private readonly retireStmt;
+  private readonly listStmt;
+  private readonly purgeStmt;
+
+  constructor(db: Db) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO signing_keys (kid, algorithm, public_jwk, private_key, create_time, activate_time)
+       VALUES (@kid, @algorithm, @public_jwk, @private_key, @create_time, @activate_time)`,
+    );
+    this.retireStmt = db.prepare<[number, number, string]>(
+      "UPDATE signing_keys SET retire_time = ?, expire_time = ? WHERE kid = ? AND retire_time IS NULL",
+    );
+    this.listStmt = db.prepare<[], KeyRow>("SELECT * FROM signing_keys ORDER BY activate_time DESC, create_time DESC, kid");
+    this.purgeStmt = db.prepare<[number]>("DELETE FROM signing_keys WHERE expire_time IS NOT NULL AND expire_time <= ?");
+  }
+
+  insert(k: SigningKeyRecord): void {
+    this.insertStmt.run({
+      kid: k.kid,
+      algorithm: k.algorithm,
+      public_jwk: k.publicJwk,
+      private_key: k.privateKey,
+      create_time: k.createTime,
+      activate_time: k.activateTime,
+    });
+  }
+  retire(kid: string, retireTime: number, expireTime: number): void {
+    this.retireStmt.run(retireTime, expireTime, kid);
+  }
+  /** Every stored key, the latest to activate first. */
+  list(): SigningKeyRecord[] {
+    return this.listStmt.all().map(toRecord);
+  }
+  purgeExpired(now: number): number {
+    return this.purgeStmt.run(now).changes;
+  }
+}

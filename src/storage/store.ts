@@ -1,0 +1,52 @@
+import { ApplicationRepository } from "./applications.js";
+import { ClientRepository } from "./clients.js";
+import { openDatabase, type Db, type OpenOptions } from "./database.js";
+import { RefreshTokenRepository } from "./refresh-tokens.js";
+import { ResourceRepository } from "./resources.js";
+import { SessionRepository } from "./sessions.js";
+import { SettingsRepository } from "./settings.js";
+import { SigningKeyRepository } from "./signing-keys.js";
+import { TenantRepository } from "./tenants.js";
+import { UserRepository } from "./users.js";
+
+/**
+ * Everything the core persists, one repository per concern. Repositories are
+ * synchronous (better-sqlite3); `transaction` runs a function atomically and
+ * must never contain async work (signing, hashing).
+ */
+export class Store {
+  readonly tenants: TenantRepository;
+  readonly resources: ResourceRepository;
+  readonly applications: ApplicationRepository;
+  readonly clients: ClientRepository;
+  readonly users: UserRepository;
+  readonly signingKeys: SigningKeyRepository;
+  readonly sessions: SessionRepository;
+  readonly refreshTokens: RefreshTokenRepository;
+  readonly settings: SettingsRepository;
+
+  constructor(readonly db: Db) {
+    this.tenants = new TenantRepository(db);
+    this.resources = new ResourceRepository(db);
+    this.applications = new ApplicationRepository(db);
+    this.clients = new ClientRepository(db);
+    this.users = new UserRepository(db);
+    this.signingKeys = new SigningKeyRepository(db);
+    this.sessions = new SessionRepository(db);
+    this.refreshTokens = new RefreshTokenRepository(db);
+    this.settings = new SettingsRepository(db);
+  }
+
+  static open(opts: OpenOptions): Store {
+    return new Store(openDatabase(opts));
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

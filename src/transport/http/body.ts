@@ -1,0 +1,74 @@
+import type { IncomingMessage } from "node:http";
+import { MAX_BODY_BYTES } from "../../config.js";
+import { invalidRequest, OAuthError } from "../../domain/errors.js";
+
+/** Reads the whole body, refusing more than the limit with 413 whatever Content-Length said. */
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > limit) throw new OAuthError("payload_too_large", `request body exceeds ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new OAuthError("payload_too_large", `request body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function mediaType(req: IncomingMessage): string {
+  return (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+/**
+ * An application/x-www-form-urlencoded body as a map. Parameters sent more than once are
+ * refused (RFC 6749 §3.1), except those named in `repeatable`, returned joined by spaces.
+ */
+export async function readForm(req: IncomingMessage, repeatable: readonly string[] = []): Promise<Map<string, string>> {
+  if (mediaType(req) !== "application/x-www-form-urlencoded") {
+    throw new OAuthError("unsupported_media_type", "the request body must be application/x-www-form-urlencoded");
+  }
+  const text = (await readBody(req)).toString("utf8");
+  return formToMap(new URLSearchParams(text), repeatable);
+}
+
+export function formToMap(params: URLSearchParams, repeatable: readonly string[] = []): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, value] of params) {
+    if (out.has(key)) {
+      if (!repeatable.includes(key)) throw invalidRequest(`parameter "${key.slice(0, 64)}" is included more than once`);
+      out.set(key, `${out.get(key)} ${value}`);
+    } else {
+      out.set(key, value);
+    }
+  }
+  return out;
+}
+
+/** A JSON object body; every listed member must be a string when present. */
+export async function readJsonObject(req: IncomingMessage, stringMembers: readonly string[]): Promise<Record<string, string | undefined>> {
+  if (mediaType(req) !== "application/json") throw new OAuthError("unsupported_media_type", "the request body must be application/json");
+  let body: unknown;
+  try {
+    body = JSON.parse((await readBody(req)).toString("utf8"));
+  } catch (err) {
+    if (err instanceof OAuthError) throw err;
+    throw invalidRequest("the request body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidRequest("the request body must be a JSON object");
+  const out: Record<string, string | undefined> = {};
+  for (const name of stringMembers) {
+    const value = (body as Record<string, unknown>)[name];
+    if (value !== undefined && value !== null && typeof value !== "string") throw invalidRequest(`"${name}" must be a string`);
+    out[name] = value === null || value === "" ? undefined : (value as string | undefined);
+  }
+  return out;
+}
+
+/** The token of an `Authorization: Bearer` header, or undefined. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined || !/^bearer /i.test(header)) return undefined;
+  const token = header.slice(7).trim();
+  return token === "" ? undefined : token;
+}

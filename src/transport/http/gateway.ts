@@ -1,0 +1,81 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { MAX_BODY_BYTES } from "../../config.js";
+import { OAuthError } from "../../domain/errors.js";
+import { sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
+
+export interface Route {
+  method: "GET" | "POST";
+  path: string;
+  handler: HttpHandler;
+}
+
+export interface GatewayOptions {
+  /** Connect and gRPC-web services, at POST /<package>.<Service>/<Method>. */
+  services: { service: DescService; impl: Partial<ServiceImpl<DescService>> }[];
+  /** Everything else: OAuth/OIDC, /cis, health, served through the adapter's fallback. */
+  routes: Route[];
+  /** Runs first on every request (CORS, metrics); returning true means it answered. */
+  before?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The HTTP port's request handler: request ids, the body limit, Connect routes, then the fallback routes. */
+export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const byPath = new Map<string, Map<string, HttpHandler>>();
+  for (const r of opts.routes) {
+    const methods = byPath.get(r.path) ?? new Map<string, HttpHandler>();
+    methods.set(r.method, r.handler);
+    byPath.set(r.path, methods);
+  }
+
+  const fallback = (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const ctx: HttpContext = { req, res, url, requestId: res.locals.requestId! };
+    const methods = byPath.get(url.pathname);
+    const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
+    const handler = methods?.get(method);
+    if (handler === undefined) {
+      if (methods !== undefined) {
+        res.setHeader("Allow", [...methods.keys()].join(", "));
+        sendError(ctx, new OAuthError("method_not_allowed", `${req.method} is not allowed on ${url.pathname}`));
+      } else {
+        sendJson(res, 404, { error: "not_found", error_description: `no endpoint at ${url.pathname.slice(0, 200)}`, request_id: ctx.requestId });
+      }
+      return;
+    }
+    res.locals.route = url.pathname;
+    Promise.resolve()
+      .then(() => handler(ctx))
+      .catch((err: unknown) => sendError(ctx, err));
+  };
+
+  const connect = connectNodeAdapter({
+    routes: (router) => {
+      for (const s of opts.services) router.service(s.service, s.impl);
+    },
+    // The HTTP port is HTTP/1.1 only, so requests are always IncomingMessage.
+    fallback: fallback as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
+    readMaxBytes: MAX_BODY_BYTES,
+  });
+
+  return (req, res) => {
+    const incoming = req.headers["x-request-id"];
+    const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.locals = { requestId };
+    res.setHeader("x-request-id", requestId);
+    if (opts.before?.(req, res) === true) return;
+    if (Number(req.headers["content-length"] ?? "0") > MAX_BODY_BYTES) {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      req.resume();
+      res.setHeader("Connection", "close");
+      sendError({ req, res, url, requestId }, new OAuthError("payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`));
+      return;
+    }
+    connect(req, res);
+  };
+}

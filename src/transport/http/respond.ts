@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { OAuthError, toOAuthError } from "../../domain/errors.js";
+
+/** What every HTTP handler receives. */
+export interface HttpContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  requestId: string;
+}
+
+export type HttpHandler = (ctx: HttpContext) => Promise<void> | void;
+
+export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** RFC 6749 §5.2 error JSON, never cached; 401s name the scheme the caller used. */
+export function sendError(ctx: HttpContext, err: unknown, bearer = false): void {
+  const e: OAuthError = toOAuthError(err);
+  if (e.kind === "server_error" && !(err instanceof OAuthError)) ctx.res.locals.error = err;
+  const headers: Record<string, string> = { ...NO_STORE };
+  if (e.status === 401) {
+    if (e.basicAuth) headers["WWW-Authenticate"] = 'Basic realm="tessera", charset="UTF-8"';
+    else if (bearer || e.kind === "invalid_token") {
+      headers["WWW-Authenticate"] = `Bearer realm="tessera", error="${e.error}", error_description="${e.description.replace(/"/g, "'")}"`;
+    }
+  }
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  sendJson(ctx.res, e.status, { error: e.error, error_description: e.description, request_id: ctx.requestId }, headers);
+}
+
+declare module "node:http" {
+  interface ServerResponse {
+    /** Per-request facts for the access log (client id, tenant, the unexpected error). */
+    locals: { requestId?: string; clientId?: string; tenantId?: string; error?: unknown; route?: string };
+  }
+}

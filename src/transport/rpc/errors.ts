@@ -1,0 +1,39 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { toOAuthError, type OAuthError } from "../../domain/errors.js";
+
+export const ERROR_DOMAIN = "tessera";
+
+/** An OAuthError as a ConnectError: gRPC code from the one table, OAuth error string in ErrorInfo.reason. */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  const oauth: OAuthError = toOAuthError(err);
+  return new ConnectError(oauth.description, oauth.grpcCode, undefined, [
+    { desc: ErrorInfoSchema, value: { reason: oauth.error, domain: ERROR_DOMAIN } },
+  ]);
+}
+
+type AnyMethod = (req: unknown, ctx: HandlerContext) => unknown;
+
+/**
+ * Wraps every method of a ServiceImpl so domain errors leave as ConnectErrors. Both doors
+ * (connect-node and the grpc-js adapter) serve the wrapped object. `onError` sees the original.
+ */
+export function withErrorMapping<S extends DescService>(
+  impl: Partial<ServiceImpl<S>>,
+  onError?: (err: unknown, ctx: HandlerContext) => void,
+): Partial<ServiceImpl<S>> {
+  const wrapped: Record<string, AnyMethod> = {};
+  for (const [name, fn] of Object.entries(impl as Record<string, AnyMethod>)) {
+    wrapped[name] = async (req, ctx) => {
+      try {
+        return await fn(req, ctx);
+      } catch (err) {
+        onError?.(err, ctx);
+        throw toConnectError(err);
+      }
+    };
+  }
+  return wrapped as Partial<ServiceImpl<S>>;
+}
