@@ -1,0 +1,128 @@
+import { newId, newSecret } from "../domain/ids.js";
+import type { Resource, User } from "../domain/types.js";
+import type { RefreshFamily } from "../storage/refresh-tokens.js";
+import type { ClientContext, Core } from "./core.js";
+import { halfHash } from "./keys.js";
+import { refreshTokenExpiry } from "./lifetimes.js";
+import { REGISTERED_CLAIMS, lifetimesFor, signAccessToken, type TokenSet } from "./tokens.js";
+
+/** What a user's tokens say about them, fixed at authentication and carried by the refresh family. */
+export interface UserSnapshot {
+  roles: string[];
+  customClaims: Record<string, unknown>;
+  amr: string[];
+  email: string;
+  username: string;
+}
+
+export function snapshotOf(user: User, amr: string[]): UserSnapshot {
+  return { roles: user.roles, customClaims: user.customClaims, amr, email: user.email, username: user.username };
+}
+
+export interface UserTokenInput {
+  ctx: ClientContext;
+  resource: Resource;
+  userId: string;
+  scopes: readonly string[];
+  snapshot: UserSnapshot;
+  authTime: number;
+  /** The session's public id (the `sid` claim), if the tokens are born in a session. */
+  sid: string | undefined;
+  nonce?: string | undefined;
+}
+
+/** Signs the access token and the ID token of a user grant (outside any transaction). */
+export function signUserTokens(core: Core, input: UserTokenInput): { accessToken: string; idToken: string; expiresIn: number } {
+  const { accessTokenTtl } = lifetimesFor(input.ctx, input.resource);
+  const access = signAccessToken(core, {
+    ctx: input.ctx,
+    resource: input.resource,
+    subject: input.userId,
+    scopes: input.scopes,
+    ttl: accessTokenTtl,
+    roles: input.snapshot.roles,
+    authTime: input.authTime,
+    sid: input.sid,
+    customClaims: input.snapshot.customClaims,
+  });
+  const now = core.now();
+  const claims: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(input.snapshot.customClaims)) if (!REGISTERED_CLAIMS.has(name)) claims[name] = value;
+  Object.assign(claims, {
+    iss: core.issuer,
+    sub: input.userId,
+    aud: input.ctx.client.id,
+    azp: input.ctx.client.id,
+    exp: now + accessTokenTtl,
+    iat: now,
+    auth_time: input.authTime,
+    at_hash: halfHash(core.keys.activeAlgorithm, access.token),
+  });
+  if (input.sid !== undefined) claims.sid = input.sid;
+  if (input.nonce !== undefined) claims.nonce = input.nonce;
+  if (input.snapshot.amr.length > 0) claims.amr = input.snapshot.amr;
+  if (input.snapshot.roles.length > 0) claims.roles = input.snapshot.roles;
+  if (input.scopes.includes("email") && input.snapshot.email !== "") claims.email = input.snapshot.email;
+  if (input.scopes.includes("profile")) claims.preferred_username = input.snapshot.username;
+  const idToken = core.keys.sign(claims, "JWT").jwt;
+  return { accessToken: access.token, idToken, expiresIn: access.expiresIn };
+}
+
+export interface NewRefreshToken {
+  token: string;
+  family: RefreshFamily;
+  hash: Buffer;
+  expireTime: number;
+}
+
+/** A new refresh token family (generation 0) for a user grant; not stored yet. */
+export function newRefreshFamily(core: Core, input: UserTokenInput): NewRefreshToken {
+  const now = core.now();
+  const { refreshTokenTtl, maxRotation } = lifetimesFor(input.ctx, input.resource);
+  const maxExpireTime = input.authTime + maxRotation;
+  const token = newSecret();
+  return {
+    token,
+    hash: core.secrets.hash("refresh-token", token),
+    expireTime: refreshTokenExpiry(now, refreshTokenTtl, maxExpireTime),
+    family: {
+      id: newId("rtf"),
+      tenantId: input.ctx.tenant.id,
+      applicationId: input.ctx.application.id,
+      clientId: input.ctx.client.id,
+      userId: input.userId,
+      sessionId: input.sid,
+      resourceId: input.resource.id,
+      scope: input.scopes.join(" "),
+      claims: { ...input.snapshot },
+      authTime: input.authTime,
+      createTime: now,
+      maxExpireTime,
+      revokeTime: undefined,
+      revokeReason: undefined,
+    },
+  };
+}
+
+export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
+  core.store.refreshTokens.insertFamily(r.family);
+  core.store.refreshTokens.insertToken({ hash: r.hash, familyId: r.family.id, generation: 0, createTime: r.family.createTime, expireTime: r.expireTime });
+}
+
+/**
+ * Issues a user's token set: access and ID token signed first, then (with `offline`) a new
+ * refresh family stored in one transaction together with whatever `persist` writes
+ * (a new session, a session touch, a consumed code).
+ */
+export function issueUserTokens(core: Core, input: UserTokenInput & { offline: boolean; persist?: () => void }): TokenSet {
+  const signed = signUserTokens(core, input);
+  const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
+  core.store.transaction(() => {
+    input.persist?.();
+    if (refresh !== undefined) insertRefreshFamily(core, refresh);
+  });
+  const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };
+  if (refresh !== undefined) result.refresh_token = refresh.token;
+  if (input.scopes.length > 0) result.scope = input.scopes.join(" ");
+  return result;
+}
