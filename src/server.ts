@@ -19,8 +19,10 @@ import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-se
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { createGateway, type Route } from "./transport/http/gateway.js";
+import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
 import { sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
+import { userGrants, userRoutes } from "./transport/http/user-routes.js";
 
 export interface BuildOptions {
   clock?: Clock;
@@ -149,8 +151,8 @@ export function buildApp(config: Config, opts: BuildOptions = {}): App {
 }
 
 function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefined): App {
-  const grants: TokenGrant[] = [clientCredentialsGrant];
-  const discovery: DiscoveryOptions = { grantTypes: grants.map((g) => g.grantType) };
+  const grants: TokenGrant[] = [clientCredentialsGrant, ...userGrants(), ...oidcGrants()];
+  const discovery: DiscoveryOptions = { grantTypes: grants.map((g) => g.grantType), extra: oidcDiscovery };
   const services: AnyService[] = [
     { service: TokenService, impl: withErrorMapping(tokenServiceImpl(core)) },
     { service: ResourceAdminService, impl: {} },
@@ -163,6 +165,8 @@ function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefi
     { method: "GET", path: "/oidc/jwks", handler: jwksEndpoint(core) },
     { method: "GET", path: "/.well-known/openid-configuration", handler: discoveryEndpoint(core, discovery) },
     { method: "GET", path: "/.well-known/oauth-authorization-server", handler: discoveryEndpoint(core, discovery) },
+    ...userRoutes(core),
+    ...oidcRoutes(core),
   ];
   return new App(core, store, services, routes, bootstrap);
 }

@@ -3,20 +3,23 @@ import { TokenService } from "../../../gen/tessera/v1/token_service_pb.js";
 import { readClientCredentials } from "../../core/client-auth.js";
 import type { Core } from "../../core/core.js";
 import { issueClientToken } from "../../core/grants/client-credentials.js";
+import { oidcTokenMethods } from "./oidc-token-methods.js";
+import { opt, tokenResponse } from "./request.js";
+import { userTokenMethods } from "./user-token-methods.js";
 
-/** Empty proto3 strings mean "not sent". */
-export const opt = (value: string): string | undefined => (value === "" ? undefined : value);
+export type TokenServiceImpl = Partial<ServiceImpl<typeof TokenService>>;
 
 /** TokenService over RPC: the same core calls as the OAuth HTTP endpoints. */
-export function tokenServiceImpl(core: Core): Partial<ServiceImpl<typeof TokenService>> {
+export function tokenServiceImpl(core: Core): TokenServiceImpl {
   return {
     issueClientToken(req, ctx) {
       const credentials = readClientCredentials(ctx.requestHeader.get("authorization"), opt(req.clientId), opt(req.clientSecret));
-      const t = issueClientToken(core, { credentials, resource: opt(req.resource), scope: opt(req.scope) });
-      return { accessToken: t.access_token, tokenType: t.token_type, expiresIn: t.expires_in, scope: t.scope ?? "" };
+      return tokenResponse(issueClientToken(core, { credentials, resource: opt(req.resource), scope: opt(req.scope) }));
     },
     getJwks() {
       return { keys: core.keys.jwks().map((k) => ({ ...k, y: k.y ?? "" })) };
     },
+    ...userTokenMethods(core),
+    ...oidcTokenMethods(core),
   };
 }
