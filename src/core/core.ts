@@ -27,6 +27,8 @@ export class Core {
   private readonly clientCache = new Map<string, ClientContext>();
   private readonly resourceByUriCache = new Map<string, Resource | null>();
   events: CoreEvents = {};
+  private readonly dataVersionStmt;
+  private dataVersion: number;
 
   constructor(
     readonly store: Store,
@@ -35,7 +37,19 @@ export class Core {
     readonly clock: Clock,
     readonly config: Config,
     private issuerValue: string,
-  ) {}
+  ) {
+    this.dataVersionStmt = store.db.prepare("PRAGMA data_version").pluck();
+    this.dataVersion = this.dataVersionStmt.get() as number;
+  }
+
+  /** Drops the caches when another connection (the CLI, another process) committed since we last looked. */
+  private syncWithOtherWriters(): void {
+    const version = this.dataVersionStmt.get() as number;
+    if (version !== this.dataVersion) {
+      this.dataVersion = version;
+      this.invalidateCaches();
+    }
+  }
 
   get issuer(): string {
     return this.issuerValue;
@@ -51,6 +65,7 @@ export class Core {
 
   /** The client with its application, tenant and default resource, or undefined if unknown. */
   clientContext(clientId: string): ClientContext | undefined {
+    this.syncWithOtherWriters();
     const cached = this.clientCache.get(clientId);
     if (cached !== undefined) return cached;
     const client = this.store.clients.findById(clientId);
@@ -67,6 +82,7 @@ export class Core {
 
   /** A tenant's resource by URI, cached; null when there is none. */
   resourceByUri(tenantId: string, uri: string): Resource | undefined {
+    this.syncWithOtherWriters();
     const key = `${tenantId}\n${uri}`;
     let hit = this.resourceByUriCache.get(key);
     if (hit === undefined) {
