@@ -35,7 +35,8 @@ button{font:inherit;padding:.6rem 1.2rem;border-radius:.3rem;border:1px solid va
 button.secondary{background:transparent;color:var(--accent);margin-left:.5rem}
 .error{color:var(--error);border-left:4px solid var(--error);padding:.25rem .75rem;background:#fdecee}
 ul.scopes{padding-left:1.2rem}
-code{font-size:.9em;word-break:break-all}
+code{font-size:.9em;overflow-wrap:anywhere}
+li code{white-space:nowrap}
 @media (prefers-color-scheme:dark){body{background:#15171a;color:#e8e8e8}main{background:#1f2226;border-color:#3a3d42}.error{background:#3a1d22}}
 `;
 
