@@ -2,6 +2,7 @@ import { invalidRequest, invalidToken, OAuthError } from "../domain/errors.js";
 import { verifyAccessToken, type AccessTokenClaims } from "./access-tokens.js";
 import { authenticateClient, type ClientCredentials } from "./client-auth.js";
 import type { ClientContext, Core } from "./core.js";
+import { authenticateClientOrPublic } from "./public-clients.js";
 
 /** RFC 7662 §2.2 members tessera returns; only `active` when the token is not active. */
 export interface IntrospectionResult {
@@ -126,12 +127,12 @@ export function introspectToken(core: Core, input: TokenRequestInput): Introspec
 }
 
 /**
- * RFC 7009 revocation: a refresh token revokes its whole family; an access token's `jti` is
+ * RFC 7009 revocation (public clients identify themselves by client_id): a refresh token revokes its whole family; an access token's `jti` is
  * denied by introspection and userinfo until it expires (resource servers that verify JWTs
  * locally cannot see that). Unknown tokens and other applications' tokens change nothing.
  */
 export function revokeToken(core: Core, input: TokenRequestInput): void {
-  const ctx = authenticateClient(core, input.credentials);
+  const ctx = authenticateClientOrPublic(core, input.credentials);
   const token = requireToken(input.token);
   if (token.length > 8192) return;
   const now = core.now();

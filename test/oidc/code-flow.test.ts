@@ -53,7 +53,9 @@ describe("authorization code flow with openid-client as the relying party", () =
     expect(claims).toMatchObject({ iss: server.httpUrl, sub: rp.userId, aud: rp.clientId, nonce, amr: ["pwd"] });
     expect(typeof claims.auth_time).toBe("number");
     expect(typeof claims.sid).toBe("string");
-    expect(typeof claims.at_hash).toBe("string");
+    // openid-client does not check at_hash in the code flow; OIDC Core §3.1.3.6 with EdDSA's SHA-512 (as the library does for c_hash).
+    const digest = await crypto.subtle.digest("SHA-512", new TextEncoder().encode(tokens.access_token));
+    expect(claims.at_hash).toBe(Buffer.from(digest.slice(0, 32)).toString("base64url"));
     expect(jwtHeader(tokens.id_token!)).toMatchObject({ alg: "EdDSA", typ: "JWT" });
     expect(jwtPayload(tokens.access_token)).toMatchObject({ sub: rp.userId, aud: "userid-api", sid: claims.sid, scope: "openid profile email" });
     expect(tokens.refresh_token).toBeUndefined();
@@ -140,5 +142,10 @@ describe("authorization code flow with openid-client as the relying party", () =
     const callback = await completeLogin(new CookieBrowser(server.httpUrl), url.href, { username: pub.username, password: pub.password });
     const tokens = await oidc.authorizationCodeGrant(pub.config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
     expect(tokens.claims()!.aud).toBe(pub.clientId);
+    expect(await oidc.fetchUserInfo(pub.config, tokens.access_token, pub.userId)).toMatchObject({ sub: pub.userId });
+    await oidc.tokenRevocation(pub.config, tokens.access_token);
+    const refused = (await oidc.fetchUserInfo(pub.config, tokens.access_token, pub.userId).catch((e: unknown) => e)) as oidc.WWWAuthenticateChallengeError;
+    expect(refused).toBeInstanceOf(oidc.WWWAuthenticateChallengeError);
+    expect(refused.cause[0]!.parameters.error).toBe("invalid_token");
   });
 });

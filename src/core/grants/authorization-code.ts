@@ -1,8 +1,9 @@
 import { invalidClient, invalidGrant, invalidRequest, OAuthError } from "../../domain/errors.js";
 import { clientAllowsGrant } from "../../domain/types.js";
 import { pkceMatches } from "../authorization.js";
-import { authenticateClient, type ClientCredentials } from "../client-auth.js";
-import type { ClientContext, Core } from "../core.js";
+import type { ClientCredentials } from "../client-auth.js";
+import type { Core } from "../core.js";
+import { authenticateClientOrPublic } from "../public-clients.js";
 import { snapshotOf, issueUserTokens } from "../user-tokens.js";
 import type { TokenSet } from "../tokens.js";
 
@@ -14,26 +15,15 @@ export interface AuthorizationCodeInput {
 }
 
 /**
- * Client authentication for the code exchange: confidential clients by secret; a public client
- * (no secret) by its client_id alone, which is only acceptable because PKCE binds the code to it.
- */
-function authenticateCodeClient(core: Core, credentials: ClientCredentials | undefined, codeVerifier: string | undefined): ClientContext {
-  if (credentials?.method !== "none") return authenticateClient(core, credentials);
-  const ctx = credentials.clientId.length <= 256 ? core.clientContext(credentials.clientId) : undefined;
-  if (ctx === undefined) throw invalidClient();
-  if (ctx.client.secretHash !== undefined) throw invalidClient("client secret is required");
-  if (codeVerifier === undefined) throw invalidClient("a public client must send code_verifier");
-  return ctx;
-}
-
-/**
  * The authorization_code grant (RFC 6749 §4.1.3 with PKCE): the code is single use, bound to
  * its client, redirect URI and code challenge, and at most CODE_TTL old. Presenting a used code
  * again revokes the refresh family its first exchange created.
  */
 export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): TokenSet {
   const codeVerifier = input.codeVerifier === "" ? undefined : input.codeVerifier;
-  const ctx = authenticateCodeClient(core, input.credentials, codeVerifier);
+  // A public client proves nothing but the PKCE verifier, so it must send one.
+  if (input.credentials?.method === "none" && codeVerifier === undefined) throw invalidClient("a public client must send code_verifier");
+  const ctx = authenticateClientOrPublic(core, input.credentials);
   if (!clientAllowsGrant(ctx.client, "authorization_code")) {
     throw new OAuthError("unauthorized_client", "this client may not use the authorization_code grant");
   }

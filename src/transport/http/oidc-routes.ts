@@ -267,7 +267,7 @@ export function oidcDiscovery(issuer: string, signingAlgorithms: string[] = ["Ed
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: signingAlgorithms,
     introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-    revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
     prompt_values_supported: ["none", "login", "consent"],
     claims_supported: ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "nonce", "at_hash", "amr", "azp", "email", "preferred_username", "roles"],
