@@ -1,7 +1,7 @@
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jwtHeader, jwtPayload, startServer, TestClock, type TestServer } from "../helpers/server.js";
-import { completeLogin, CookieBrowser, POST_LOGOUT_URI, REDIRECT_URI, relyingParty, type RelyingParty } from "./oidc-helpers.js";
+import { authorizationRequest, CookieBrowser, POST_LOGOUT_URI, REDIRECT_URI, relyingParty, signIn, type RelyingParty } from "./oidc-helpers.js";
 
 describe("authorization code flow with openid-client as the relying party", () => {
   let server: TestServer;
@@ -13,23 +13,7 @@ describe("authorization code flow with openid-client as the relying party", () =
   });
   afterAll(() => server.dispose());
 
-  async function signIn(browser: CookieBrowser, scope: string, extra: Record<string, string> = {}) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp.config, {
-      redirect_uri: REDIRECT_URI,
-      scope,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: "S256",
-      state,
-      nonce,
-      ...extra,
-    });
-    const callback = await completeLogin(browser, url.href, { username: rp.username, password: rp.password });
-    const tokens = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
-    return { tokens, nonce, callback };
-  }
+  const signInAs = (browser: CookieBrowser, scope: string, extra: Record<string, string> = {}) => signIn(server, rp, { scope, ...extra }, browser);
 
   it("discovery lists every implemented endpoint and only S256", () => {
     const m = rp.config.serverMetadata();
@@ -47,7 +31,7 @@ describe("authorization code flow with openid-client as the relying party", () =
   });
 
   it("logs in through the hosted pages and returns ID and access tokens the library validates", async () => {
-    const { tokens, nonce, callback } = await signIn(new CookieBrowser(server.httpUrl), "openid profile email");
+    const { tokens, nonce, callback } = await signInAs(new CookieBrowser(server.httpUrl), "openid profile email");
     expect(callback.searchParams.get("iss")).toBe(server.httpUrl);
     const claims = tokens.claims()!;
     expect(claims).toMatchObject({ iss: server.httpUrl, sub: rp.userId, aud: rp.clientId, nonce, amr: ["pwd"] });
@@ -62,15 +46,15 @@ describe("authorization code flow with openid-client as the relying party", () =
   });
 
   it("userinfo returns sub, email and preferred_username by scope", async () => {
-    const { tokens } = await signIn(new CookieBrowser(server.httpUrl), "openid email profile");
+    const { tokens } = await signInAs(new CookieBrowser(server.httpUrl), "openid email profile");
     const info = await oidc.fetchUserInfo(rp.config, tokens.access_token, rp.userId);
     expect(info).toEqual({ sub: rp.userId, email: "ada@example.com", preferred_username: rp.username });
-    const { tokens: narrow } = await signIn(new CookieBrowser(server.httpUrl), "openid");
+    const { tokens: narrow } = await signInAs(new CookieBrowser(server.httpUrl), "openid");
     expect(await oidc.fetchUserInfo(rp.config, narrow.access_token, rp.userId)).toEqual({ sub: rp.userId });
   });
 
   it("offline_access with prompt=consent yields a refresh token; introspection sees it until it is revoked", async () => {
-    const { tokens } = await signIn(new CookieBrowser(server.httpUrl), "openid offline_access", { prompt: "consent" });
+    const { tokens } = await signInAs(new CookieBrowser(server.httpUrl), "openid offline_access", { prompt: "consent" });
     expect(tokens.refresh_token).toEqual(expect.any(String));
     const active = await oidc.tokenIntrospection(rp.config, tokens.refresh_token!);
     expect(active).toMatchObject({ active: true, sub: rp.userId, client_id: rp.clientId, aud: "userid-api", scope: "openid offline_access" });
@@ -86,41 +70,26 @@ describe("authorization code flow with openid-client as the relying party", () =
 
   it("offline_access without prompt=consent and without a remembered grant is dropped", async () => {
     const other = await relyingParty(server);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(other.config, {
-      redirect_uri: REDIRECT_URI,
-      scope: "openid offline_access",
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: "S256",
-    });
-    const callback = await completeLogin(new CookieBrowser(server.httpUrl), url.href, { username: other.username, password: other.password });
-    const tokens = await oidc.authorizationCodeGrant(other.config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
+    const { tokens } = await signIn(server, other, { scope: "openid offline_access" });
     expect(tokens.refresh_token).toBeUndefined();
     expect(tokens.scope).toBe("openid");
   });
 
   it("a remembered browser session and consent skip both pages", async () => {
     const browser = new CookieBrowser(server.httpUrl);
-    const first = await signIn(browser, "openid profile");
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp.config, {
-      redirect_uri: REDIRECT_URI,
-      scope: "openid profile",
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: "S256",
-      prompt: "none",
-    });
+    const first = await signInAs(browser, "openid profile");
+    const { url, verifier, state, nonce } = await authorizationRequest(rp.config, { scope: "openid profile", prompt: "none" });
     const res = await browser.get(url.href);
     expect(res.status).toBe(303);
     const callback = new URL(res.headers.get("location")!);
     expect(callback.origin + callback.pathname).toBe(REDIRECT_URI);
-    const tokens = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
+    const tokens = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     expect(tokens.claims()!.sid).toBe(first.tokens.claims()!.sid);
   });
 
   it("RP-initiated logout ends the browser session and returns to the registered URI with state", async () => {
     const browser = new CookieBrowser(server.httpUrl);
-    const { tokens } = await signIn(browser, "openid offline_access", { prompt: "consent" });
+    const { tokens } = await signInAs(browser, "openid offline_access", { prompt: "consent" });
     const endUrl = oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI, state: "bye" });
     const res = await browser.get(endUrl.href);
     expect(res.status).toBe(303);
@@ -132,15 +101,7 @@ describe("authorization code flow with openid-client as the relying party", () =
 
   it("a public client completes the flow with PKCE and no secret", async () => {
     const pub = await relyingParty(server, { public: true });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(pub.config, {
-      redirect_uri: REDIRECT_URI,
-      scope: "openid",
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: "S256",
-    });
-    const callback = await completeLogin(new CookieBrowser(server.httpUrl), url.href, { username: pub.username, password: pub.password });
-    const tokens = await oidc.authorizationCodeGrant(pub.config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
+    const { tokens } = await signIn(server, pub, { scope: "openid" });
     expect(tokens.claims()!.aud).toBe(pub.clientId);
     expect(await oidc.fetchUserInfo(pub.config, tokens.access_token, pub.userId)).toMatchObject({ sub: pub.userId });
     await oidc.tokenRevocation(pub.config, tokens.access_token);

@@ -121,3 +121,27 @@ export async function relyingParty(server: TestServer, opts: { public?: boolean;
   );
   return { appId, clientId, clientSecret, ...user, config };
 }
+
+/** An authorization URL with PKCE S256, state and nonce for the RP's registered redirect URI. */
+export async function authorizationRequest(config: oidc.Configuration, params: Record<string, string>) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT_URI,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    nonce,
+    ...params,
+  });
+  return { url, verifier, state, nonce };
+}
+
+/** The whole flow as the RP sees it: authorization URL, hosted pages, code exchange validated by openid-client. */
+export async function signIn(server: TestServer, rp: RelyingParty, params: Record<string, string>, browser = new CookieBrowser(server.httpUrl)) {
+  const { url, verifier, state, nonce } = await authorizationRequest(rp.config, params);
+  const callback = await completeLogin(browser, url.href, { username: rp.username, password: rp.password });
+  const tokens = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+  return { tokens, nonce, callback };
+}

@@ -1,7 +1,7 @@
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, TestClock, type TestServer } from "../helpers/server.js";
-import { completeLogin, CookieBrowser, REDIRECT_URI, relyingParty } from "./oidc-helpers.js";
+import { relyingParty, signIn } from "./oidc-helpers.js";
 
 // Needs the refresh_token grant of the rotation engine (merged separately).
 describe("refresh after the code flow", () => {
@@ -13,16 +13,7 @@ describe("refresh after the code flow", () => {
 
   it("openid-client refreshes the code flow's refresh token, which rotates", async () => {
     const rp = await relyingParty(server);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp.config, {
-      redirect_uri: REDIRECT_URI,
-      scope: "openid offline_access",
-      prompt: "consent",
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: "S256",
-    });
-    const callback = await completeLogin(new CookieBrowser(server.httpUrl), url.href, { username: rp.username, password: rp.password });
-    const first = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
+    const { tokens: first } = await signIn(server, rp, { scope: "openid offline_access", prompt: "consent" });
     const refreshed = await oidc.refreshTokenGrant(rp.config, first.refresh_token!);
     expect(refreshed.refresh_token).toEqual(expect.any(String));
     expect(refreshed.refresh_token).not.toBe(first.refresh_token);
