@@ -119,6 +119,7 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
   if (denied !== undefined) throw new AuthorizationRedirectError("invalid_scope", `scope "${denied.slice(0, 64)}" is not allowed for this client`);
 
   const resourceParam = single(params, "resource");
+  if (resourceParam?.includes(" ")) throw new AuthorizationRedirectError("invalid_target", "only one resource may be requested at a time");
   let resource: Resource;
   try {
     resource = resolveTargetResource(core, ctx, resourceParam);
@@ -296,6 +297,13 @@ export function checkCsrf(core: Core, ix: Interaction, field: string | undefined
   }
 }
 
+/** Ends an interaction inside the transaction that answers it; a second submission (another tab, a double click) loses. */
+function completeInteraction(core: Core, ix: Interaction): void {
+  if (!core.store.authorizations.deleteInteraction(ix.record.id)) {
+    throw new AuthorizationPageError("This sign-in request was already completed. Go back to the application.");
+  }
+}
+
 /** What the interaction shows next: the login form, or the consent screen for a known user. */
 export function interactionStage(core: Core, ix: Interaction): { stage: "login" } | { stage: "consent"; scopes: string[] } {
   if (ix.record.userId === undefined) return { stage: "login" };
@@ -304,7 +312,7 @@ export function interactionStage(core: Core, ix: Interaction): { stage: "login" 
 
 export type LoginResult =
   | { ok: false }
-  | { ok: true; session: { secret: string; expireTime: number }; next: AuthorizationStep | "consent" };
+  | { ok: true; session: { secret: string; expireTime: number }; next: { location: string } | "consent" };
 
 /**
  * The login form: checks the password (outside any transaction), then starts a new browser
@@ -348,9 +356,9 @@ export async function submitLogin(
   }
   const location = issueCode(core, ix.ctx, ix.request, user.id, sessionId, now, () => {
     persistLogin();
-    core.store.authorizations.deleteInteraction(ix.record.id);
+    completeInteraction(core, ix);
   });
-  return { ok: true, session, next: { kind: "redirect", location } };
+  return { ok: true, session, next: { location } };
 }
 
 /**
@@ -364,7 +372,7 @@ export function submitConsent(core: Core, ix: Interaction, allow: boolean, sessi
     throw new AuthorizationPageError("You are not signed in any more. Go back to the application and start again.", 403);
   }
   if (!allow) {
-    core.store.authorizations.deleteInteraction(record.id);
+    core.store.transaction(() => completeInteraction(core, ix));
     return errorLocation(core, request, new AuthorizationRedirectError("access_denied", "the user denied the request"));
   }
   const userId = record.userId;
@@ -381,7 +389,7 @@ export function submitConsent(core: Core, ix: Interaction, allow: boolean, sessi
       createTime: before?.createTime ?? now,
       updateTime: now,
     });
-    core.store.authorizations.deleteInteraction(record.id);
+    completeInteraction(core, ix);
   });
 }
 

@@ -72,6 +72,8 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     expect((await errorRedirect({ client_id: conf.clientId, scope: "openid admin" })).get("error")).toBe("invalid_scope");
     expect((await errorRedirect({ client_id: conf.clientId, resource: "https://other.example/" })).get("error")).toBe("invalid_target");
     expect((await errorRedirect({ client_id: conf.clientId, prompt: "none login" })).get("error")).toBe("invalid_request");
+    const twoResources = await new CookieBrowser(server.httpUrl).get(`${authUrl({ client_id: conf.clientId, resource: "https://api.example/orders" })}&resource=userid-api`);
+    expect(new URL(twoResources.headers.get("location")!).searchParams.get("error")).toBe("invalid_target");
     expect((await errorRedirect({ client_id: conf.clientId, max_age: "-1" })).get("error")).toBe("invalid_request");
   });
 
@@ -161,6 +163,22 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     const callback = await completeLogin(new CookieBrowser(server.httpUrl), authUrl({ client_id: conf.clientId, state: "d", prompt: "consent" }), { ...user, consent: "deny" });
     expect(callback.searchParams.get("error")).toBe("access_denied");
     expect(callback.searchParams.get("state")).toBe("d");
+  });
+
+  it("a consent form submitted twice issues one code", async () => {
+    const browser = new CookieBrowser(server.httpUrl);
+    const location = (await browser.get(authUrl({ client_id: conf.clientId, prompt: "consent" }))).headers.get("location")!;
+    let page = await (await browser.get(location)).text();
+    const login = await browser.post("/oidc/interaction/login", { interaction: hiddenField(page, "interaction"), csrf: hiddenField(page, "csrf"), ...user });
+    page = await (await browser.get(login.headers.get("location")!)).text();
+    const form = { interaction: hiddenField(page, "interaction"), csrf: hiddenField(page, "csrf"), decision: "allow" };
+    const cookies = new Map(browser.cookies);
+    const first = await browser.post("/oidc/interaction/consent", form);
+    expect(first.headers.get("location")).toMatch(/^https:\/\/rp\.example\/callback\?code=/);
+    for (const [k, v] of cookies) browser.cookies.set(k, v);
+    const second = await browser.post("/oidc/interaction/consent", form);
+    expect(second.status).toBe(400);
+    expect(second.headers.get("location")).toBeNull();
   });
 
   it("prompt=login and an exceeded max_age show the login form again despite a session", async () => {

@@ -49,9 +49,12 @@ function redirect(res: ServerResponse, location: string, cookies: string[] = [])
   res.end();
 }
 
-/** Parameters of a GET query or a POSTed form (OIDC Core §3.1.2.1 allows both); repeats are refused. */
+/**
+ * Parameters of a GET query or a POSTed form (OIDC Core §3.1.2.1 allows both); repeats are refused,
+ * except `resource` (RFC 8707), which the authorization request then refuses as invalid_target.
+ */
 async function requestParams(ctx: HttpContext): Promise<Map<string, string>> {
-  return ctx.req.method === "POST" ? readForm(ctx.req) : formToMap(ctx.url.searchParams);
+  return ctx.req.method === "POST" ? readForm(ctx.req, ["resource"]) : formToMap(ctx.url.searchParams, ["resource"]);
 }
 
 /** Runs a hosted-page handler: request mistakes become error pages, never JSON or a redirect. */
@@ -139,7 +142,7 @@ function loginSubmit(core: Core) {
     if (!result.ok) return showStage(core, ctx, ix, csrf, { error: "Wrong username or password.", username, status: 400 });
     const sessionCookie = cookie(core, SESSION_COOKIE, result.session.secret, result.session.expireTime - core.now());
     if (result.next === "consent") return redirect(ctx.res, `/oidc/interaction?id=${encodeURIComponent(ix.record.id)}`, [sessionCookie]);
-    if (result.next.kind === "redirect") redirect(ctx.res, result.next.location, [sessionCookie, clearCookie(core, ix.record.id)]);
+    redirect(ctx.res, result.next.location, [sessionCookie, clearCookie(core, ix.record.id)]);
   });
 }
 
