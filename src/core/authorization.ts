@@ -217,7 +217,8 @@ function reusableSession(core: Core, ctx: ClientContext, req: AuthorizationReque
   if (sessionSecret === undefined || req.prompt.includes("login")) return undefined;
   const session = findLiveSession(core, sessionSecret);
   if (session === undefined || session.tenantId !== ctx.tenant.id || memberOf(core, ctx, session.userId) === undefined) return undefined;
-  if (req.maxAge !== undefined && core.now() - session.authTime > req.maxAge) return undefined;
+  // max_age=0 means "authenticate now", like prompt=login (OIDC Core §3.1.2.1).
+  if (req.maxAge !== undefined && (req.maxAge === 0 || core.now() - session.authTime > req.maxAge)) return undefined;
   return session;
 }
 

@@ -186,9 +186,11 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     await code(conf.clientId, {}, browser);
     const silent = await browser.get(authUrl({ client_id: conf.clientId }));
     expect(silent.headers.get("location")).toMatch(/^https:\/\/rp\.example\/callback\?code=/);
-    for (const extra of <Record<string, string>[]>[{ prompt: "login" }, { max_age: "30" }]) {
-      server.clock.advance(31);
+    const cases: [Record<string, string>, number][] = [[{ prompt: "login" }, 0], [{ max_age: "0" }, 0], [{ max_age: "30" }, 31]];
+    for (const [extra, wait] of cases) {
+      server.clock.advance(wait);
       const res = await browser.get(authUrl({ client_id: conf.clientId, ...extra }));
+      expect(res.headers.get("location")).toMatch(/^\/oidc\/interaction\?id=/);
       const page = await (await browser.get(res.headers.get("location")!)).text();
       expect(page).toContain('action="/oidc/interaction/login"');
     }
