@@ -71,8 +71,10 @@ function page(handler: (ctx: HttpContext) => Promise<void> | void) {
   };
 }
 
+/** The CSP source of the client's redirect URI: its origin, or its scheme for a native app's custom scheme. */
 function redirectOrigin(ix: Interaction): string {
-  return new URL(ix.request.redirectUri).origin;
+  const url = new URL(ix.request.redirectUri);
+  return url.origin !== "null" ? url.origin : url.protocol;
 }
 
 function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: string, extra: { error?: string; username?: string; status?: number } = {}): void {
