@@ -11,11 +11,13 @@ import { ConfigError, type Config } from "./config.js";
 import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { Core } from "./core/core.js";
+import { rotateKeysIfDue } from "./core/key-rotation.js";
 import { KeyRing } from "./core/keys.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
 import { Store } from "./storage/store.js";
 import { withErrorMapping } from "./transport/rpc/errors.js";
 import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-server.js";
+import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { createGateway, type Route } from "./transport/http/gateway.js";
@@ -41,6 +43,7 @@ export class App {
   readonly grpc: GrpcServerHandle;
   private listening = { http: false, grpc: false };
   private stopping: Promise<void> | undefined;
+  private keyRotationTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly core: Core,
@@ -97,12 +100,28 @@ export class App {
     }
     this.listening.grpc = true;
     this.grpc.setServing(true);
+    this.startKeyRotation();
     return { http, grpc };
+  }
+
+  /** Automatic signing key rotation, checked at most every minute against the core clock. */
+  private startKeyRotation(): void {
+    const period = this.core.config.keyRotationPeriod;
+    if (period <= 0 || this.keyRotationTimer !== undefined) return;
+    this.keyRotationTimer = setInterval(() => {
+      try {
+        rotateKeysIfDue(this.core);
+      } catch {
+        // A busy database: the next tick tries again.
+      }
+    }, Math.min(period, 60) * 1000);
+    this.keyRotationTimer.unref();
   }
 
   /** Stops accepting, lets in-flight calls finish (at most `graceMs`), then closes the database. */
   stop(graceMs = 8000): Promise<void> {
     this.stopping ??= (async () => {
+      clearInterval(this.keyRotationTimer);
       this.grpc.setServing(false);
       const httpClosed = new Promise<void>((resolve) => {
         if (!this.httpServer.listening) return resolve();
@@ -152,13 +171,16 @@ export function buildApp(config: Config, opts: BuildOptions = {}): App {
 
 function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefined): App {
   const grants: TokenGrant[] = [clientCredentialsGrant, ...userGrants(), ...oidcGrants()];
-  const discovery: DiscoveryOptions = { grantTypes: grants.map((g) => g.grantType), extra: oidcDiscovery };
+  const discovery: DiscoveryOptions = {
+    grantTypes: grants.map((g) => g.grantType),
+    extra: (issuer) => oidcDiscovery(issuer, [...new Set(core.keys.jwks().map((k) => k.alg))]),
+  };
   const services: AnyService[] = [
     { service: TokenService, impl: withErrorMapping(tokenServiceImpl(core)) },
     { service: ResourceAdminService, impl: {} },
     { service: ApplicationAdminService, impl: {} },
     { service: UserAdminService, impl: {} },
-    { service: KeyAdminService, impl: {} },
+    { service: KeyAdminService, impl: withErrorMapping(keyAdminImpl(core)) },
   ] as AnyService[];
   const routes: Route[] = [
     { method: "POST", path: "/oidc/token", handler: tokenEndpoint(core, grants) },

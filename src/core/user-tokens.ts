@@ -112,13 +112,16 @@ export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
 /**
  * Issues a user's token set: access and ID token signed first, then (with `offline`) a new
  * refresh family stored in one transaction together with whatever `persist` writes
- * (a new session, a session touch, a consumed code).
+ * (a new session, a session touch, a consumed code: it sees the new family, if any).
  */
-export function issueUserTokens(core: Core, input: UserTokenInput & { offline: boolean; persist?: () => void }): TokenSet {
+export function issueUserTokens(
+  core: Core,
+  input: UserTokenInput & { offline: boolean; persist?: (refresh: NewRefreshToken | undefined) => void },
+): TokenSet {
   const signed = signUserTokens(core, input);
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
   core.store.transaction(() => {
-    input.persist?.();
+    input.persist?.(refresh);
     if (refresh !== undefined) insertRefreshFamily(core, refresh);
   });
   const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };

@@ -175,4 +175,66 @@ export const MIGRATIONS: Migration[] = [
       DROP TABLE tenants;
     `,
   },
+  {
+    name: "oidc authorization: interactions, consents, codes, revoked access tokens",
+    up: `
+      CREATE TABLE authorization_interactions (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        request TEXT NOT NULL,
+        csrf_hash BLOB NOT NULL,
+        user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+        session_id TEXT REFERENCES sessions(id) ON DELETE CASCADE,
+        login_time INTEGER,
+        create_time INTEGER NOT NULL,
+        expire_time INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX authorization_interactions_expire ON authorization_interactions(expire_time);
+
+      CREATE TABLE consents (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        scopes TEXT NOT NULL DEFAULT '[]',
+        resource_ids TEXT NOT NULL DEFAULT '[]',
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL,
+        PRIMARY KEY (user_id, client_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX consents_client ON consents(client_id);
+
+      CREATE TABLE authorization_codes (
+        hash BLOB PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT,
+        resource_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        nonce TEXT,
+        offline INTEGER NOT NULL DEFAULT 0,
+        auth_time INTEGER NOT NULL,
+        create_time INTEGER NOT NULL,
+        expire_time INTEGER NOT NULL,
+        consume_time INTEGER,
+        family_id TEXT
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX authorization_codes_expire ON authorization_codes(expire_time);
+
+      CREATE TABLE revoked_access_tokens (
+        jti TEXT PRIMARY KEY,
+        expire_time INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX revoked_access_tokens_expire ON revoked_access_tokens(expire_time);
+    `,
+    down: `
+      DROP TABLE revoked_access_tokens;
+      DROP TABLE authorization_codes;
+      DROP TABLE consents;
+      DROP TABLE authorization_interactions;
+    `,
+  },
 ];

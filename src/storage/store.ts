@@ -1,4 +1,5 @@
 import { ApplicationRepository } from "./applications.js";
+import { AuthorizationRepository } from "./authorizations.js";
 import { ClientRepository } from "./clients.js";
 import { openDatabase, type Db, type OpenOptions } from "./database.js";
 import { RefreshTokenRepository } from "./refresh-tokens.js";
@@ -24,6 +25,7 @@ export class Store {
   readonly sessions: SessionRepository;
   readonly refreshTokens: RefreshTokenRepository;
   readonly settings: SettingsRepository;
+  readonly authorizations: AuthorizationRepository;
 
   constructor(readonly db: Db) {
     this.tenants = new TenantRepository(db);
@@ -35,6 +37,7 @@ export class Store {
     this.sessions = new SessionRepository(db);
     this.refreshTokens = new RefreshTokenRepository(db);
     this.settings = new SettingsRepository(db);
+    this.authorizations = new AuthorizationRepository(db);
   }
 
   static open(opts: OpenOptions): Store {

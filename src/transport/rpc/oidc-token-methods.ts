@@ -1,7 +1,54 @@
+import { readClientCredentials } from "../../core/client-auth.js";
 import type { Core } from "../../core/core.js";
+import { exchangeAuthorizationCode } from "../../core/grants/authorization-code.js";
+import { introspectToken, revokeToken } from "../../core/introspection.js";
+import { opt, tokenResponse } from "./request.js";
 import type { TokenServiceImpl } from "./token-service.js";
 
 /** ExchangeAuthorizationCode, IntrospectToken, RevokeToken (OpenID Connect). */
-export function oidcTokenMethods(_core: Core): TokenServiceImpl {
-  return {};
+export function oidcTokenMethods(core: Core): TokenServiceImpl {
+  const credentials = (authorization: string | null, clientId: string, clientSecret: string) =>
+    readClientCredentials(authorization, opt(clientId), opt(clientSecret));
+  return {
+    exchangeAuthorizationCode(req, ctx) {
+      return tokenResponse(
+        exchangeAuthorizationCode(core, {
+          credentials: credentials(ctx.requestHeader.get("authorization"), req.clientId, req.clientSecret),
+          code: opt(req.code),
+          redirectUri: opt(req.redirectUri),
+          codeVerifier: opt(req.codeVerifier),
+        }),
+      );
+    },
+    introspectToken(req, ctx) {
+      const r = introspectToken(core, {
+        credentials: credentials(ctx.requestHeader.get("authorization"), req.clientId, req.clientSecret),
+        token: opt(req.token),
+        tokenTypeHint: opt(req.tokenTypeHint),
+      });
+      return {
+        active: r.active,
+        scope: r.scope ?? "",
+        clientId: r.client_id ?? "",
+        username: r.username ?? "",
+        tokenType: r.token_type ?? "",
+        exp: BigInt(r.exp ?? 0),
+        iat: BigInt(r.iat ?? 0),
+        sub: r.sub ?? "",
+        aud: r.aud ?? "",
+        iss: r.iss ?? "",
+        jti: r.jti ?? "",
+        tid: r.tid ?? "",
+        sid: r.sid ?? "",
+      };
+    },
+    revokeToken(req, ctx) {
+      revokeToken(core, {
+        credentials: credentials(ctx.requestHeader.get("authorization"), req.clientId, req.clientSecret),
+        token: opt(req.token),
+        tokenTypeHint: opt(req.tokenTypeHint),
+      });
+      return {};
+    },
+  };
 }

@@ -1,0 +1,400 @@
+import { createHash } from "node:crypto";
+import { SESSION_TTL } from "../config.js";
+import { newId, newSecret } from "../domain/ids.js";
+import { OAuthError } from "../domain/errors.js";
+import { clientAllowsGrant, type Resource, type Session, type User } from "../domain/types.js";
+import type { InteractionRecord } from "../storage/authorizations.js";
+import type { ClientContext, Core } from "./core.js";
+import { verifyPassword } from "./passwords.js";
+import { parseScope } from "./scopes.js";
+import { findLiveSession, insertSession, newSession } from "./sessions.js";
+import { resolveTargetResource } from "./tokens.js";
+
+/** Authorization codes live at most this long (RFC 6749 §4.1.2 recommends ≤ 10 min; tessera keeps it short). */
+export const CODE_TTL = 60;
+/** How long the browser may take on the hosted login and consent pages. */
+export const INTERACTION_TTL = 600;
+/** Scopes every client may request on top of its own. */
+export const OIDC_SCOPES = ["openid", "profile", "email", "offline_access"] as const;
+const PROMPTS = new Set(["none", "login", "consent"]);
+const PKCE_VALUE = /^[A-Za-z0-9._~-]{43,128}$/;
+
+/** The validated authorization request, kept server-side with the interaction. */
+export interface AuthorizationRequest {
+  clientId: string;
+  redirectUri: string;
+  state: string | undefined;
+  nonce: string | undefined;
+  scopes: string[];
+  resourceId: string;
+  codeChallenge: string | undefined;
+  prompt: string[];
+  maxAge: number | undefined;
+  loginHint: string | undefined;
+}
+
+/** A mistake shown on an error page: the redirect URI cannot be trusted, so the browser is not sent back. */
+export class AuthorizationPageError extends Error {
+  override readonly name = "AuthorizationPageError";
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** An error returned to the client at its redirect URI (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
+export class AuthorizationRedirectError extends Error {
+  override readonly name = "AuthorizationRedirectError";
+  constructor(
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Where the browser goes next. */
+export type AuthorizationStep =
+  | { kind: "redirect"; location: string }
+  | { kind: "interaction"; interactionId: string; csrf: string; expiresIn: number };
+
+/** The redirect URI with response parameters added to its query, plus `iss` (RFC 9207). */
+export function redirectLocation(core: Core, redirectUri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
+  url.searchParams.append("iss", core.issuer);
+  return url.toString();
+}
+
+function errorLocation(core: Core, req: Pick<AuthorizationRequest, "redirectUri" | "state">, err: AuthorizationRedirectError): string {
+  return redirectLocation(core, req.redirectUri, { error: err.error, error_description: err.message, state: req.state });
+}
+
+function single(params: Map<string, string>, name: string, max = 2048): string | undefined {
+  const value = params.get(name);
+  if (value === undefined || value === "") return undefined;
+  if (value.length > max) throw new AuthorizationRedirectError("invalid_request", `${name} must be at most ${max} characters`);
+  return value;
+}
+
+/** The client and redirect URI of a request; failures here are shown on a page, never redirected. */
+export function identifyClient(core: Core, params: Map<string, string>): { ctx: ClientContext; redirectUri: string } {
+  const clientId = params.get("client_id");
+  if (clientId === undefined || clientId === "") throw new AuthorizationPageError("The request has no client_id.");
+  const ctx = clientId.length <= 256 ? core.clientContext(clientId) : undefined;
+  if (ctx === undefined) throw new AuthorizationPageError("The application that sent you here is not known (unknown client_id).");
+  const redirectUri = params.get("redirect_uri");
+  if (redirectUri === undefined || redirectUri === "") throw new AuthorizationPageError("The request has no redirect_uri.");
+  if (!ctx.client.redirectUris.includes(redirectUri)) {
+    throw new AuthorizationPageError("The redirect_uri is not registered for this application.");
+  }
+  return { ctx, redirectUri };
+}
+
+/** Validates everything after client and redirect URI; failures go back to the client. */
+function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, params: Map<string, string>): AuthorizationRequest {
+  if (params.has("request")) throw new AuthorizationRedirectError("request_not_supported", "request objects are not supported");
+  if (params.has("request_uri")) throw new AuthorizationRedirectError("request_uri_not_supported", "request_uri is not supported");
+  const responseType = params.get("response_type");
+  if (responseType === undefined || responseType === "") throw new AuthorizationRedirectError("invalid_request", "response_type is required");
+  if (responseType !== "code") throw new AuthorizationRedirectError("unsupported_response_type", 'only response_type "code" is supported');
+  const responseMode = params.get("response_mode");
+  if (responseMode !== undefined && responseMode !== "query") {
+    throw new AuthorizationRedirectError("invalid_request", 'only response_mode "query" is supported');
+  }
+  if (!clientAllowsGrant(ctx.client, "authorization_code")) {
+    throw new AuthorizationRedirectError("unauthorized_client", "this client may not use the authorization code flow");
+  }
+  let scopes: string[];
+  try {
+    scopes = parseScope(params.get("scope"));
+  } catch (err) {
+    throw new AuthorizationRedirectError("invalid_scope", (err as Error).message);
+  }
+  if (!scopes.includes("openid")) throw new AuthorizationRedirectError("invalid_scope", 'scope must contain "openid"');
+  const allowed = new Set<string>([...OIDC_SCOPES, ...ctx.client.scopes]);
+  const denied = scopes.find((s) => !allowed.has(s));
+  if (denied !== undefined) throw new AuthorizationRedirectError("invalid_scope", `scope "${denied.slice(0, 64)}" is not allowed for this client`);
+
+  const resourceParam = single(params, "resource");
+  if (resourceParam?.includes(" ")) throw new AuthorizationRedirectError("invalid_target", "only one resource may be requested at a time");
+  let resource: Resource;
+  try {
+    resource = resolveTargetResource(core, ctx, resourceParam);
+  } catch (err) {
+    throw new AuthorizationRedirectError("invalid_target", err instanceof OAuthError ? err.description : "invalid resource");
+  }
+
+  const codeChallenge = single(params, "code_challenge", 128);
+  const method = single(params, "code_challenge_method", 16);
+  if (codeChallenge === undefined) {
+    if (method !== undefined) throw new AuthorizationRedirectError("invalid_request", "code_challenge_method without code_challenge");
+    if (ctx.client.secretHash === undefined) {
+      throw new AuthorizationRedirectError("invalid_request", "code_challenge (PKCE, S256) is required for public clients");
+    }
+  } else {
+    if (method !== "S256") throw new AuthorizationRedirectError("invalid_request", 'code_challenge_method must be "S256"');
+    if (!PKCE_VALUE.test(codeChallenge)) throw new AuthorizationRedirectError("invalid_request", "code_challenge is malformed");
+  }
+
+  const prompt = parseScope(params.get("prompt") ?? "");
+  const unknownPrompt = prompt.find((p) => !PROMPTS.has(p));
+  if (unknownPrompt !== undefined) throw new AuthorizationRedirectError("invalid_request", `prompt "${unknownPrompt.slice(0, 32)}" is not supported`);
+  if (prompt.includes("none") && prompt.length > 1) throw new AuthorizationRedirectError("invalid_request", 'prompt "none" cannot be combined');
+
+  const maxAgeText = single(params, "max_age", 10);
+  if (maxAgeText !== undefined && !/^\d{1,9}$/.test(maxAgeText)) {
+    throw new AuthorizationRedirectError("invalid_request", "max_age must be a non-negative number of seconds");
+  }
+  return {
+    clientId: ctx.client.id,
+    redirectUri,
+    state: params.get("state"),
+    nonce: single(params, "nonce", 512),
+    scopes,
+    resourceId: resource.id,
+    codeChallenge,
+    prompt,
+    maxAge: maxAgeText === undefined ? undefined : Number(maxAgeText),
+    loginHint: single(params, "login_hint", 256),
+  };
+}
+
+/** A user of the client's application, or undefined. */
+function memberOf(core: Core, ctx: ClientContext, userId: string): User | undefined {
+  const user = core.store.users.get(ctx.tenant.id, userId);
+  return user !== undefined && user.applicationIds.includes(ctx.application.id) ? user : undefined;
+}
+
+/**
+ * The scopes the code will carry: `offline_access` only survives with `prompt=consent` or a
+ * remembered consent that already includes it (OIDC Core §11, seed document 004).
+ */
+function effectiveScopes(core: Core, req: AuthorizationRequest, userId: string): string[] {
+  if (!req.scopes.includes("offline_access") || req.prompt.includes("consent")) return req.scopes;
+  const remembered = core.store.authorizations.getConsent(userId, req.clientId);
+  return remembered?.scopes.includes("offline_access") ? req.scopes : req.scopes.filter((s) => s !== "offline_access");
+}
+
+function needsConsent(core: Core, req: AuthorizationRequest, userId: string): boolean {
+  if (req.prompt.includes("consent")) return true;
+  const remembered = core.store.authorizations.getConsent(userId, req.clientId);
+  if (remembered === undefined || !remembered.resourceIds.includes(req.resourceId)) return true;
+  return effectiveScopes(core, req, userId).some((s) => !remembered.scopes.includes(s));
+}
+
+/** Stores a single-use code for the user and returns the redirect that carries it. */
+function issueCode(core: Core, ctx: ClientContext, req: AuthorizationRequest, userId: string, sessionId: string, authTime: number, extra?: () => void): string {
+  const code = newSecret();
+  const scopes = effectiveScopes(core, req, userId);
+  const now = core.now();
+  core.store.transaction(() => {
+    extra?.();
+    core.store.authorizations.insertCode({
+      hash: core.secrets.hash("authorization-code", code),
+      tenantId: ctx.tenant.id,
+      clientId: req.clientId,
+      userId,
+      sessionId,
+      redirectUri: req.redirectUri,
+      codeChallenge: req.codeChallenge,
+      resourceId: req.resourceId,
+      scope: scopes.join(" "),
+      nonce: req.nonce,
+      offline: scopes.includes("offline_access"),
+      authTime,
+      createTime: now,
+      expireTime: now + CODE_TTL,
+    });
+  });
+  return redirectLocation(core, req.redirectUri, { code, state: req.state });
+}
+
+/** The browser's session if it may serve this request without a new login. */
+function reusableSession(core: Core, ctx: ClientContext, req: AuthorizationRequest, sessionSecret: string | undefined): Session | undefined {
+  if (sessionSecret === undefined || req.prompt.includes("login")) return undefined;
+  const session = findLiveSession(core, sessionSecret);
+  if (session === undefined || session.tenantId !== ctx.tenant.id || memberOf(core, ctx, session.userId) === undefined) return undefined;
+  // max_age=0 means "authenticate now", like prompt=login (OIDC Core §3.1.2.1).
+  if (req.maxAge !== undefined && (req.maxAge === 0 || core.now() - session.authTime > req.maxAge)) return undefined;
+  return session;
+}
+
+/**
+ * `GET /oidc/auth`: validates the request, then either answers at once (a code through a live
+ * browser session, or an error) or opens an interaction for the hosted login/consent pages.
+ */
+export function startAuthorization(core: Core, params: Map<string, string>, sessionSecret: string | undefined): AuthorizationStep {
+  const { ctx, redirectUri } = identifyClient(core, params);
+  let req: AuthorizationRequest;
+  try {
+    req = parseRequest(core, ctx, redirectUri, params);
+  } catch (err) {
+    if (err instanceof AuthorizationRedirectError) {
+      return { kind: "redirect", location: errorLocation(core, { redirectUri, state: params.get("state") }, err) };
+    }
+    throw err;
+  }
+  const session = reusableSession(core, ctx, req, sessionSecret);
+  if (req.prompt.includes("none")) {
+    if (session === undefined) {
+      return { kind: "redirect", location: errorLocation(core, req, new AuthorizationRedirectError("login_required", "the user is not logged in")) };
+    }
+    if (needsConsent(core, req, session.userId)) {
+      return { kind: "redirect", location: errorLocation(core, req, new AuthorizationRedirectError("consent_required", "the user has not consented")) };
+    }
+  }
+  if (session !== undefined && !needsConsent(core, req, session.userId)) {
+    return { kind: "redirect", location: issueCode(core, ctx, req, session.userId, session.id, session.authTime) };
+  }
+  const csrf = newSecret();
+  const now = core.now();
+  const interaction: InteractionRecord = {
+    id: newId("ixn"),
+    tenantId: ctx.tenant.id,
+    clientId: ctx.client.id,
+    request: JSON.stringify(req),
+    csrfHash: core.secrets.hash("csrf", csrf),
+    userId: session?.userId,
+    sessionId: session?.id,
+    loginTime: undefined,
+    createTime: now,
+    expireTime: now + INTERACTION_TTL,
+  };
+  core.store.transaction(() => {
+    core.store.authorizations.sweep(now);
+    core.store.authorizations.insertInteraction(interaction);
+  });
+  return { kind: "interaction", interactionId: interaction.id, csrf, expiresIn: INTERACTION_TTL };
+}
+
+/** An interaction being shown or submitted, with everything the pages need. */
+export interface Interaction {
+  record: InteractionRecord;
+  request: AuthorizationRequest;
+  ctx: ClientContext;
+  resource: Resource;
+}
+
+/** A live interaction by id, or a page error (unknown or expired: the user starts over at the application). */
+export function loadInteraction(core: Core, id: string | undefined): Interaction {
+  const record = id === undefined || id.length > 64 ? undefined : core.store.authorizations.getInteraction(id);
+  if (record === undefined || record.expireTime <= core.now()) {
+    throw new AuthorizationPageError("This sign-in request has expired or is unknown. Go back to the application and start again.");
+  }
+  const ctx = core.clientContext(record.clientId);
+  const request = JSON.parse(record.request) as AuthorizationRequest;
+  const resource = ctx === undefined ? undefined : core.store.resources.get(ctx.tenant.id, request.resourceId);
+  if (ctx === undefined || resource === undefined) throw new AuthorizationPageError("The application of this sign-in request no longer exists.");
+  return { record, request, ctx, resource };
+}
+
+/** Checks the CSRF token of a form post: the hidden field, the per-interaction cookie and the stored hash agree. */
+export function checkCsrf(core: Core, ix: Interaction, field: string | undefined, cookie: string | undefined): void {
+  if (field === undefined || cookie === undefined || field !== cookie || !core.secrets.matches("csrf", field, ix.record.csrfHash)) {
+    throw new AuthorizationPageError("The form could not be verified (missing or wrong CSRF token). Go back to the application and start again.", 403);
+  }
+}
+
+/** Ends an interaction inside the transaction that answers it; a second submission (another tab, a double click) loses. */
+function completeInteraction(core: Core, ix: Interaction): void {
+  if (!core.store.authorizations.deleteInteraction(ix.record.id)) {
+    throw new AuthorizationPageError("This sign-in request was already completed. Go back to the application.");
+  }
+}
+
+/** What the interaction shows next: the login form, or the consent screen for a known user. */
+export function interactionStage(core: Core, ix: Interaction): { stage: "login" } | { stage: "consent"; scopes: string[] } {
+  if (ix.record.userId === undefined) return { stage: "login" };
+  return { stage: "consent", scopes: effectiveScopes(core, ix.request, ix.record.userId) };
+}
+
+export type LoginResult =
+  | { ok: false }
+  | { ok: true; session: { secret: string; expireTime: number }; next: { location: string } | "consent" };
+
+/**
+ * The login form: checks the password (outside any transaction), then starts a new browser
+ * session and either issues the code or moves on to consent. Unknown user, wrong password and
+ * a user of another application fail the same way.
+ */
+export async function submitLogin(
+  core: Core,
+  ix: Interaction,
+  username: string,
+  password: string,
+  previousSessionSecret: string | undefined,
+): Promise<LoginResult> {
+  const candidate = username.length > 0 && username.length <= 256 ? core.store.users.findByUsername(ix.ctx.tenant.id, username) : undefined;
+  const valid = await verifyPassword(password.slice(0, 1024), candidate?.passwordHash);
+  const user = valid && candidate !== undefined ? memberOf(core, ix.ctx, candidate.id) : undefined;
+  if (user === undefined) return { ok: false };
+  // The same user logging in again (prompt=login, max_age) refreshes the browser session instead of forking it.
+  const previous = previousSessionSecret === undefined ? undefined : findLiveSession(core, previousSessionSecret);
+  const now = core.now();
+  let sessionId: string;
+  let session: { secret: string; expireTime: number };
+  let persistSession: () => void;
+  if (previous !== undefined && previous.userId === user.id && previous.tenantId === ix.ctx.tenant.id) {
+    sessionId = previous.id;
+    session = { secret: previousSessionSecret!, expireTime: now + SESSION_TTL };
+    persistSession = () => core.store.sessions.touch(previous.id, now, now + SESSION_TTL);
+  } else {
+    const fresh = newSession(core, { tenantId: ix.ctx.tenant.id, userId: user.id, applicationId: ix.ctx.application.id, amr: ["pwd"] });
+    sessionId = fresh.session.id;
+    session = { secret: fresh.secret, expireTime: fresh.session.expireTime };
+    persistSession = () => insertSession(core, fresh);
+  }
+  const persistLogin = () => {
+    persistSession();
+    core.store.authorizations.setInteractionUser(ix.record.id, user.id, sessionId, now);
+  };
+  if (needsConsent(core, ix.request, user.id)) {
+    core.store.transaction(persistLogin);
+    return { ok: true, session, next: "consent" };
+  }
+  const location = issueCode(core, ix.ctx, ix.request, user.id, sessionId, now, () => {
+    persistLogin();
+    completeInteraction(core, ix);
+  });
+  return { ok: true, session, next: { location } };
+}
+
+/**
+ * The consent screen: Allow remembers the grant (merged with earlier ones) and issues the code;
+ * Deny sends `access_denied` back. The browser session that logged in must still be live.
+ */
+export function submitConsent(core: Core, ix: Interaction, allow: boolean, sessionSecret: string | undefined): string {
+  const { record, request, ctx } = ix;
+  const session = sessionSecret === undefined ? undefined : findLiveSession(core, sessionSecret);
+  if (record.userId === undefined || record.sessionId === undefined || session?.id !== record.sessionId) {
+    throw new AuthorizationPageError("You are not signed in any more. Go back to the application and start again.", 403);
+  }
+  if (!allow) {
+    core.store.transaction(() => completeInteraction(core, ix));
+    return errorLocation(core, request, new AuthorizationRedirectError("access_denied", "the user denied the request"));
+  }
+  const userId = record.userId;
+  const scopes = effectiveScopes(core, request, userId);
+  const now = core.now();
+  return issueCode(core, ctx, request, userId, session.id, session.authTime, () => {
+    const before = core.store.authorizations.getConsent(userId, request.clientId);
+    core.store.authorizations.putConsent({
+      userId,
+      clientId: request.clientId,
+      tenantId: ctx.tenant.id,
+      scopes: [...new Set([...(before?.scopes ?? []), ...scopes])],
+      resourceIds: [...new Set([...(before?.resourceIds ?? []), request.resourceId])],
+      createTime: before?.createTime ?? now,
+      updateTime: now,
+    });
+    completeInteraction(core, ix);
+  });
+}
+
+/** PKCE S256 (RFC 7636 §4.6): BASE64URL(SHA256(verifier)) must equal the challenge. */
+export function pkceMatches(verifier: string, challenge: string): boolean {
+  return PKCE_VALUE.test(verifier) && createHash("sha256").update(verifier).digest("base64url") === challenge;
+}

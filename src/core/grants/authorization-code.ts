@@ -1,0 +1,74 @@
+import { invalidClient, invalidGrant, invalidRequest, OAuthError } from "../../domain/errors.js";
+import { clientAllowsGrant } from "../../domain/types.js";
+import { pkceMatches } from "../authorization.js";
+import type { ClientCredentials } from "../client-auth.js";
+import type { Core } from "../core.js";
+import { authenticateClientOrPublic } from "../public-clients.js";
+import { snapshotOf, issueUserTokens } from "../user-tokens.js";
+import type { TokenSet } from "../tokens.js";
+
+export interface AuthorizationCodeInput {
+  credentials: ClientCredentials | undefined;
+  code: string | undefined;
+  redirectUri: string | undefined;
+  codeVerifier: string | undefined;
+}
+
+/**
+ * The authorization_code grant (RFC 6749 §4.1.3 with PKCE): the code is single use, bound to
+ * its client, redirect URI and code challenge, and at most CODE_TTL old. Presenting a used code
+ * again revokes the refresh family its first exchange created.
+ */
+export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): TokenSet {
+  const codeVerifier = input.codeVerifier === "" ? undefined : input.codeVerifier;
+  // A public client proves nothing but the PKCE verifier, so it must send one.
+  if (input.credentials?.method === "none" && codeVerifier === undefined) throw invalidClient("a public client must send code_verifier");
+  const ctx = authenticateClientOrPublic(core, input.credentials);
+  if (!clientAllowsGrant(ctx.client, "authorization_code")) {
+    throw new OAuthError("unauthorized_client", "this client may not use the authorization_code grant");
+  }
+  if (input.code === undefined || input.code === "") throw invalidRequest("code is required");
+  if (input.redirectUri === undefined || input.redirectUri === "") throw invalidRequest("redirect_uri is required");
+  const hash = core.secrets.hash("authorization-code", input.code.slice(0, 256));
+  const code = core.store.authorizations.getCode(hash);
+  const now = core.now();
+  if (code === undefined || code.clientId !== ctx.client.id) throw invalidGrant("authorization code is invalid");
+  if (code.consumeTime !== undefined) {
+    if (code.familyId !== undefined) {
+      const familyId = code.familyId;
+      core.store.transaction(() => core.store.refreshTokens.revokeFamily(familyId, now, "authorization code reused"));
+    }
+    throw invalidGrant("authorization code was already used; the tokens it issued are revoked");
+  }
+  if (code.expireTime <= now) throw invalidGrant("authorization code expired");
+  if (code.redirectUri !== input.redirectUri) throw invalidGrant("redirect_uri differs from the authorization request");
+  if (code.codeChallenge === undefined) {
+    if (codeVerifier !== undefined) throw invalidGrant("code_verifier sent but the authorization request had no code_challenge");
+  } else {
+    if (codeVerifier === undefined) throw invalidGrant("code_verifier is required");
+    if (!pkceMatches(codeVerifier, code.codeChallenge)) throw invalidGrant("code_verifier does not match the code_challenge");
+  }
+  const user = core.store.users.get(ctx.tenant.id, code.userId);
+  const session = core.store.sessions.get(ctx.tenant.id, code.sessionId);
+  if (user === undefined || !user.applicationIds.includes(ctx.application.id)) throw invalidGrant("the user no longer exists in this application");
+  if (session === undefined || session.revokeTime !== undefined || session.expireTime <= now) throw invalidGrant("the user's session has ended");
+  const resource = core.store.resources.get(ctx.tenant.id, code.resourceId);
+  if (resource === undefined) throw invalidGrant("the requested resource no longer exists");
+  const scopes = code.scope.split(" ");
+  const tokens = issueUserTokens(core, {
+    ctx,
+    resource,
+    userId: user.id,
+    scopes,
+    snapshot: snapshotOf(user, session.amr),
+    authTime: code.authTime,
+    sid: session.id,
+    nonce: code.nonce,
+    offline: code.offline,
+    persist: (refresh) => {
+      if (!core.store.authorizations.consumeCode(hash, now, refresh?.family.id)) throw invalidGrant("authorization code was already used");
+    },
+  });
+  core.events.tokenIssued?.("authorization_code");
+  return tokens;
+}

@@ -1,0 +1,174 @@
+import { invalidRequest, invalidToken, OAuthError } from "../domain/errors.js";
+import { verifyAccessToken, type AccessTokenClaims } from "./access-tokens.js";
+import { authenticateClient, type ClientCredentials } from "./client-auth.js";
+import type { ClientContext, Core } from "./core.js";
+import { authenticateClientOrPublic } from "./public-clients.js";
+
+/** RFC 7662 §2.2 members tessera returns; only `active` when the token is not active. */
+export interface IntrospectionResult {
+  active: boolean;
+  scope?: string;
+  client_id?: string;
+  username?: string;
+  token_type?: string;
+  exp?: number;
+  iat?: number;
+  sub?: string;
+  aud?: string;
+  iss?: string;
+  jti?: string;
+  tid?: string;
+  sid?: string;
+}
+
+export interface TokenRequestInput {
+  credentials: ClientCredentials | undefined;
+  token: string | undefined;
+  tokenTypeHint: string | undefined;
+}
+
+const looksLikeJwt = (token: string) => token.split(".").length === 3;
+
+function sessionEnded(core: Core, tenantId: string, sid: string | undefined): boolean {
+  if (sid === undefined) return false;
+  const session = core.store.sessions.get(tenantId, sid);
+  return session === undefined || session.revokeTime !== undefined;
+}
+
+/**
+ * An access token tessera still vouches for: valid signature and times, not revoked through
+ * /oidc/revoke, and, for user tokens, issued in a session that has not ended.
+ */
+export function liveAccessToken(core: Core, token: string): AccessTokenClaims {
+  const claims = verifyAccessToken(core, token);
+  if (core.store.authorizations.isAccessTokenRevoked(claims.jti)) throw invalidToken("token was revoked");
+  if (sessionEnded(core, claims.tid, claims.sid)) throw invalidToken("the token's session has ended");
+  return claims;
+}
+
+function introspectAccessToken(core: Core, ctx: ClientContext, token: string): IntrospectionResult {
+  let claims: AccessTokenClaims;
+  try {
+    claims = liveAccessToken(core, token);
+  } catch (err) {
+    if (err instanceof OAuthError && err.kind === "invalid_token") return { active: false };
+    throw err;
+  }
+  if (claims.tid !== ctx.tenant.id || claims.app_id !== ctx.application.id) return { active: false };
+  const user = claims.sub === claims.client_id ? undefined : core.store.users.get(claims.tid, claims.sub);
+  const result: IntrospectionResult = {
+    active: true,
+    client_id: claims.client_id,
+    token_type: "Bearer",
+    exp: claims.exp,
+    iat: claims.iat,
+    sub: claims.sub,
+    aud: claims.aud,
+    iss: claims.iss,
+    jti: claims.jti,
+    tid: claims.tid,
+  };
+  if (claims.scope !== undefined) result.scope = claims.scope;
+  if (user !== undefined) result.username = user.username;
+  if (claims.sid !== undefined) result.sid = claims.sid;
+  return result;
+}
+
+function introspectRefreshToken(core: Core, ctx: ClientContext, token: string): IntrospectionResult {
+  const record = token.length > 256 ? undefined : core.store.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
+  const family = record === undefined ? undefined : core.store.refreshTokens.getFamily(record.familyId);
+  const now = core.now();
+  if (
+    record === undefined ||
+    family === undefined ||
+    record.consumeTime !== undefined ||
+    record.expireTime <= now ||
+    family.revokeTime !== undefined ||
+    family.maxExpireTime <= now ||
+    family.tenantId !== ctx.tenant.id ||
+    family.applicationId !== ctx.application.id ||
+    sessionEnded(core, family.tenantId, family.sessionId)
+  ) {
+    return { active: false };
+  }
+  const resource = family.resourceId === undefined ? ctx.defaultResource : core.store.resources.get(family.tenantId, family.resourceId);
+  const user = core.store.users.get(family.tenantId, family.userId);
+  const result: IntrospectionResult = {
+    active: true,
+    client_id: family.clientId,
+    token_type: "refresh_token",
+    exp: record.expireTime,
+    iat: record.createTime,
+    sub: family.userId,
+    iss: core.issuer,
+    tid: family.tenantId,
+  };
+  if (family.scope !== "") result.scope = family.scope;
+  if (resource !== undefined) result.aud = resource.uri;
+  if (user !== undefined) result.username = user.username;
+  if (family.sessionId !== undefined) result.sid = family.sessionId;
+  return result;
+}
+
+function requireToken(token: string | undefined): string {
+  if (token === undefined || token === "") throw invalidRequest("token is required");
+  return token;
+}
+
+/**
+ * RFC 7662 introspection for a confidential client: tokens of its own application only; anything
+ * else (unknown, expired, revoked, consumed, another application's) is `{active:false}`.
+ */
+export function introspectToken(core: Core, input: TokenRequestInput): IntrospectionResult {
+  const ctx = authenticateClient(core, input.credentials);
+  const token = requireToken(input.token);
+  if (token.length > 8192) return { active: false };
+  return looksLikeJwt(token) ? introspectAccessToken(core, ctx, token) : introspectRefreshToken(core, ctx, token);
+}
+
+/**
+ * RFC 7009 revocation (public clients identify themselves by client_id): a refresh token revokes its whole family; an access token's `jti` is
+ * denied by introspection and userinfo until it expires (resource servers that verify JWTs
+ * locally cannot see that). Unknown tokens and other applications' tokens change nothing.
+ */
+export function revokeToken(core: Core, input: TokenRequestInput): void {
+  const ctx = authenticateClientOrPublic(core, input.credentials);
+  const token = requireToken(input.token);
+  if (token.length > 8192) return;
+  const now = core.now();
+  if (looksLikeJwt(token)) {
+    let claims: AccessTokenClaims;
+    try {
+      claims = verifyAccessToken(core, token);
+    } catch {
+      return;
+    }
+    if (claims.tid !== ctx.tenant.id || claims.app_id !== ctx.application.id) return;
+    core.store.transaction(() => {
+      core.store.authorizations.sweep(now);
+      core.store.authorizations.revokeAccessToken(claims.jti, claims.exp);
+    });
+    return;
+  }
+  const record = token.length > 256 ? undefined : core.store.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
+  const family = record === undefined ? undefined : core.store.refreshTokens.getFamily(record.familyId);
+  if (family === undefined || family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id) return;
+  core.store.transaction(() => core.store.refreshTokens.revokeFamily(family.id, now, "revoked by the client"));
+}
+
+/** OIDC userinfo: the live user behind a user access token for the tenant's default resource. */
+export function userInfo(core: Core, token: string | undefined): Record<string, unknown> {
+  if (token === undefined) throw invalidToken("a Bearer access token is required");
+  const claims = liveAccessToken(core, token);
+  const ctx = core.clientContext(claims.client_id);
+  if (ctx === undefined || ctx.tenant.id !== claims.tid) throw invalidToken("the token's client no longer exists");
+  if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("userinfo takes access tokens for the default resource");
+  if (claims.sub === claims.client_id || claims.auth_time === undefined) throw invalidToken("userinfo takes user access tokens, not client tokens");
+  const scopes = (claims.scope ?? "").split(" ");
+  const user = core.store.users.get(claims.tid, claims.sub);
+  if (user === undefined) throw invalidToken("the token's user no longer exists");
+  const info: Record<string, unknown> = { sub: user.id };
+  if (scopes.includes("email") && user.email !== "") info.email = user.email;
+  if (scopes.includes("profile")) info.preferred_username = user.username;
+  return info;
+}
