@@ -13,6 +13,7 @@ import { systemClock, type Clock } from "./core/clock.js";
 import { Core } from "./core/core.js";
 import { KeyRing } from "./core/keys.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
+import { Sweeper } from "./core/sweeper.js";
 import { Store } from "./storage/store.js";
 import { withErrorMapping } from "./transport/rpc/errors.js";
 import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-server.js";
@@ -41,6 +42,7 @@ export class App {
   readonly grpc: GrpcServerHandle;
   private listening = { http: false, grpc: false };
   private stopping: Promise<void> | undefined;
+  private readonly sweeper: Sweeper;
 
   constructor(
     readonly core: Core,
@@ -56,6 +58,7 @@ export class App {
     ];
     this.httpServer = createServer({ keepAliveTimeout: 65_000 }, createGateway({ services, routes: [...routes, ...probes] }));
     this.grpc = createGrpcServer({ services });
+    this.sweeper = new Sweeper(core);
   }
 
   private probe(res: Parameters<typeof sendJson>[0], ok: boolean): void {
@@ -97,6 +100,7 @@ export class App {
     }
     this.listening.grpc = true;
     this.grpc.setServing(true);
+    this.sweeper.start(this.core.config.sweepInterval);
     return { http, grpc };
   }
 
@@ -104,6 +108,7 @@ export class App {
   stop(graceMs = 8000): Promise<void> {
     this.stopping ??= (async () => {
       this.grpc.setServing(false);
+      this.sweeper.stop();
       const httpClosed = new Promise<void>((resolve) => {
         if (!this.httpServer.listening) return resolve();
         this.httpServer.close(() => resolve());

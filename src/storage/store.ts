@@ -1,6 +1,8 @@
 import { ApplicationRepository } from "./applications.js";
 import { ClientRepository } from "./clients.js";
 import { openDatabase, type Db, type OpenOptions } from "./database.js";
+import { GroupCommit } from "./group-commit.js";
+import { LoginThrottleRepository } from "./login-throttle.js";
 import { RefreshTokenRepository } from "./refresh-tokens.js";
 import { ResourceRepository } from "./resources.js";
 import { SessionRepository } from "./sessions.js";
@@ -24,6 +26,8 @@ export class Store {
   readonly sessions: SessionRepository;
   readonly refreshTokens: RefreshTokenRepository;
   readonly settings: SettingsRepository;
+  readonly loginThrottle: LoginThrottleRepository;
+  private readonly groupCommit: GroupCommit;
 
   constructor(readonly db: Db) {
     this.tenants = new TenantRepository(db);
@@ -35,6 +39,8 @@ export class Store {
     this.sessions = new SessionRepository(db);
     this.refreshTokens = new RefreshTokenRepository(db);
     this.settings = new SettingsRepository(db);
+    this.loginThrottle = new LoginThrottleRepository(db);
+    this.groupCommit = new GroupCommit(db);
   }
 
   static open(opts: OpenOptions): Store {
@@ -44,6 +50,14 @@ export class Store {
   /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs `fn` atomically in a transaction shared with the other `batched` calls of this event-loop
+   * turn: one commit (one fsync under FULL) for the group, each settled only after it is durable.
+   */
+  batched<T>(fn: () => T): Promise<T> {
+    return this.groupCommit.run(fn);
   }
 
   close(): void {
