@@ -8,8 +8,8 @@ import { formatScope, parseScope } from "./scopes.js";
 import { lifetimesFor, resolveTargetResource, type TokenSet } from "./tokens.js";
 import { signUserTokens, type UserSnapshot } from "./user-tokens.js";
 
-/** How many times one consumed token may be retried inside the client's reuse leeway. */
-export const MAX_REUSE_RETRIES = 5;
+/** How many times one consumed token may be retried inside the client's reuse leeway (a burst of parallel duplicates fits). */
+export const MAX_REUSE_RETRIES = 64;
 const MAX_TOKEN_LENGTH = 512;
 
 const INVALID = "the refresh token is invalid, expired or revoked";
