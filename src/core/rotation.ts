@@ -63,7 +63,7 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   const early = precheck(token, family, now);
   if (early !== undefined) throw failure(early);
 
-  const familyResource = resolveTargetResource(core, ctx, familyResourceUri(core, family));
+  const familyResource = resolveTargetResource(core, ctx, familyResourceUri(core, ctx, family));
   const resource = input.resource === undefined || input.resource === "" ? familyResource : resolveTargetResource(core, ctx, input.resource);
   const granted = parseScope(family.scope);
   const scopes = input.scope === undefined || input.scope === "" ? granted : parseScope(input.scope);
@@ -71,18 +71,16 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   if (widened !== undefined) throw invalidScope(`scope "${widened}" was not granted to this refresh token`);
 
   // Roles are re-read (a role taken away stops at the next refresh); the rest is the family's snapshot.
-  const user = core.store.users.get(family.tenantId, family.userId);
-  if (user === undefined || !user.applicationIds.includes(family.applicationId)) {
-    throw invalidGrant("the user no longer has access to this application");
-  }
-  const snapshot = { ...(family.claims as unknown as UserSnapshot), roles: user.roles };
+  const roles = core.store.users.memberRoles(family.tenantId, family.userId, family.applicationId);
+  if (roles === undefined) throw invalidGrant("the user no longer has access to this application");
+  const snapshot = { ...(family.claims as unknown as UserSnapshot), roles };
   const signed = signUserTokens(core, { ctx, resource, userId: family.userId, scopes, snapshot, authTime: family.authTime, sid: family.sessionId });
 
   const successor = successorOf(core, presented);
   const successorHash = core.secrets.hash("refresh-token", successor);
   const { refreshTokenTtl } = lifetimesFor(ctx, familyResource);
   const outcome = await core.store.batched(() =>
-    commitRotation(core, { ctx, hash, successorHash, generation: token.generation + 1, refreshTokenTtl, now: core.now() }),
+    commitRotation(core, { ctx, hash, successorHash, family, generation: token.generation + 1, refreshTokenTtl, now: core.now() }),
   );
   if (outcome === "reuse") core.events.refreshReuseDetected?.();
   if (outcome !== "rotated" && outcome !== "retried") throw failure(outcome);
@@ -127,8 +125,8 @@ function failure(outcome: Failure): OAuthError {
 }
 
 /** The URI of the resource the family was issued for (deleted resources refuse the refresh). */
-function familyResourceUri(core: Core, family: RefreshFamily): string | undefined {
-  if (family.resourceId === undefined) return undefined;
+function familyResourceUri(core: Core, ctx: ClientContext, family: RefreshFamily): string | undefined {
+  if (family.resourceId === undefined || family.resourceId === ctx.defaultResource.id) return undefined;
   const resource = core.store.resources.get(family.tenantId, family.resourceId);
   if (resource === undefined) throw invalidGrant("the resource this refresh token was issued for no longer exists");
   return resource.uri;
@@ -138,6 +136,8 @@ interface Rotation {
   ctx: ClientContext;
   hash: Buffer;
   successorHash: Buffer;
+  /** As read before the transaction: only its immutable id and max_expire_time are used. */
+  family: RefreshFamily;
   generation: number;
   refreshTokenTtl: number;
   now: number;
@@ -151,14 +151,12 @@ interface Rotation {
 function commitRotation(core: Core, r: Rotation): Outcome {
   const repo = core.store.refreshTokens;
   if (repo.consume(r.hash, r.now)) {
-    const token = repo.getToken(r.hash)!;
-    const family = repo.getFamily(token.familyId)!;
     repo.insertToken({
       hash: r.successorHash,
-      familyId: family.id,
+      familyId: r.family.id,
       generation: r.generation,
       createTime: r.now,
-      expireTime: refreshTokenExpiry(r.now, r.refreshTokenTtl, family.maxExpireTime),
+      expireTime: refreshTokenExpiry(r.now, r.refreshTokenTtl, r.family.maxExpireTime),
     });
     return "rotated";
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { jwtPayload, postForm, startServer, type TestServer } from "../helpers/server.js";
+import { clientToken, jwtPayload, postForm, startServer, type TestServer } from "../helpers/server.js";
 import { createClient, createResource } from "../helpers/fixtures.js";
 import { backendApp, cis, errorBody, login, refresh, refreshForm, renewBearer, type BackendApp, type Tokens } from "./setup.js";
 
@@ -203,5 +203,41 @@ describe("backend authentication over /cis JSON", () => {
     const attempt = await refresh(server, app, body.access_token as string);
     expect(attempt.status).toBe(400);
     expect(attempt.body.error).toBe("invalid_grant");
+  });
+
+  it("a client barred from the refresh_token grant gets no refresh token and cannot refresh", async () => {
+    const barred = await backendApp(server, { grantTypes: ["client_credentials"] });
+    const res = await cis<Tokens>(server, "password/authenticate", barred.bearer, { username: barred.username, password: barred.password });
+    expect(res.status).toBe(200);
+    expect(res.body.refresh_token).toBeUndefined();
+    expect(res.body.session_id).toBeDefined();
+    const sibling = createClient(server.app, barred.appId);
+    const tokens = await login(server, { ...barred, ...sibling, bearer: await clientToken(server, {}, server.basic(sibling.clientId, sibling.clientSecret)) });
+    const refused = await refreshForm(server, barred, tokens.refresh_token);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe("unauthorized_client");
+  });
+
+  it("a public client refreshes with its client_id alone; a confidential one needs its secret", async () => {
+    const spa = createClient(server.app, app.appId, { public: true });
+    const tokens = await login(server, app);
+    const form = (extra: Record<string, string>) =>
+      postForm(`${server.httpUrl}/oidc/token`, { grant_type: "refresh_token", refresh_token: tokens.refresh_token, ...extra });
+    const noSecret = await form({ client_id: app.clientId });
+    expect(noSecret.status).toBe(401);
+    expect(((await noSecret.json()) as { error: string }).error).toBe("invalid_client");
+    const res = await form({ client_id: spa.clientId });
+    expect(res.status).toBe(200);
+    expect(jwtPayload(((await res.json()) as Tokens).access_token).client_id).toBe(spa.clientId);
+  });
+
+  it("a deleted client's access token stops working at once", async () => {
+    const doomed = await backendApp(server);
+    const tokens = await login(server, doomed);
+    server.app.core.store.clients.delete("default", doomed.clientId);
+    server.app.core.invalidateCaches();
+    const res = await refresh(server, doomed, tokens.refresh_token);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe("invalid_token");
   });
 });

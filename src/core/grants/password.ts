@@ -1,5 +1,6 @@
 import { invalidGrant, invalidRequest, OAuthError } from "../../domain/errors.js";
 import { usernameKey } from "../../storage/users.js";
+import { clientAllowsGrant } from "../../domain/types.js";
 import type { ClientContext, Core } from "../core.js";
 import { PASSWORD_MAX, verifyPassword } from "../passwords.js";
 import { parseScope, requireAllowedScopes } from "../scopes.js";
@@ -78,7 +79,8 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
     snapshot: snapshotOf(user, amr),
     authTime: session.session.authTime,
     sid: session.session.id,
-    offline: true,
+    // A client barred from the refresh_token grant gets no refresh token it could not use.
+    offline: clientAllowsGrant(ctx.client, "refresh_token"),
     persist: () => {
       insertSession(core, session);
       core.store.loginThrottle.clear(tenantId, key);

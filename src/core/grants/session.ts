@@ -1,5 +1,6 @@
 import { SESSION_TTL } from "../../config.js";
 import { invalidGrant, invalidRequest } from "../../domain/errors.js";
+import { clientAllowsGrant } from "../../domain/types.js";
 import type { ClientContext, Core } from "../core.js";
 import { endSession, findLiveSession } from "../sessions.js";
 import { resolveTargetResource, type TokenSet } from "../tokens.js";
@@ -44,7 +45,8 @@ export function authenticateSession(core: Core, input: SessionInput): TokenSet {
     snapshot: snapshotOf(user, session.amr),
     authTime: session.authTime,
     sid: session.id,
-    offline: true,
+    // A client barred from the refresh_token grant gets no refresh token it could not use.
+    offline: clientAllowsGrant(ctx.client, "refresh_token"),
     persist: () => {
       // Ended (e.g. by a concurrent logout) since it was read: store nothing.
       if (!core.store.sessions.touch(session.id, session.authTime, core.now() + SESSION_TTL)) throw invalidGrant(NO_SESSION);
