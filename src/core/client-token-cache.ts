@@ -10,7 +10,8 @@ const verified = new WeakMap<Core, Map<string, AccessTokenClaims>>();
  * `authenticateClientToken` with the signature check remembered per token string until the
  * token expires: a backend presents the same client token on every call, and an Ed25519
  * verification costs more than the rest of a refresh. The client is still looked up each time,
- * so a deleted client's token stops working at once.
+ * so a deleted client's token stops working at once; a signing key withdrawn early does not
+ * end tokens already verified before their `exp`.
  */
 export function authenticateClientTokenCached(core: Core, token: string | undefined): { ctx: ClientContext; claims: AccessTokenClaims } {
   let cache = verified.get(core);
