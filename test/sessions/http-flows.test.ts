@@ -240,4 +240,23 @@ describe("backend authentication over /cis JSON", () => {
     expect(res.status).toBe(401);
     expect(res.body.error).toBe("invalid_token");
   });
+
+  it("another application can neither use nor end a session", async () => {
+    const other = await backendApp(server);
+    const mine = await login(server, app);
+    const use = await cis(server, "session/authenticate", other.bearer, { session_id: mine.session_id });
+    expect(use.status).toBe(400);
+    expect(use.body.error).toBe("invalid_grant");
+    expect((await cis(server, "logout", other.bearer, { session_id: mine.session_id })).status).toBe(204);
+    expect((await cis(server, "session/authenticate", app.bearer, { session_id: mine.session_id })).status).toBe(200);
+    expect((await refresh(server, app, mine.refresh_token)).status).toBe(200);
+  });
+
+  it("a deleted user's refresh tokens and sessions stop working", async () => {
+    const member = await backendApp(server);
+    const tokens = await login(server, member);
+    server.app.core.store.users.delete("default", member.userId);
+    expect((await refresh(server, member, tokens.refresh_token)).body.error).toBe("invalid_grant");
+    expect((await cis(server, "session/authenticate", member.bearer, { session_id: tokens.session_id })).body.error).toBe("invalid_grant");
+  });
 });
