@@ -178,6 +178,7 @@ describe("password throttling", () => {
     const locked = await attempt(app.username, app.password);
     expect(locked.status).toBe(429);
     expect(locked.body.error).toBe("too_many_attempts");
+    expect(locked.headers.get("retry-after")).toBe("30");
     server.clock.advance(31);
     expect((await attempt(app.username, app.password)).status).toBe(200);
     // Success resets the count: four more failures do not lock.

@@ -22,6 +22,13 @@ export const USER_SCOPES = ["openid", "profile", "email", "offline_access"] as c
 const USERNAME_MAX = 256;
 const BAD_CREDENTIALS = "invalid username or password";
 
+/** Attempts for this username are locked for `retryAfter` more seconds. */
+export class ThrottledError extends OAuthError {
+  constructor(readonly retryAfter: number) {
+    super("too_many_attempts", `too many failed attempts for this username; retry in ${retryAfter} s`);
+  }
+}
+
 export interface PasswordInput {
   ctx: ClientContext;
   username: string | undefined;
@@ -56,10 +63,7 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
   const tenantId = ctx.tenant.id;
   const key = usernameKey(username);
   const state = core.store.loginThrottle.get(tenantId, key);
-  if (state !== undefined && state.lockedUntil > core.now()) {
-    const wait = state.lockedUntil - core.now();
-    throw new OAuthError("too_many_attempts", `too many failed attempts for this username; retry in ${wait} s`);
-  }
+  if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
 
   const found = core.store.users.findByUsername(tenantId, username);
   const user = found?.applicationIds.includes(ctx.application.id) ? found : undefined;

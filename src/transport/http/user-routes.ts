@@ -1,6 +1,6 @@
 import { authenticateClientTokenCached } from "../../core/client-token-cache.js";
 import type { ClientContext, Core } from "../../core/core.js";
-import { authenticatePassword } from "../../core/grants/password.js";
+import { authenticatePassword, ThrottledError } from "../../core/grants/password.js";
 import { authenticateSession, logout } from "../../core/grants/session.js";
 import { refreshTokenGrant, rotateRefreshToken } from "../../core/rotation.js";
 import type { TokenSet } from "../../core/tokens.js";
@@ -30,6 +30,7 @@ function cisEndpoint(core: Core, members: readonly string[], action: (ctx: Clien
         sendJson(http.res, 200, result, NO_STORE);
       }
     } catch (err) {
+      if (err instanceof ThrottledError) http.res.setHeader("Retry-After", String(err.retryAfter));
       sendError(http, err, true);
     }
   };
