@@ -7,6 +7,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { seedRefreshTokens } from "./seed.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -69,20 +70,7 @@ async function seed(rows, sync) {
   store.users.setPassword("default", userId, await hashPassword(PASSWORD), now);
   const started = performance.now();
   if (rows > 0) {
-    const families = Math.ceil(rows / 10);
-    store.transaction(() => {
-      store.db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-         INSERT INTO refresh_families (id, tenant_id, application_id, client_id, user_id, scope, claims, auth_time, create_time, max_expire_time)
-         SELECT 'rtf_seed' || i, 'default', ?, ?, ?, '', '{"roles":[],"customClaims":{},"amr":["pwd"],"email":"","username":"bench-user"}', ?, ?, ?
-         FROM n`,
-      ).run(families, client.applicationId, CLIENT_ID, userId, now, now, now + 365 * 86400);
-      store.db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-         INSERT INTO refresh_tokens (hash, family_id, generation, create_time, expire_time, consume_time)
-         SELECT randomblob(32), 'rtf_seed' || (i / 10), i % 10, ?, ?, CASE WHEN i % 10 < 9 THEN ? END FROM n`,
-      ).run(rows, now, now + 14 * 86400, now);
-    });
+    seedRefreshTokens(store, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
     store.db.pragma("wal_checkpoint(TRUNCATE)");
   }
   const seedSeconds = (performance.now() - started) / 1000;

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { seedRefreshTokens } from "./seed.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -37,20 +38,7 @@ async function run(sync, rows) {
   });
   core.invalidateCaches();
   const ctx = core.clientContext(ctx0.client.id);
-  if (rows > 0) {
-    store.transaction(() => {
-      store.db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-         INSERT INTO refresh_families (id, tenant_id, application_id, client_id, user_id, scope, claims, auth_time, create_time, max_expire_time)
-         SELECT 'rtf_seed' || i, 'default', ?, ?, 'usr_bench', '', '{}', ?, ?, ? FROM n`,
-      ).run(Math.ceil(rows / 10), ctx.application.id, ctx.client.id, now, now, now + 365 * 86400);
-      store.db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-         INSERT INTO refresh_tokens (hash, family_id, generation, create_time, expire_time, consume_time)
-         SELECT randomblob(32), 'rtf_seed' || (i / 10), i % 10, ?, ?, CASE WHEN i % 10 < 9 THEN ? END FROM n`,
-      ).run(rows, now, now + 14 * 86400, now);
-    });
-  }
+  if (rows > 0) seedRefreshTokens(store, { rows, applicationId: ctx.application.id, clientId: ctx.client.id, userId: "usr_bench", now });
   const user = store.users.get("default", "usr_bench");
   const chains = Array.from({ length: Number(args.chains) }, () =>
     issueUserTokens(core, {
