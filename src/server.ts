@@ -14,6 +14,7 @@ import { Core } from "./core/core.js";
 import { rotateKeysIfDue } from "./core/key-rotation.js";
 import { KeyRing } from "./core/keys.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
+import { Sweeper } from "./core/sweeper.js";
 import { Store } from "./storage/store.js";
 import { withErrorMapping } from "./transport/rpc/errors.js";
 import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-server.js";
@@ -44,6 +45,7 @@ export class App {
   private listening = { http: false, grpc: false };
   private stopping: Promise<void> | undefined;
   private keyRotationTimer: NodeJS.Timeout | undefined;
+  private readonly sweeper: Sweeper;
 
   constructor(
     readonly core: Core,
@@ -59,6 +61,7 @@ export class App {
     ];
     this.httpServer = createServer({ keepAliveTimeout: 65_000 }, createGateway({ services, routes: [...routes, ...probes] }));
     this.grpc = createGrpcServer({ services });
+    this.sweeper = new Sweeper(core);
   }
 
   private probe(res: Parameters<typeof sendJson>[0], ok: boolean): void {
@@ -101,6 +104,7 @@ export class App {
     this.listening.grpc = true;
     this.grpc.setServing(true);
     this.startKeyRotation();
+    this.sweeper.start(this.core.config.sweepInterval);
     return { http, grpc };
   }
 
@@ -123,6 +127,7 @@ export class App {
     this.stopping ??= (async () => {
       clearInterval(this.keyRotationTimer);
       this.grpc.setServing(false);
+      this.sweeper.stop();
       const httpClosed = new Promise<void>((resolve) => {
         if (!this.httpServer.listening) return resolve();
         this.httpServer.close(() => resolve());

@@ -18,6 +18,7 @@ export type OAuthErrorKind =
   | "already_exists"
   | "failed_precondition"
   | "concurrent_refresh"
+  | "too_many_attempts"
   | "payload_too_large"
   | "unsupported_media_type"
   | "method_not_allowed"
@@ -63,6 +64,8 @@ export const ERROR_KINDS: Record<OAuthErrorKind, KindSpec> = {
   failed_precondition: { error: "failed_precondition", status: 400, grpc: FAILED_PRECONDITION },
   // A concurrent refresh that lost: OAuth clients see invalid_grant, RPC callers ABORTED.
   concurrent_refresh: { error: "invalid_grant", status: 400, grpc: ABORTED },
+  // Password attempts for a username throttled after repeated failures (core/grants/password.ts).
+  too_many_attempts: { error: "too_many_attempts", status: 429, grpc: RESOURCE_EXHAUSTED },
   payload_too_large: { error: "invalid_request", status: 413, grpc: RESOURCE_EXHAUSTED },
   unsupported_media_type: { error: "invalid_request", status: 415, grpc: INVALID_ARGUMENT },
   method_not_allowed: { error: "invalid_request", status: 405, grpc: UNIMPLEMENTED },

@@ -237,4 +237,39 @@ export const MIGRATIONS: Migration[] = [
       DROP TABLE authorization_interactions;
     `,
   },
+  {
+    name: "rotation sweeps, reuse events and password throttling",
+    up: `
+      DROP INDEX refresh_tokens_expire;
+      -- Only the newest token of a family is unconsumed: its expiry is when the chain dies.
+      CREATE INDEX refresh_tokens_live_expire ON refresh_tokens(expire_time) WHERE consume_time IS NULL;
+
+      CREATE TABLE refresh_reuse_events (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        family_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        create_time INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX refresh_reuse_events_time ON refresh_reuse_events(create_time);
+
+      CREATE TABLE login_throttle (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        username_key TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        last_failure_time INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, username_key)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX login_throttle_last_failure ON login_throttle(last_failure_time);
+    `,
+    down: `
+      DROP TABLE login_throttle;
+      DROP TABLE refresh_reuse_events;
+      DROP INDEX refresh_tokens_live_expire;
+      CREATE INDEX refresh_tokens_expire ON refresh_tokens(expire_time);
+    `,
+  },
 ];

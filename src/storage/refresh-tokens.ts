@@ -92,6 +92,12 @@ export class RefreshTokenRepository {
   private readonly getTokenStmt;
   private readonly revokeFamilyStmt;
   private readonly revokeSessionFamiliesStmt;
+  private readonly consumeStmt;
+  private readonly countReuseStmt;
+  private readonly recordReuseStmt;
+  private readonly sweepPastMaxStmt;
+  private readonly sweepDeadChainsStmt;
+  private readonly sweepReuseEventsStmt;
 
   constructor(db: Db) {
     this.insertFamilyStmt = db.prepare(
@@ -111,6 +117,29 @@ export class RefreshTokenRepository {
     );
     this.revokeSessionFamiliesStmt = db.prepare<[number, string, string]>(
       "UPDATE refresh_families SET revoke_time = ?, revoke_reason = ? WHERE session_id = ? AND revoke_time IS NULL",
+    );
+    this.consumeStmt = db.prepare<{ hash: Buffer; now: number }>(
+      `UPDATE refresh_tokens SET consume_time = @now
+       WHERE hash = @hash AND consume_time IS NULL AND expire_time > @now
+         AND EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id
+                     AND f.revoke_time IS NULL AND f.max_expire_time > @now)`,
+    );
+    this.countReuseStmt = db.prepare<[Buffer, number]>(
+      "UPDATE refresh_tokens SET reuse_count = reuse_count + 1 WHERE hash = ? AND reuse_count = ?",
+    );
+    this.recordReuseStmt = db.prepare(
+      `INSERT INTO refresh_reuse_events (tenant_id, family_id, client_id, user_id, generation, create_time)
+       VALUES (@tenant_id, @family_id, @client_id, @user_id, @generation, @create_time)`,
+    );
+    this.sweepPastMaxStmt = db.prepare<[number, number]>(
+      "DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families WHERE max_expire_time <= ? LIMIT ?)",
+    );
+    this.sweepDeadChainsStmt = db.prepare<[number, number]>(
+      `DELETE FROM refresh_families WHERE id IN
+         (SELECT family_id FROM refresh_tokens WHERE consume_time IS NULL AND expire_time <= ? LIMIT ?)`,
+    );
+    this.sweepReuseEventsStmt = db.prepare<[number, number]>(
+      "DELETE FROM refresh_reuse_events WHERE id IN (SELECT id FROM refresh_reuse_events WHERE create_time <= ? LIMIT ?)",
     );
   }
 
@@ -152,5 +181,38 @@ export class RefreshTokenRepository {
   }
   revokeSessionFamilies(sessionId: string, now: number, reason: string): number {
     return this.revokeSessionFamiliesStmt.run(now, reason, sessionId).changes;
+  }
+
+  /**
+   * Consumes an active token: unconsumed, unexpired, of an unrevoked family within its maximum
+   * rotation. Returns false when it was not (another refresh won, or it is not active).
+   */
+  consume(hash: Buffer, now: number): boolean {
+    return this.consumeStmt.run({ hash, now }).changes === 1;
+  }
+  /** Counts one idempotent retry of a consumed token, if nobody counted it meanwhile. */
+  countReuse(hash: Buffer, seen: number): boolean {
+    return this.countReuseStmt.run(hash, seen).changes === 1;
+  }
+  recordReuse(family: RefreshFamily, generation: number, now: number): void {
+    this.recordReuseStmt.run({
+      tenant_id: family.tenantId,
+      family_id: family.id,
+      client_id: family.clientId,
+      user_id: family.userId,
+      generation,
+      create_time: now,
+    });
+  }
+  /** Deletes up to `limit` families past their maximum rotation (their tokens go with them). */
+  sweepPastMaxRotation(now: number, limit: number): number {
+    return this.sweepPastMaxStmt.run(now, limit).changes;
+  }
+  /** Deletes up to `limit` families whose newest (only unconsumed) token has expired: nothing can refresh them. */
+  sweepDeadChains(now: number, limit: number): number {
+    return this.sweepDeadChainsStmt.run(now, limit).changes;
+  }
+  sweepReuseEvents(before: number, limit: number): number {
+    return this.sweepReuseEventsStmt.run(before, limit).changes;
   }
 }

@@ -52,7 +52,8 @@ export class SessionRepository {
        AND (create_time > ? OR (create_time = ? AND id > ?)) ORDER BY create_time, id LIMIT ?`,
     );
     this.sweepStmt = db.prepare<[number, number]>(
-      "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expire_time <= ? LIMIT ?)",
+      `DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s WHERE s.expire_time <= ?
+         AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.session_id = s.id) LIMIT ?)`,
     );
   }
 
@@ -88,7 +89,7 @@ export class SessionRepository {
     const c = after ?? { createTime: -1, id: "" };
     return this.pageForUserStmt.all(tenantId, userId, now, c.createTime, c.createTime, c.id, limit).map(toSession);
   }
-  /** Deletes up to `limit` expired sessions (their refresh families go with them). */
+  /** Deletes up to `limit` expired sessions that no refresh family still refers to (offline access outlives a session). */
   sweep(now: number, limit: number): number {
     return this.sweepStmt.run(now, limit).changes;
   }

@@ -2,6 +2,8 @@ import { ApplicationRepository } from "./applications.js";
 import { AuthorizationRepository } from "./authorizations.js";
 import { ClientRepository } from "./clients.js";
 import { openDatabase, type Db, type OpenOptions } from "./database.js";
+import { GroupCommit } from "./group-commit.js";
+import { LoginThrottleRepository } from "./login-throttle.js";
 import { RefreshTokenRepository } from "./refresh-tokens.js";
 import { ResourceRepository } from "./resources.js";
 import { SessionRepository } from "./sessions.js";
@@ -26,6 +28,8 @@ export class Store {
   readonly refreshTokens: RefreshTokenRepository;
   readonly settings: SettingsRepository;
   readonly authorizations: AuthorizationRepository;
+  readonly loginThrottle: LoginThrottleRepository;
+  private readonly groupCommit: GroupCommit;
 
   constructor(readonly db: Db) {
     this.tenants = new TenantRepository(db);
@@ -38,6 +42,8 @@ export class Store {
     this.refreshTokens = new RefreshTokenRepository(db);
     this.settings = new SettingsRepository(db);
     this.authorizations = new AuthorizationRepository(db);
+    this.loginThrottle = new LoginThrottleRepository(db);
+    this.groupCommit = new GroupCommit(db);
   }
 
   static open(opts: OpenOptions): Store {
@@ -47,6 +53,14 @@ export class Store {
   /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs `fn` atomically in a transaction shared with the other `batched` calls of this event-loop
+   * turn: one commit (one fsync under FULL) for the group, each settled only after it is durable.
+   */
+  batched<T>(fn: () => T): Promise<T> {
+    return this.groupCommit.run(fn);
   }
 
   close(): void {

@@ -43,6 +43,7 @@ export class UserRepository {
   private readonly byUsernameStmt;
   private readonly pageStmt;
   private readonly pageForApplicationStmt;
+  private readonly memberRolesStmt;
   private readonly clearAppsStmt;
   private readonly addAppStmt;
 
@@ -67,6 +68,10 @@ export class UserRepository {
     this.pageForApplicationStmt = db.prepare<[string, string, number, number, string, number], UserRow>(
       `${SELECT} WHERE u.tenant_id = ? AND u.id IN (SELECT user_id FROM user_applications WHERE application_id = ?)
        AND (u.create_time > ? OR (u.create_time = ? AND u.id > ?)) ORDER BY u.create_time, u.id LIMIT ?`,
+    );
+    this.memberRolesStmt = db.prepare<[string, string, string], { roles: string }>(
+      `SELECT u.roles FROM users u JOIN user_applications a ON a.user_id = u.id AND a.application_id = ?
+       WHERE u.tenant_id = ? AND u.id = ?`,
     );
     this.clearAppsStmt = db.prepare<[string]>("DELETE FROM user_applications WHERE user_id = ?");
     this.addAppStmt = db.prepare<[string, string]>("INSERT INTO user_applications (user_id, application_id) VALUES (?, ?)");
@@ -112,6 +117,11 @@ export class UserRepository {
   get(tenantId: string, id: string): User | undefined {
     const row = this.getStmt.get(tenantId, id);
     return row && toUser(row);
+  }
+  /** The user's current roles if the user exists and belongs to the application, else undefined. */
+  memberRoles(tenantId: string, userId: string, applicationId: string): string[] | undefined {
+    const row = this.memberRolesStmt.get(applicationId, tenantId, userId);
+    return row && parseList(row.roles);
   }
   findByUsername(tenantId: string, username: string): User | undefined {
     const row = this.byUsernameStmt.get(tenantId, usernameKey(username));

@@ -1,0 +1,68 @@
+import type { Core } from "./core.js";
+import { THROTTLE_WINDOW } from "./grants/password.js";
+
+/** Rows deleted per kind and per transaction, so a sweep never holds the write lock for long. */
+export const SWEEP_BATCH = 1000;
+/** How long reuse events are kept for audit (seconds). */
+export const REUSE_EVENT_RETENTION = 90 * 86400;
+
+export interface SweepCounts {
+  families: number;
+  sessions: number;
+  throttles: number;
+  reuseEvents: number;
+}
+
+/**
+ * One bounded sweep: refresh families past their maximum rotation or whose newest token expired
+ * (consumed tokens live with their family, so reuse is detected as long as the family could be
+ * refreshed at all), expired sessions no family refers to any more, stale password throttles and
+ * old reuse events. Each kind is its own short transaction of at most `limit` rows.
+ */
+export function sweepOnce(core: Core, limit = SWEEP_BATCH): SweepCounts {
+  const now = core.now();
+  const { store } = core;
+  const families =
+    store.transaction(() => store.refreshTokens.sweepPastMaxRotation(now, limit)) +
+    store.transaction(() => store.refreshTokens.sweepDeadChains(now, limit));
+  return {
+    families,
+    sessions: store.transaction(() => store.sessions.sweep(now, limit)),
+    throttles: store.transaction(() => store.loginThrottle.sweep(now - THROTTLE_WINDOW, now, limit)),
+    reuseEvents: store.transaction(() => store.refreshTokens.sweepReuseEvents(now - REUSE_EVENT_RETENTION, limit)),
+  };
+}
+
+/** Runs sweeps every `intervalSeconds`; a sweep that filled a batch continues on the next turn. */
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly core: Core,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {}
+
+  start(intervalSeconds: number): void {
+    if (intervalSeconds <= 0 || this.timer !== undefined) return;
+    this.stopped = false;
+    this.timer = setInterval(() => this.drain(), intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  private drain(): void {
+    if (this.stopped || !this.core.store.db.open) return;
+    try {
+      const counts = sweepOnce(this.core);
+      if (Object.values(counts).some((n) => n >= SWEEP_BATCH)) setImmediate(() => this.drain());
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
