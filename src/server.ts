@@ -14,6 +14,9 @@ import { Core } from "./core/core.js";
 import { KeyRing } from "./core/keys.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
 import { Store } from "./storage/store.js";
+import { applicationAdminImpl } from "./transport/rpc/admin/application-admin.js";
+import { resourceAdminImpl } from "./transport/rpc/admin/resource-admin.js";
+import { userAdminImpl } from "./transport/rpc/admin/user-admin.js";
 import { withErrorMapping } from "./transport/rpc/errors.js";
 import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-server.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
@@ -155,9 +158,9 @@ function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefi
   const discovery: DiscoveryOptions = { grantTypes: grants.map((g) => g.grantType), extra: oidcDiscovery };
   const services: AnyService[] = [
     { service: TokenService, impl: withErrorMapping(tokenServiceImpl(core)) },
-    { service: ResourceAdminService, impl: {} },
-    { service: ApplicationAdminService, impl: {} },
-    { service: UserAdminService, impl: {} },
+    { service: ResourceAdminService, impl: withErrorMapping(resourceAdminImpl(core)) },
+    { service: ApplicationAdminService, impl: withErrorMapping(applicationAdminImpl(core)) },
+    { service: UserAdminService, impl: withErrorMapping(userAdminImpl(core)) },
     { service: KeyAdminService, impl: {} },
   ] as AnyService[];
   const routes: Route[] = [

@@ -57,8 +57,8 @@ export class ResourceRepository {
        ORDER BY create_time, id LIMIT ?`,
     );
     this.pageForApplicationStmt = db.prepare<[string, string, number, number, string, number], ResourceRow>(
-      `SELECT * FROM resources r WHERE r.tenant_id = ? AND r.id IN (
-         SELECT cr.resource_id FROM client_resources cr JOIN clients c ON c.id = cr.client_id WHERE c.application_id = ?)
+      `SELECT * FROM resources r WHERE r.tenant_id = ? AND (r.is_default = 1 OR r.id IN (
+         SELECT cr.resource_id FROM client_resources cr JOIN clients c ON c.id = cr.client_id WHERE c.application_id = ?))
        AND (r.create_time > ? OR (r.create_time = ? AND r.id > ?)) ORDER BY r.create_time, r.id LIMIT ?`,
     );
     this.clientsUsingStmt = db.prepare<[string], { client_id: string }>(
@@ -103,6 +103,7 @@ export class ResourceRepository {
     const row = this.defaultStmt.get(tenantId);
     return row && toResource(row);
   }
+  /** A page of the tenant's resources; with an application, the default one and those assigned to its clients. */
   page(tenantId: string, after: PageCursor | undefined, limit: number, applicationId?: string): Resource[] {
     const c = after ?? { createTime: -1, id: "" };
     const rows =
