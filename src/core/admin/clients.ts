@@ -5,6 +5,7 @@ import type { Core } from "../core.js";
 import { truncate } from "../resource-indicators.js";
 import { applicationFilter, ownsApplication, type Caller } from "./authorize.js";
 import { ownApplication } from "./applications.js";
+import { resourceVisible } from "./resources.js";
 import { listPage, type Page, type PageRequest } from "./paging.js";
 import {
   maskPaths,
@@ -23,14 +24,14 @@ import {
 /** A client's settings as an administrator gives them. */
 export interface ClientInput extends LifetimeOverrides {
   applicationId: string;
-  displayName: string;
-  redirectUris: string[];
-  postLogoutRedirectUris: string[];
+  displayName?: string | undefined;
+  redirectUris?: string[] | undefined;
+  postLogoutRedirectUris?: string[] | undefined;
   /** Empty means every grant type. */
-  grantTypes: string[];
-  scopes: string[];
-  webOrigins: string[];
-  resourceIds: string[];
+  grantTypes?: string[] | undefined;
+  scopes?: string[] | undefined;
+  webOrigins?: string[] | undefined;
+  resourceIds?: string[] | undefined;
   /** Seconds; unset means 0. */
   reuseLeeway?: number | undefined;
 }
@@ -41,24 +42,43 @@ export interface ClientWithSecret {
   clientSecret: string;
 }
 
-export const CLIENT_UPDATABLE = [
-  "display_name",
-  "redirect_uris",
-  "post_logout_redirect_uris",
-  "grant_types",
-  "scopes",
-  "web_origins",
-  "resource_ids",
-  "access_token_ttl",
-  "refresh_token_ttl",
-  "max_rotation",
-  "reuse_leeway",
-] as const;
+/** Mask path → settings key. */
+const CLIENT_FIELDS: [string, keyof ClientSettings][] = [
+  ["display_name", "displayName"],
+  ["redirect_uris", "redirectUris"],
+  ["post_logout_redirect_uris", "postLogoutRedirectUris"],
+  ["grant_types", "grantTypes"],
+  ["scopes", "scopes"],
+  ["web_origins", "webOrigins"],
+  ["resource_ids", "resourceIds"],
+  ["access_token_ttl", "accessTokenTtl"],
+  ["refresh_token_ttl", "refreshTokenTtl"],
+  ["max_rotation", "maxRotation"],
+  ["reuse_leeway", "reuseLeeway"],
+];
+export const CLIENT_UPDATABLE = CLIENT_FIELDS.map(([path]) => path);
 
 type ClientSettings = Pick<
   Client,
   "displayName" | "redirectUris" | "postLogoutRedirectUris" | "grantTypes" | "scopes" | "webOrigins" | "resourceIds" | "accessTokenTtl" | "refreshTokenTtl" | "maxRotation" | "reuseLeeway"
 >;
+
+/** The settings a client input describes, unset lists and names being empty. */
+function settingsOf(input: ClientInput): ClientSettings {
+  return {
+    displayName: input.displayName ?? "",
+    redirectUris: input.redirectUris ?? [],
+    postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
+    grantTypes: (input.grantTypes ?? []) as GrantType[],
+    scopes: input.scopes ?? [],
+    webOrigins: input.webOrigins ?? [],
+    resourceIds: input.resourceIds ?? [],
+    accessTokenTtl: input.accessTokenTtl,
+    refreshTokenTtl: input.refreshTokenTtl,
+    maxRotation: input.maxRotation,
+    reuseLeeway: input.reuseLeeway ?? 0,
+  };
+}
 
 function validateSettings(s: ClientSettings): ClientSettings {
   return {
@@ -80,22 +100,17 @@ function validateSettings(s: ClientSettings): ClientSettings {
  * so it cannot grant itself a tenant's other APIs; unknown and unseen ids read the same.
  */
 function checkResourceIds(core: Core, caller: Caller, ids: readonly string[], current: readonly string[]): void {
-  let visible: Set<string> | undefined;
   for (const id of ids) {
-    const unknown = () => notFound(`client.resource_ids: resource "${truncate(id)}" not found`);
     const resource = core.store.resources.get(caller.tenantId, id);
-    if (resource === undefined) throw unknown();
+    const assignable = resource !== undefined && (current.includes(id) || resourceVisible(core, caller, resource));
+    if (!assignable) throw notFound(`client.resource_ids: resource "${truncate(id)}" not found`);
     if (resource.isDefault) throw invalidRequest(`client.resource_ids: "${truncate(id)}" is the default resource, which every client has implicitly`);
-    if (!caller.management && !current.includes(id)) {
-      visible ??= new Set(core.store.resources.page(caller.tenantId, undefined, 100_000, caller.applicationId).map((r) => r.id));
-      if (!visible.has(id)) throw unknown();
-    }
   }
 }
 
 export function createClient(core: Core, caller: Caller, input: ClientInput): ClientWithSecret {
   if (input.applicationId === "") throw invalidRequest("client.application_id is required");
-  const settings = validateSettings({ ...input, grantTypes: input.grantTypes as GrantType[], reuseLeeway: input.reuseLeeway ?? 0 });
+  const settings = validateSettings(settingsOf(input));
   const clientSecret = newSecret();
   const now = core.now();
   const client: Client = {
@@ -141,21 +156,9 @@ export function updateClient(core: Core, caller: Caller, id: string, input: Clie
     const current = ownClient(core, caller, id);
     const appGiven = mask.length === 0 ? input.applicationId !== "" : paths.has("application_id");
     if (appGiven && input.applicationId !== current.applicationId) throw invalidRequest("client.application_id cannot be changed");
+    const given = settingsOf(input);
     const next: ClientSettings = { ...current };
-    const pick = <K extends keyof ClientSettings>(path: string, key: K, value: ClientSettings[K]) => {
-      if (paths.has(path)) next[key] = value;
-    };
-    pick("display_name", "displayName", input.displayName);
-    pick("redirect_uris", "redirectUris", input.redirectUris);
-    pick("post_logout_redirect_uris", "postLogoutRedirectUris", input.postLogoutRedirectUris);
-    pick("grant_types", "grantTypes", input.grantTypes as GrantType[]);
-    pick("scopes", "scopes", input.scopes);
-    pick("web_origins", "webOrigins", input.webOrigins);
-    pick("resource_ids", "resourceIds", input.resourceIds);
-    pick("access_token_ttl", "accessTokenTtl", input.accessTokenTtl);
-    pick("refresh_token_ttl", "refreshTokenTtl", input.refreshTokenTtl);
-    pick("max_rotation", "maxRotation", input.maxRotation);
-    pick("reuse_leeway", "reuseLeeway", input.reuseLeeway ?? 0);
+    for (const [path, key] of CLIENT_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     const settings = validateSettings(next);
     checkResourceIds(core, caller, settings.resourceIds, current.resourceIds);
     core.store.clients.update({ ...current, ...settings, updateTime: core.now() });

@@ -9,13 +9,20 @@ import { maskPaths, validateDisplayName, validateLifetimes } from "./validation.
 
 export interface ResourceInput extends LifetimeOverrides {
   uri: string;
-  displayName: string;
+  displayName?: string | undefined;
 }
 
-export const RESOURCE_UPDATABLE = ["display_name", "access_token_ttl", "refresh_token_ttl", "max_rotation", "uri"] as const;
+/** Mask path → resource key; `uri` may be named only with its current value. */
+const RESOURCE_FIELDS: [string, "displayName" | keyof LifetimeOverrides][] = [
+  ["display_name", "displayName"],
+  ["access_token_ttl", "accessTokenTtl"],
+  ["refresh_token_ttl", "refreshTokenTtl"],
+  ["max_rotation", "maxRotation"],
+];
+export const RESOURCE_UPDATABLE = [...RESOURCE_FIELDS.map(([path]) => path), "uri"];
 
-function checked(input: ResourceInput): ResourceInput {
-  validateDisplayName(input.displayName, "resource.display_name");
+function checked<T extends ResourceInput>(input: T): T {
+  validateDisplayName(input.displayName ?? "", "resource.display_name");
   validateLifetimes(input, "resource");
   return input;
 }
@@ -29,7 +36,7 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     id: newId("res"),
     tenantId: caller.tenantId,
     uri,
-    displayName: input.displayName,
+    displayName: input.displayName ?? "",
     isDefault: false,
     accessTokenTtl: input.accessTokenTtl,
     refreshTokenTtl: input.refreshTokenTtl,
@@ -46,14 +53,14 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
 }
 
 /** Whether a non-management caller may see the resource: the default one, or one assigned to its clients. */
-function visible(core: Core, caller: Caller, resource: Resource): boolean {
+export function resourceVisible(core: Core, caller: Caller, resource: Resource): boolean {
   if (caller.management || resource.isDefault) return true;
-  return core.store.resources.clientsUsing(resource.id).some((clientId) => core.store.clients.get(caller.tenantId, clientId)?.applicationId === caller.applicationId);
+  return core.store.resources.assignedToApplication(resource.id, caller.applicationId);
 }
 
 export function getResource(core: Core, caller: Caller, id: string): Resource {
   const resource = core.store.resources.get(caller.tenantId, id);
-  if (resource === undefined || !visible(core, caller, resource)) throw notFound(`resource "${id}" not found`);
+  if (resource === undefined || !resourceVisible(core, caller, resource)) throw notFound(`resource "${id}" not found`);
   return resource;
 }
 
@@ -74,10 +81,8 @@ export function updateResource(core: Core, caller: Caller, id: string, input: Re
     const uriGiven = mask.length === 0 ? input.uri !== "" : paths.has("uri");
     if (uriGiven && input.uri !== current.uri) throw invalidRequest("resource.uri cannot be changed; create a new resource instead");
     const next: Resource = { ...current, updateTime: core.now() };
-    if (paths.has("display_name")) next.displayName = input.displayName;
-    if (paths.has("access_token_ttl")) next.accessTokenTtl = input.accessTokenTtl;
-    if (paths.has("refresh_token_ttl")) next.refreshTokenTtl = input.refreshTokenTtl;
-    if (paths.has("max_rotation")) next.maxRotation = input.maxRotation;
+    const given = { ...input, displayName: input.displayName ?? "" };
+    for (const [path, key] of RESOURCE_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     checked(next);
     core.store.resources.update(next);
     return next;

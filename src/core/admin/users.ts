@@ -10,16 +10,29 @@ import { maskPaths, validateCustomClaims, validateEmail, validateIds, validateTo
 
 export interface UserInput {
   username: string;
-  email: string;
-  roles: string[];
-  customClaims: Record<string, unknown>;
+  email?: string | undefined;
+  roles?: string[] | undefined;
+  customClaims?: Record<string, unknown> | undefined;
   /** The applications the user belongs to. */
-  applicationIds: string[];
+  applicationIds?: string[] | undefined;
 }
 
-export const USER_UPDATABLE = ["username", "email", "roles", "custom_claims", "application_ids"] as const;
-
 type UserProfile = Pick<User, "username" | "email" | "roles" | "customClaims" | "applicationIds">;
+
+/** Mask path → profile key. */
+const USER_FIELDS: [string, keyof UserProfile][] = [
+  ["username", "username"],
+  ["email", "email"],
+  ["roles", "roles"],
+  ["custom_claims", "customClaims"],
+  ["application_ids", "applicationIds"],
+];
+export const USER_UPDATABLE = USER_FIELDS.map(([path]) => path);
+
+/** The profile a user input describes, unset fields being empty. */
+function profileOf(input: UserInput): UserProfile {
+  return { username: input.username, email: input.email ?? "", roles: input.roles ?? [], customClaims: input.customClaims ?? {}, applicationIds: input.applicationIds ?? [] };
+}
 
 function validateProfile(u: UserProfile): UserProfile {
   return {
@@ -54,8 +67,9 @@ function uniqueUsername(core: Core, caller: Caller, username: string, self: stri
 
 /** A non-management caller creating a user without memberships makes it a user of its own application. */
 export async function createUser(core: Core, caller: Caller, input: UserInput, password?: string): Promise<User> {
-  const applicationIds = !caller.management && input.applicationIds.length === 0 ? [caller.applicationId] : input.applicationIds;
-  const profile = validateProfile({ ...input, applicationIds });
+  const given = profileOf(input);
+  if (!caller.management && given.applicationIds.length === 0) given.applicationIds = [caller.applicationId];
+  const profile = validateProfile(given);
   if (password !== undefined) validatePassword(password, "password");
   const passwordHash = password === undefined ? undefined : await hashPassword(password);
   const now = core.now();
@@ -90,12 +104,9 @@ export function updateUser(core: Core, caller: Caller, id: string, input: UserIn
   const paths = maskPaths(mask, USER_UPDATABLE);
   return core.store.transaction(() => {
     const current = ownUser(core, caller, id);
+    const given = profileOf(input);
     const next: UserProfile = { ...current };
-    if (paths.has("username")) next.username = input.username;
-    if (paths.has("email")) next.email = input.email;
-    if (paths.has("roles")) next.roles = input.roles;
-    if (paths.has("custom_claims")) next.customClaims = input.customClaims;
-    if (paths.has("application_ids")) next.applicationIds = input.applicationIds;
+    for (const [path, key] of USER_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     const profile = validateProfile(next);
     checkApplications(core, caller, profile.applicationIds, current.applicationIds);
     uniqueUsername(core, caller, profile.username, id);
