@@ -4,7 +4,7 @@ import { createApplication, deleteApplication, getApplication, listApplications 
 import { createClient, deleteClient, getClient, listClients, rotateClientSecret, updateClient, type ClientInput } from "../../../core/admin/clients.js";
 import type { Core } from "../../../core/core.js";
 import type { Application, Client } from "../../../domain/types.js";
-import { callerOf, durationSeconds, maskOf, optionalId, pageResponse, required, requiredId, toDuration, toTimestamp } from "./mapping.js";
+import { callerOf, durationSeconds, lifetimeFields, lifetimesFrom, maskOf, pageRequest, pageResponse, required, requiredId, toDuration, toTimestamp } from "./mapping.js";
 
 function clientInput(m: ClientMessage): ClientInput {
   return {
@@ -16,9 +16,7 @@ function clientInput(m: ClientMessage): ClientInput {
     scopes: m.scopes,
     webOrigins: m.webOrigins,
     resourceIds: m.resourceIds,
-    accessTokenTtl: durationSeconds(m.accessTokenTtl, "client.access_token_ttl"),
-    refreshTokenTtl: durationSeconds(m.refreshTokenTtl, "client.refresh_token_ttl"),
-    maxRotation: durationSeconds(m.maxRotation, "client.max_rotation"),
+    ...lifetimesFrom(m, "client"),
     reuseLeeway: durationSeconds(m.reuseLeeway, "client.reuse_leeway"),
   };
 }
@@ -32,9 +30,7 @@ function clientMessage(c: Client) {
     resourceIds: c.resourceIds,
     grantTypes: c.grantTypes,
     scopes: c.scopes,
-    accessTokenTtl: toDuration(c.accessTokenTtl),
-    refreshTokenTtl: toDuration(c.refreshTokenTtl),
-    maxRotation: toDuration(c.maxRotation),
+    ...lifetimeFields(c),
     reuseLeeway: toDuration(c.reuseLeeway),
     webOrigins: c.webOrigins,
     postLogoutRedirectUris: c.postLogoutRedirectUris,
@@ -59,7 +55,7 @@ export function applicationAdminImpl(core: Core): Partial<ServiceImpl<typeof App
       return { application: applicationMessage(getApplication(core, callerOf(core, ctx), requiredId(req.id))) };
     },
     listApplications(req, ctx) {
-      return pageResponse("applications", listApplications(core, callerOf(core, ctx), req), applicationMessage);
+      return pageResponse("applications", listApplications(core, callerOf(core, ctx), pageRequest(req)), applicationMessage);
     },
     deleteApplication(req, ctx) {
       deleteApplication(core, callerOf(core, ctx), requiredId(req.id));
@@ -74,7 +70,7 @@ export function applicationAdminImpl(core: Core): Partial<ServiceImpl<typeof App
       return { client: clientMessage(getClient(core, callerOf(core, ctx), requiredId(req.id))) };
     },
     listClients(req, ctx) {
-      const page = listClients(core, callerOf(core, ctx), { pageSize: req.pageSize, pageToken: req.pageToken, applicationId: optionalId(req.applicationId) });
+      const page = listClients(core, callerOf(core, ctx), pageRequest(req));
       return pageResponse("clients", page, clientMessage);
     },
     updateClient(req, ctx) {

@@ -5,6 +5,7 @@ import { authorizeAdmin, type Caller } from "../../../core/admin/authorize.js";
 import type { Page } from "../../../core/admin/paging.js";
 import type { Core } from "../../../core/core.js";
 import { invalidRequest } from "../../../domain/errors.js";
+import type { LifetimeOverrides } from "../../../domain/types.js";
 
 /** The admin caller behind the request's `authorization: Bearer …` header (or gRPC metadata). */
 export function callerOf(core: Core, ctx: HandlerContext): Caller {
@@ -46,4 +47,28 @@ export const optionalId = (value: string): string | undefined => (value === "" ?
 /** A core page as a List response's fields. */
 export function pageResponse<T, M, K extends string>(key: K, page: Page<T>, map: (item: T) => M): Record<K, M[]> & { nextPageToken: string } {
   return { [key]: page.items.map(map), nextPageToken: page.nextPageToken } as Record<K, M[]> & { nextPageToken: string };
+}
+
+/** The lifetime Durations a Resource or Client message carries. */
+interface LifetimeFields {
+  accessTokenTtl?: Duration | undefined;
+  refreshTokenTtl?: Duration | undefined;
+  maxRotation?: Duration | undefined;
+}
+
+export function lifetimesFrom(m: LifetimeFields, prefix: string): LifetimeOverrides {
+  return {
+    accessTokenTtl: durationSeconds(m.accessTokenTtl, `${prefix}.access_token_ttl`),
+    refreshTokenTtl: durationSeconds(m.refreshTokenTtl, `${prefix}.refresh_token_ttl`),
+    maxRotation: durationSeconds(m.maxRotation, `${prefix}.max_rotation`),
+  };
+}
+
+export function lifetimeFields(l: LifetimeOverrides): LifetimeFields {
+  return { accessTokenTtl: toDuration(l.accessTokenTtl), refreshTokenTtl: toDuration(l.refreshTokenTtl), maxRotation: toDuration(l.maxRotation) };
+}
+
+/** The paging fields (and optional application filter) of a List request. */
+export function pageRequest(req: { pageSize: number; pageToken: string; applicationId?: string }) {
+  return { pageSize: req.pageSize, pageToken: req.pageToken, applicationId: req.applicationId === undefined ? undefined : optionalId(req.applicationId) };
 }

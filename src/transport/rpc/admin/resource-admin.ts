@@ -3,15 +3,13 @@ import type { Resource as ResourceMessage, ResourceAdminService } from "../../..
 import { createResource, deleteResource, getResource, listResources, updateResource, type ResourceInput } from "../../../core/admin/resources.js";
 import type { Core } from "../../../core/core.js";
 import type { Resource } from "../../../domain/types.js";
-import { callerOf, durationSeconds, maskOf, optionalId, pageResponse, required, requiredId, toDuration, toTimestamp } from "./mapping.js";
+import { callerOf, lifetimeFields, lifetimesFrom, maskOf, pageRequest, pageResponse, required, requiredId, toTimestamp } from "./mapping.js";
 
 function resourceInput(m: ResourceMessage): ResourceInput {
   return {
     uri: m.uri,
     displayName: m.displayName,
-    accessTokenTtl: durationSeconds(m.accessTokenTtl, "resource.access_token_ttl"),
-    refreshTokenTtl: durationSeconds(m.refreshTokenTtl, "resource.refresh_token_ttl"),
-    maxRotation: durationSeconds(m.maxRotation, "resource.max_rotation"),
+    ...lifetimesFrom(m, "resource"),
   };
 }
 
@@ -20,9 +18,7 @@ function resourceMessage(r: Resource) {
     id: r.id,
     uri: r.uri,
     displayName: r.displayName,
-    accessTokenTtl: toDuration(r.accessTokenTtl),
-    refreshTokenTtl: toDuration(r.refreshTokenTtl),
-    maxRotation: toDuration(r.maxRotation),
+    ...lifetimeFields(r),
     default: r.isDefault,
     createTime: toTimestamp(r.createTime),
     updateTime: toTimestamp(r.updateTime),
@@ -40,7 +36,7 @@ export function resourceAdminImpl(core: Core): Partial<ServiceImpl<typeof Resour
       return { resource: resourceMessage(getResource(core, callerOf(core, ctx), requiredId(req.id))) };
     },
     listResources(req, ctx) {
-      const page = listResources(core, callerOf(core, ctx), { pageSize: req.pageSize, pageToken: req.pageToken, applicationId: optionalId(req.applicationId) });
+      const page = listResources(core, callerOf(core, ctx), pageRequest(req));
       return pageResponse("resources", page, resourceMessage);
     },
     updateResource(req, ctx) {

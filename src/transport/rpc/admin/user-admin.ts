@@ -4,7 +4,7 @@ import { listSessions, revokeSession } from "../../../core/admin/sessions.js";
 import { createUser, deleteUser, getUser, listUsers, setUserPassword, updateUser, type UserInput } from "../../../core/admin/users.js";
 import type { Core } from "../../../core/core.js";
 import type { Session, User } from "../../../domain/types.js";
-import { callerOf, maskOf, optionalId, pageResponse, required, requiredId, toTimestamp } from "./mapping.js";
+import { callerOf, maskOf, pageRequest, pageResponse, required, requiredId, toTimestamp } from "./mapping.js";
 
 function userInput(m: UserMessage): UserInput {
   return {
@@ -52,7 +52,7 @@ export function userAdminImpl(core: Core): Partial<ServiceImpl<typeof UserAdminS
       return { user: userMessage(getUser(core, callerOf(core, ctx), requiredId(req.id))) };
     },
     listUsers(req, ctx) {
-      const page = listUsers(core, callerOf(core, ctx), { pageSize: req.pageSize, pageToken: req.pageToken, applicationId: optionalId(req.applicationId) });
+      const page = listUsers(core, callerOf(core, ctx), pageRequest(req));
       return pageResponse("users", page, userMessage);
     },
     updateUser(req, ctx) {
@@ -69,7 +69,7 @@ export function userAdminImpl(core: Core): Partial<ServiceImpl<typeof UserAdminS
       return {};
     },
     listSessions(req, ctx) {
-      const page = listSessions(core, callerOf(core, ctx), requiredId(req.userId, "user_id"), { pageSize: req.pageSize, pageToken: req.pageToken });
+      const page = listSessions(core, callerOf(core, ctx), requiredId(req.userId, "user_id"), pageRequest(req));
       return pageResponse("sessions", page, sessionMessage);
     },
     revokeSession(req, ctx) {
