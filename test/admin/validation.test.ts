@@ -113,6 +113,7 @@ const CASES: Case[] = [
   { name: "password too long", call: usr({}, "p".repeat(1025)), code: Code.InvalidArgument, message: /^password must be at most 1024/ },
   { name: "user.roles with space", call: usr({ roles: ["ok", "not ok"] }), code: Code.InvalidArgument, message: /user\.roles\[1\]/ },
   { name: "user.custom_claims registered claim", call: usr({ customClaims: { sub: "x", aud: "y", plan: "gold" } }), code: Code.InvalidArgument, message: /user\.custom_claims.*sub, aud/ },
+  { name: "user.custom_claims empty name", call: usr({ customClaims: { "": 1 } }), code: Code.InvalidArgument, message: /user\.custom_claims names/ },
   { name: "user.custom_claims over 4 KiB", call: usr({ customClaims: { blob: "x".repeat(4100) } }), code: Code.InvalidArgument, message: /user\.custom_claims.*4096/ },
   { name: "user.application_ids unknown", call: usr({ applicationIds: ["app_nope"] }), code: Code.NotFound, message: /user\.application_ids.*app_nope/ },
   { name: "user update unknown mask path", call: (a, c) => a.users.updateUser({ user: { id: c.userId }, updateMask: { paths: ["password"] } }, c.token), code: Code.InvalidArgument, message: /update_mask.*password/ },

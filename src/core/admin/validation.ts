@@ -134,6 +134,8 @@ export function validateEmail(value: string, field: string): string {
 
 /** Custom claims: a JSON object of at most 4 KiB that never names a registered claim. */
 export function validateCustomClaims(value: Record<string, unknown>, field: string): Record<string, unknown> {
+  const badName = Object.keys(value).find((name) => name.length === 0 || name.length > 256 || CONTROL.test(name));
+  if (badName !== undefined) throw invalidRequest(`${field} names must be 1-256 characters without control characters`);
   const reserved = Object.keys(value).filter((name) => REGISTERED_CLAIMS.has(name));
   if (reserved.length > 0) throw invalidRequest(`${field} may not set registered claims: ${reserved.join(", ")}`);
   if (Buffer.byteLength(JSON.stringify(value), "utf8") > MAX_CUSTOM_CLAIMS_BYTES) {
