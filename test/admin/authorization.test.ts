@@ -231,6 +231,10 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       expect(theirApps).toEqual([second.applicationId, application!.id].sort());
       const theirResources = (await admin.resources.listResources({}, theirs)).resources.map((r) => r.uri).sort();
       expect(theirResources).toEqual(["https://shared.example.com", "userid-api"]);
+      // A page token only continues the same list in the same tenant.
+      const ourPage = await admin.applications.listApplications({ pageSize: 1 }, ours);
+      expect(ourPage.nextPageToken).not.toBe("");
+      await expectFailure(admin.applications.listApplications({ pageSize: 1, pageToken: ourPage.nextPageToken }, theirs), Code.InvalidArgument, /page_token/);
       // The objects are all still there.
       expect(server.app.core.store.clients.get(name, client.client!.id)).toBeDefined();
     });
