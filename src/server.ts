@@ -16,6 +16,9 @@ import { KeyRing } from "./core/keys.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
 import { Sweeper } from "./core/sweeper.js";
 import { Store } from "./storage/store.js";
+import { applicationAdminImpl } from "./transport/rpc/admin/application-admin.js";
+import { resourceAdminImpl } from "./transport/rpc/admin/resource-admin.js";
+import { userAdminImpl } from "./transport/rpc/admin/user-admin.js";
 import { withErrorMapping } from "./transport/rpc/errors.js";
 import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-server.js";
 import { keyAdminImpl } from "./transport/rpc/key-admin.js";
@@ -182,9 +185,9 @@ function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefi
   };
   const services: AnyService[] = [
     { service: TokenService, impl: withErrorMapping(tokenServiceImpl(core)) },
-    { service: ResourceAdminService, impl: {} },
-    { service: ApplicationAdminService, impl: {} },
-    { service: UserAdminService, impl: {} },
+    { service: ResourceAdminService, impl: withErrorMapping(resourceAdminImpl(core)) },
+    { service: ApplicationAdminService, impl: withErrorMapping(applicationAdminImpl(core)) },
+    { service: UserAdminService, impl: withErrorMapping(userAdminImpl(core)) },
     { service: KeyAdminService, impl: withErrorMapping(keyAdminImpl(core)) },
   ] as AnyService[];
   const routes: Route[] = [

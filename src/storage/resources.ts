@@ -38,6 +38,7 @@ export class ResourceRepository {
   private readonly pageStmt;
   private readonly pageForApplicationStmt;
   private readonly clientsUsingStmt;
+  private readonly assignedToApplicationStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
@@ -57,10 +58,13 @@ export class ResourceRepository {
        ORDER BY create_time, id LIMIT ?`,
     );
     this.pageForApplicationStmt = db.prepare<[string, string, number, number, string, number], ResourceRow>(
-      `SELECT * FROM resources r WHERE r.tenant_id = ? AND r.id IN (
-         SELECT cr.resource_id FROM client_resources cr JOIN clients c ON c.id = cr.client_id WHERE c.application_id = ?)
+      `SELECT * FROM resources r WHERE r.tenant_id = ? AND (r.is_default = 1 OR r.id IN (
+         SELECT cr.resource_id FROM client_resources cr JOIN clients c ON c.id = cr.client_id WHERE c.application_id = ?))
        AND (r.create_time > ? OR (r.create_time = ? AND r.id > ?)) ORDER BY r.create_time, r.id LIMIT ?`,
     );
+    this.assignedToApplicationStmt = db.prepare<[string, string], number>(
+      "SELECT 1 FROM client_resources cr JOIN clients c ON c.id = cr.client_id WHERE cr.resource_id = ? AND c.application_id = ? LIMIT 1",
+    ).pluck();
     this.clientsUsingStmt = db.prepare<[string], { client_id: string }>(
       "SELECT client_id FROM client_resources WHERE resource_id = ? ORDER BY client_id",
     );
@@ -103,6 +107,7 @@ export class ResourceRepository {
     const row = this.defaultStmt.get(tenantId);
     return row && toResource(row);
   }
+  /** A page of the tenant's resources; with an application, the default one and those assigned to its clients. */
   page(tenantId: string, after: PageCursor | undefined, limit: number, applicationId?: string): Resource[] {
     const c = after ?? { createTime: -1, id: "" };
     const rows =
@@ -110,6 +115,10 @@ export class ResourceRepository {
         ? this.pageStmt.all(tenantId, c.createTime, c.createTime, c.id, limit)
         : this.pageForApplicationStmt.all(tenantId, applicationId, c.createTime, c.createTime, c.id, limit);
     return rows.map(toResource);
+  }
+  /** Whether any client of the application has the resource assigned. */
+  assignedToApplication(resourceId: string, applicationId: string): boolean {
+    return this.assignedToApplicationStmt.get(resourceId, applicationId) !== undefined;
   }
   clientsUsing(resourceId: string): string[] {
     return this.clientsUsingStmt.all(resourceId).map((r) => r.client_id);

@@ -34,6 +34,7 @@ export class SessionRepository {
   private readonly touchStmt;
   private readonly revokeStmt;
   private readonly pageForUserStmt;
+  private readonly pageForUserApplicationStmt;
   private readonly sweepStmt;
 
   constructor(db: Db) {
@@ -49,6 +50,10 @@ export class SessionRepository {
     this.revokeStmt = db.prepare<[number, string]>("UPDATE sessions SET revoke_time = ? WHERE id = ? AND revoke_time IS NULL");
     this.pageForUserStmt = db.prepare<[string, string, number, number, number, string, number], SessionRow>(
       `SELECT * FROM sessions WHERE tenant_id = ? AND user_id = ? AND revoke_time IS NULL AND expire_time > ?
+       AND (create_time > ? OR (create_time = ? AND id > ?)) ORDER BY create_time, id LIMIT ?`,
+    );
+    this.pageForUserApplicationStmt = db.prepare<[string, string, string, number, number, number, string, number], SessionRow>(
+      `SELECT * FROM sessions WHERE tenant_id = ? AND user_id = ? AND application_id = ? AND revoke_time IS NULL AND expire_time > ?
        AND (create_time > ? OR (create_time = ? AND id > ?)) ORDER BY create_time, id LIMIT ?`,
     );
     this.sweepStmt = db.prepare<[number, number]>(
@@ -85,9 +90,14 @@ export class SessionRepository {
   revoke(id: string, now: number): boolean {
     return this.revokeStmt.run(now, id).changes === 1;
   }
-  pageForUser(tenantId: string, userId: string, now: number, after: PageCursor | undefined, limit: number): Session[] {
+  /** A page of the user's live sessions, optionally only those started through one application. */
+  pageForUser(tenantId: string, userId: string, now: number, after: PageCursor | undefined, limit: number, applicationId?: string): Session[] {
     const c = after ?? { createTime: -1, id: "" };
-    return this.pageForUserStmt.all(tenantId, userId, now, c.createTime, c.createTime, c.id, limit).map(toSession);
+    const rows =
+      applicationId === undefined
+        ? this.pageForUserStmt.all(tenantId, userId, now, c.createTime, c.createTime, c.id, limit)
+        : this.pageForUserApplicationStmt.all(tenantId, userId, applicationId, now, c.createTime, c.createTime, c.id, limit);
+    return rows.map(toSession);
   }
   /** Deletes up to `limit` expired sessions that no refresh family still refers to (offline access outlives a session). */
   sweep(now: number, limit: number): number {

@@ -523,7 +523,9 @@ export type UpdateClientRequest = Message<"tessera.v1.UpdateClientRequest"> & {
   client?: Client | undefined;
 
   /**
-   * The fields to update. Empty means every updatable field.
+   * The fields to update: any Client field but id and the times
+   * (`application_id` only with its current value). Empty means every
+   * updatable field. Unknown paths are INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -693,7 +695,8 @@ export const ApplicationAdminService: GenService<{
   },
   /**
    * Deletes an application with its clients; their refresh tokens stop
-   * working.
+   * working. A caller may delete its own application: its token then stops
+   * working too.
    *
    * @generated from rpc tessera.v1.ApplicationAdminService.DeleteApplication
    */

@@ -198,7 +198,9 @@ export type ListResourcesRequest = Message<"tessera.v1.ListResourcesRequest"> & 
   pageToken: string;
 
   /**
-   * Optionally only the resources assigned to this application's clients.
+   * Optionally only the resources this application's clients may target:
+   * the default resource and those assigned to them. Always applied (to the
+   * caller's own application) for a non-management caller.
    *
    * @generated from field: string application_id = 3;
    */
@@ -255,7 +257,9 @@ export type UpdateResourceRequest = Message<"tessera.v1.UpdateResourceRequest"> 
 
   /**
    * The fields to update: display_name, access_token_ttl,
-   * refresh_token_ttl, max_rotation. Empty means every updatable field.
+   * refresh_token_ttl, max_rotation (`uri` only with its current value).
+   * Empty means every updatable field; an unset lifetime then clears it.
+   * Unknown paths are INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */

@@ -310,7 +310,9 @@ export type UpdateUserRequest = Message<"tessera.v1.UpdateUserRequest"> & {
   user?: User | undefined;
 
   /**
-   * The fields to update. Empty means every updatable field.
+   * The fields to update: username, email, roles, custom_claims,
+   * application_ids. Empty means every updatable field. Unknown paths are
+   * INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */

@@ -1,0 +1,46 @@
+import { forbidden, invalidToken, notFound } from "../../domain/errors.js";
+import { verifyAccessToken } from "../access-tokens.js";
+import type { Core } from "../core.js";
+
+/** Who is calling an admin RPC: a client of an application in one tenant. */
+export interface Caller {
+  tenantId: string;
+  applicationId: string;
+  clientId: string;
+  /** A management application's token acts on the whole tenant. */
+  management: boolean;
+}
+
+/**
+ * Authenticates an admin call: a Bearer client access token tessera issued for the tenant's
+ * default resource, whose client, application and tenant still exist. Anything else is invalid_token.
+ */
+export function authorizeAdmin(core: Core, authorization: string | null | undefined): Caller {
+  const match = authorization == null ? null : /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(authorization);
+  if (match === null) throw invalidToken("a Bearer access token is required");
+  const claims = verifyAccessToken(core, match[1]!);
+  if (claims.sub !== claims.client_id) throw invalidToken("a client access token is required, not a user token");
+  const ctx = core.clientContext(claims.client_id);
+  if (ctx === undefined || ctx.tenant.id !== claims.tid || ctx.application.id !== claims.app_id) {
+    throw invalidToken("the token's client no longer exists");
+  }
+  if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("token is for another resource");
+  return { tenantId: ctx.tenant.id, applicationId: ctx.application.id, clientId: ctx.client.id, management: ctx.application.management };
+}
+
+/** Creating tenant-level objects (resources, applications) takes a management application. */
+export function requireManagement(caller: Caller, action: string): void {
+  if (!caller.management) throw forbidden(`only a management application may ${action}`);
+}
+
+/** Whether the caller may see and manage objects of this application. */
+export function ownsApplication(caller: Caller, applicationId: string): boolean {
+  return caller.management || caller.applicationId === applicationId;
+}
+
+/** The application filter a list runs with: a non-management caller only ever sees its own. */
+export function applicationFilter(caller: Caller, requested: string | undefined): string | undefined {
+  if (caller.management) return requested;
+  if (requested !== undefined && requested !== caller.applicationId) throw notFound(`application "${requested}" not found`);
+  return caller.applicationId;
+}

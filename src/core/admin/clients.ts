@@ -1,0 +1,197 @@
+import { newClientId, newSecret } from "../../domain/ids.js";
+import { notFound, invalidRequest } from "../../domain/errors.js";
+import type { Client, GrantType, LifetimeOverrides } from "../../domain/types.js";
+import type { Core } from "../core.js";
+import { truncate } from "../resource-indicators.js";
+import { applicationFilter, ownsApplication, type Caller } from "./authorize.js";
+import { ownApplication } from "./applications.js";
+import { resourceVisible } from "./resources.js";
+import { listPage, type Page, type PageRequest } from "./paging.js";
+import {
+  maskPaths,
+  MAX_GRACE_PERIOD,
+  MAX_REUSE_LEEWAY,
+  validateDisplayName,
+  validateGrantTypes,
+  validateIds,
+  validateLifetimes,
+  validateRedirectUris,
+  validateSeconds,
+  validateTokens,
+  validateWebOrigins,
+} from "./validation.js";
+
+/** A client's settings as an administrator gives them. */
+export interface ClientInput extends LifetimeOverrides {
+  applicationId: string;
+  displayName?: string | undefined;
+  redirectUris?: string[] | undefined;
+  postLogoutRedirectUris?: string[] | undefined;
+  /** Empty means every grant type. */
+  grantTypes?: string[] | undefined;
+  scopes?: string[] | undefined;
+  webOrigins?: string[] | undefined;
+  resourceIds?: string[] | undefined;
+  /** Seconds; unset means 0. */
+  reuseLeeway?: number | undefined;
+}
+
+export interface ClientWithSecret {
+  client: Client;
+  /** Shown once; only its keyed hash is stored. */
+  clientSecret: string;
+}
+
+/** Mask path → settings key. */
+const CLIENT_FIELDS: [string, keyof ClientSettings][] = [
+  ["display_name", "displayName"],
+  ["redirect_uris", "redirectUris"],
+  ["post_logout_redirect_uris", "postLogoutRedirectUris"],
+  ["grant_types", "grantTypes"],
+  ["scopes", "scopes"],
+  ["web_origins", "webOrigins"],
+  ["resource_ids", "resourceIds"],
+  ["access_token_ttl", "accessTokenTtl"],
+  ["refresh_token_ttl", "refreshTokenTtl"],
+  ["max_rotation", "maxRotation"],
+  ["reuse_leeway", "reuseLeeway"],
+];
+export const CLIENT_UPDATABLE = CLIENT_FIELDS.map(([path]) => path);
+
+type ClientSettings = Pick<
+  Client,
+  "displayName" | "redirectUris" | "postLogoutRedirectUris" | "grantTypes" | "scopes" | "webOrigins" | "resourceIds" | "accessTokenTtl" | "refreshTokenTtl" | "maxRotation" | "reuseLeeway"
+>;
+
+/** The settings a client input describes, unset lists and names being empty. */
+function settingsOf(input: ClientInput): ClientSettings {
+  return {
+    displayName: input.displayName ?? "",
+    redirectUris: input.redirectUris ?? [],
+    postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
+    grantTypes: (input.grantTypes ?? []) as GrantType[],
+    scopes: input.scopes ?? [],
+    webOrigins: input.webOrigins ?? [],
+    resourceIds: input.resourceIds ?? [],
+    accessTokenTtl: input.accessTokenTtl,
+    refreshTokenTtl: input.refreshTokenTtl,
+    maxRotation: input.maxRotation,
+    reuseLeeway: input.reuseLeeway ?? 0,
+  };
+}
+
+function validateSettings(s: ClientSettings): ClientSettings {
+  return {
+    displayName: validateDisplayName(s.displayName, "client.display_name"),
+    redirectUris: validateRedirectUris(s.redirectUris, "client.redirect_uris"),
+    postLogoutRedirectUris: validateRedirectUris(s.postLogoutRedirectUris, "client.post_logout_redirect_uris"),
+    grantTypes: validateGrantTypes(s.grantTypes, "client.grant_types"),
+    scopes: validateTokens(s.scopes, "client.scopes"),
+    webOrigins: validateWebOrigins(s.webOrigins, "client.web_origins"),
+    resourceIds: validateIds(s.resourceIds, "client.resource_ids"),
+    ...validateLifetimes({ accessTokenTtl: s.accessTokenTtl, refreshTokenTtl: s.refreshTokenTtl, maxRotation: s.maxRotation }, "client"),
+    reuseLeeway: validateSeconds(s.reuseLeeway, "client.reuse_leeway", 0, MAX_REUSE_LEEWAY),
+  };
+}
+
+/**
+ * Assigned resources must exist in the tenant and not be the default one (always implicit). A
+ * non-management caller may only assign resources it can already see (assigned to its clients),
+ * so it cannot grant itself a tenant's other APIs; unknown and unseen ids read the same.
+ */
+function checkResourceIds(core: Core, caller: Caller, ids: readonly string[], current: readonly string[]): void {
+  for (const id of ids) {
+    const resource = core.store.resources.get(caller.tenantId, id);
+    const assignable = resource !== undefined && (current.includes(id) || resourceVisible(core, caller, resource));
+    if (!assignable) throw notFound(`client.resource_ids: resource "${truncate(id)}" not found`);
+    if (resource.isDefault) throw invalidRequest(`client.resource_ids: "${truncate(id)}" is the default resource, which every client has implicitly`);
+  }
+}
+
+export function createClient(core: Core, caller: Caller, input: ClientInput): ClientWithSecret {
+  if (input.applicationId === "") throw invalidRequest("client.application_id is required");
+  const settings = validateSettings(settingsOf(input));
+  const clientSecret = newSecret();
+  const now = core.now();
+  const client: Client = {
+    ...settings,
+    id: newClientId(),
+    tenantId: caller.tenantId,
+    applicationId: input.applicationId,
+    secretHash: core.secrets.hash("client-secret", clientSecret),
+    previousSecretHash: undefined,
+    previousSecretExpireTime: undefined,
+    createTime: now,
+    updateTime: now,
+  };
+  core.store.transaction(() => {
+    ownApplication(core, caller, input.applicationId);
+    checkResourceIds(core, caller, client.resourceIds, []);
+    core.store.clients.insert(client);
+  });
+  core.invalidateCaches();
+  return { client: core.store.clients.get(caller.tenantId, client.id)!, clientSecret };
+}
+
+/** A client of an application the caller may act on; anything else is not found. */
+function ownClient(core: Core, caller: Caller, id: string): Client {
+  const client = core.store.clients.get(caller.tenantId, id);
+  if (client === undefined || !ownsApplication(caller, client.applicationId)) throw notFound(`client "${truncate(id)}" not found`);
+  return client;
+}
+
+export const getClient = ownClient;
+
+export function listClients(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Page<Client> {
+  const applicationId = applicationFilter(caller, req.applicationId);
+  return listPage(core, caller, `ListClients\n${applicationId ?? ""}`, req, (after, limit) =>
+    core.store.clients.page(caller.tenantId, after, limit, applicationId),
+  );
+}
+
+/** Updates the fields the mask names (all updatable ones when empty); the application is fixed. */
+export function updateClient(core: Core, caller: Caller, id: string, input: ClientInput, mask: readonly string[]): Client {
+  const paths = maskPaths(mask, [...CLIENT_UPDATABLE, "application_id"]);
+  const updated = core.store.transaction(() => {
+    const current = ownClient(core, caller, id);
+    const appGiven = mask.length === 0 ? input.applicationId !== "" : paths.has("application_id");
+    if (appGiven && input.applicationId !== current.applicationId) throw invalidRequest("client.application_id cannot be changed");
+    const given = settingsOf(input);
+    const next: ClientSettings = { ...current };
+    for (const [path, key] of CLIENT_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
+    const settings = validateSettings(next);
+    checkResourceIds(core, caller, settings.resourceIds, current.resourceIds);
+    core.store.clients.update({ ...current, ...settings, updateTime: core.now() });
+    return core.store.clients.get(caller.tenantId, id)!;
+  });
+  core.invalidateCaches();
+  return updated;
+}
+
+/** Deletes a client; its refresh token families go with it (cascade). */
+export function deleteClient(core: Core, caller: Caller, id: string): void {
+  core.store.transaction(() => {
+    ownClient(core, caller, id);
+    core.store.clients.delete(caller.tenantId, id);
+  });
+  core.invalidateCaches();
+}
+
+/**
+ * Replaces the client's secret. The old one stops working at once, or after `graceSeconds`
+ * (at most 24 h) during which both work. A second rotation drops any earlier previous secret.
+ */
+export function rotateClientSecret(core: Core, caller: Caller, id: string, graceSeconds: number): ClientWithSecret {
+  validateSeconds(graceSeconds, "grace_period", 0, MAX_GRACE_PERIOD);
+  const clientSecret = newSecret();
+  const secretHash = core.secrets.hash("client-secret", clientSecret);
+  const client = core.store.transaction(() => {
+    const current = ownClient(core, caller, id);
+    const now = core.now();
+    const previous = graceSeconds > 0 && current.secretHash !== undefined ? { hash: current.secretHash, expireTime: now + graceSeconds } : undefined;
+    core.store.clients.setSecret(id, secretHash, previous, now);
+    return core.store.clients.get(caller.tenantId, id)!;
+  });
+  core.invalidateCaches();
+  return { client, clientSecret };
+}

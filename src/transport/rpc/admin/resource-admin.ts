@@ -1,0 +1,53 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { Resource as ResourceMessage, ResourceAdminService } from "../../../../gen/tessera/v1/resource_admin_service_pb.js";
+import { createResource, deleteResource, getResource, listResources, updateResource, type ResourceInput } from "../../../core/admin/resources.js";
+import type { Core } from "../../../core/core.js";
+import type { Resource } from "../../../domain/types.js";
+import { callerOf, lifetimeFields, lifetimesFrom, maskOf, pageRequest, pageResponse, required, requiredId, toTimestamp } from "./mapping.js";
+
+function resourceInput(m: ResourceMessage): ResourceInput {
+  return {
+    uri: m.uri,
+    displayName: m.displayName,
+    ...lifetimesFrom(m, "resource"),
+  };
+}
+
+function resourceMessage(r: Resource) {
+  return {
+    id: r.id,
+    uri: r.uri,
+    displayName: r.displayName,
+    ...lifetimeFields(r),
+    default: r.isDefault,
+    createTime: toTimestamp(r.createTime),
+    updateTime: toTimestamp(r.updateTime),
+  };
+}
+
+/** ResourceAdminService: tenant-level resources (APIs tokens are issued for). */
+export function resourceAdminImpl(core: Core): Partial<ServiceImpl<typeof ResourceAdminService>> {
+  return {
+    createResource(req, ctx) {
+      const caller = callerOf(core, ctx);
+      return { resource: resourceMessage(createResource(core, caller, resourceInput(required(req.resource, "resource")))) };
+    },
+    getResource(req, ctx) {
+      return { resource: resourceMessage(getResource(core, callerOf(core, ctx), requiredId(req.id))) };
+    },
+    listResources(req, ctx) {
+      const page = listResources(core, callerOf(core, ctx), pageRequest(req));
+      return pageResponse("resources", page, resourceMessage);
+    },
+    updateResource(req, ctx) {
+      const caller = callerOf(core, ctx);
+      const resource = required(req.resource, "resource");
+      const updated = updateResource(core, caller, requiredId(resource.id, "resource.id"), resourceInput(resource), maskOf(req.updateMask));
+      return { resource: resourceMessage(updated) };
+    },
+    deleteResource(req, ctx) {
+      deleteResource(core, callerOf(core, ctx), requiredId(req.id), req.force);
+      return {};
+    },
+  };
+}
