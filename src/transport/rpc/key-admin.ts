@@ -2,11 +2,12 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { KeyAdminService, SigningKeyState } from "../../../gen/tessera/v1/key_admin_service_pb.js";
 import type { SigningAlgorithm } from "../../config.js";
-import { verifyAccessToken } from "../../core/access-tokens.js";
+import { authorizeAdmin, requireManagement } from "../../core/admin/authorize.js";
+import { DEFAULT_TENANT } from "../../core/bootstrap.js";
 import type { Core } from "../../core/core.js";
 import { rotateSigningKey } from "../../core/key-rotation.js";
 import type { KeyState } from "../../core/keys.js";
-import { forbidden, invalidRequest, invalidToken } from "../../domain/errors.js";
+import { forbidden, invalidRequest } from "../../domain/errors.js";
 import type { SigningKeyRecord } from "../../storage/signing-keys.js";
 
 const STATES: Record<KeyState, SigningKeyState> = {
@@ -17,19 +18,11 @@ const STATES: Record<KeyState, SigningKeyState> = {
 
 const ts = (seconds: number | undefined) => (seconds === undefined ? undefined : timestampFromMs(seconds * 1000));
 
-/**
- * Key administration is deployment-wide: only a client token of the management application of
- * tenant `default` (aud = the default resource) may call it.
- */
+/** Key administration is deployment-wide: only the management application of tenant `default` may call it. */
 function authorizeKeyAdmin(core: Core, ctx: HandlerContext): void {
-  const header = ctx.requestHeader.get("authorization") ?? "";
-  if (!/^bearer /i.test(header)) throw invalidToken("a Bearer access token is required");
-  const claims = verifyAccessToken(core, header.slice(7).trim(), { audience: "userid-api" });
-  const client = claims.sub === claims.client_id ? core.clientContext(claims.client_id) : undefined;
-  if (client === undefined || client.tenant.id !== claims.tid) throw invalidToken("a client access token of an existing client is required");
-  if (!client.application.management || client.tenant.id !== "default") {
-    throw forbidden("only the management application of tenant default may manage signing keys");
-  }
+  const caller = authorizeAdmin(core, ctx.requestHeader.get("authorization"));
+  requireManagement(caller, "manage signing keys");
+  if (caller.tenantId !== DEFAULT_TENANT) throw forbidden("only the management application of tenant default may manage signing keys");
 }
 
 function toSigningKey(core: Core, k: SigningKeyRecord) {
