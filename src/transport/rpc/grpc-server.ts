@@ -127,6 +127,8 @@ function serviceHandlers(
   return handlers;
 }
 
+const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
+
 async function handleUnary(
   service: DescService,
   method: DescMethod,
@@ -152,7 +154,8 @@ async function handleUnary(
   const end = (code: number) => {
     if (ended) return;
     ended = true;
-    context.abort();
+    // A shared reason: abort() without one builds a DOMException (and its stack) on every call.
+    context.abort(CALL_ENDED);
     onCallEnd?.({
       service: service.typeName,
       method: method.name,
@@ -164,6 +167,7 @@ async function handleUnary(
   };
   // grpc-js also emits "cancelled" after a call has finished normally; end() keeps the first outcome.
   call.on("cancelled", () => {
+    if (ended) return;
     requestSignal.abort(new ConnectError("call cancelled", Code.Canceled));
     end(grpc.status.CANCELLED);
   });
