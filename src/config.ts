@@ -141,8 +141,11 @@ function issuer(env: NodeJS.ProcessEnv): string | undefined {
   } catch {
     throw new ConfigError("TESSERA_ISSUER", `must be an absolute http(s) URL, got "${raw}"`);
   }
-  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "" || url.username !== "") {
-    throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query, fragment or credentials, got "${raw}"`);
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError("TESSERA_ISSUER", "must not contain credentials");
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "") {
+    throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query or fragment, got "${raw}"`);
   }
   return raw.replace(/\/+$/, "");
 }
