@@ -95,7 +95,8 @@ describe("the HTTP gateway", () => {
 
   describe("token endpoint parameters", () => {
     it("refuses a duplicated parameter with invalid_request", async () => {
-      for (const form of [{ grant_type: ["client_credentials", "client_credentials"] }, { grant_type: "client_credentials", scope: ["a", "b"] }]) {
+      const forms: Record<string, string | string[]>[] = [{ grant_type: ["client_credentials", "client_credentials"] }, { grant_type: "client_credentials", scope: ["a", "b"] }];
+      for (const form of forms) {
         const res = await postForm(tokenUrl(), form, server.basic());
         expect(res.status).toBe(400);
         expect(res.headers.get("cache-control")).toBe("no-store");
