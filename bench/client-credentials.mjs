@@ -133,7 +133,8 @@ function wrk(url) {
     const perSecond = Number(requests) / (Number(micros) / 1e6);
     return (
       `${Math.round(perSecond)} tokens/s  p50 ${(p50 / 1000).toFixed(2)} ms  p99 ${(p99 / 1000).toFixed(2)} ms  ` +
-      `(${requests} requests, ${status} non-2xx, ${socket} socket errors; server core ${Math.round(busy * 100)}% busy)`
+      `(${requests} requests, ${status} non-2xx, ${socket} socket errors; server core ${Math.round(busy * 100)}% busy, ` +
+      `${Math.round(perSecond / busy)} tokens/s at 100%)`
     );
   };
   run(WARMUP);
