@@ -4,6 +4,7 @@ import type { ClientContext, Core } from "../../src/core/core.js";
 import { Secrets } from "../../src/core/secrets.js";
 import { OAuthError } from "../../src/domain/errors.js";
 import type { Client } from "../../src/domain/types.js";
+import { clientDefaults } from "../helpers/fixtures.js";
 
 const NOW = 1_800_000_000;
 const secrets = new Secrets(Buffer.alloc(32, 7));
@@ -11,22 +12,12 @@ const secrets = new Secrets(Buffer.alloc(32, 7));
 function clientContext(id: string, client: Partial<Client> = {}): ClientContext {
   return {
     client: {
+      ...clientDefaults(NOW),
       id,
       tenantId: "default",
       applicationId: "app_1",
       displayName: "",
       secretHash: undefined,
-      previousSecretHash: undefined,
-      previousSecretExpireTime: undefined,
-      redirectUris: [],
-      postLogoutRedirectUris: [],
-      grantTypes: [],
-      scopes: [],
-      webOrigins: [],
-      resourceIds: [],
-      reuseLeeway: 0,
-      createTime: NOW,
-      updateTime: NOW,
       ...client,
     },
     application: { id: "app_1", tenantId: "default", displayName: "", management: false, createTime: NOW, updateTime: NOW },

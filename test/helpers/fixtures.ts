@@ -51,22 +51,9 @@ export function createClient(
   const tenantId = opts.tenantId ?? "default";
   core.store.transaction(() =>
     core.store.clients.insert({
+      ...clientDefaults(now),
       tenantId,
       displayName: "Test client",
-      previousSecretHash: undefined,
-      previousSecretExpireTime: undefined,
-      redirectUris: [],
-      postLogoutRedirectUris: [],
-      grantTypes: [],
-      scopes: [],
-      webOrigins: [],
-      resourceIds: [],
-      accessTokenTtl: undefined,
-      refreshTokenTtl: undefined,
-      maxRotation: undefined,
-      reuseLeeway: 0,
-      createTime: now,
-      updateTime: now,
       ...opts,
       id: clientId,
       applicationId,
@@ -75,6 +62,26 @@ export function createClient(
   );
   core.invalidateCaches();
   return { clientId, clientSecret };
+}
+
+/** Every Client field a test does not care about: no secret history, no lists, no overrides. */
+export function clientDefaults(now: number): Omit<Client, "id" | "tenantId" | "applicationId" | "displayName" | "secretHash"> {
+  return {
+    previousSecretHash: undefined,
+    previousSecretExpireTime: undefined,
+    redirectUris: [],
+    postLogoutRedirectUris: [],
+    grantTypes: [],
+    scopes: [],
+    webOrigins: [],
+    resourceIds: [],
+    accessTokenTtl: undefined,
+    refreshTokenTtl: undefined,
+    maxRotation: undefined,
+    reuseLeeway: 0,
+    createTime: now,
+    updateTime: now,
+  };
 }
 
 export async function createUser(
