@@ -65,7 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError("TESSERA_SECRET_KEY", "must be at least 32 characters (for example `openssl rand -base64 32`)");
   }
   return {
-    host: optional(env, "TESSERA_HOST") ?? "127.0.0.1",
+    host: host(env),
     httpPort,
     grpcPort: port(env, "TESSERA_GRPC_PORT", 50051),
     dataDir: dataDir(env),
@@ -125,6 +125,15 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const seconds = parseDuration(raw);
   if (seconds === undefined) throw new ConfigError(name, `must be a duration such as 90s, 15m, 24h or 30d, got "${raw}"`);
   return seconds;
+}
+
+/** An IPv4 or IPv6 address or a host name to bind; anything else would only fail later, at listen. */
+function host(env: NodeJS.ProcessEnv): string {
+  const raw = optional(env, "TESSERA_HOST") ?? "127.0.0.1";
+  if (!/^[A-Za-z0-9.:%_-]{1,253}$/.test(raw)) {
+    throw new ConfigError("TESSERA_HOST", `must be an IP address or host name such as 127.0.0.1, :: or localhost, got "${raw.slice(0, 80)}"`);
+  }
+  return raw;
 }
 
 function dataDir(env: NodeJS.ProcessEnv): string {

@@ -78,6 +78,8 @@ describe("loadConfig", () => {
   });
 
   it.each([
+    ["TESSERA_HOST", "not a host"],
+    ["TESSERA_HOST", "http://127.0.0.1"],
     ["TESSERA_HTTP_PORT", "abc"],
     ["TESSERA_HTTP_PORT", "65536"],
     ["TESSERA_HTTP_PORT", "-1"],
@@ -111,6 +113,12 @@ describe("loadConfig", () => {
     expect(configError({ TESSERA_SECRET_KEY: "short-secret" }).message).not.toContain("short-secret");
     expect(configError({ TESSERA_ISSUER: "https://user:pw-secret@id.example.com" }).message).not.toContain("pw-secret");
     expect(configError({ TESSERA_BOOTSTRAP_CLIENT_SECRET: "q".repeat(600) }).message).not.toContain("qqqq");
+  });
+
+  it("accepts IPv4, IPv6 and host names for TESSERA_HOST", () => {
+    for (const host of ["0.0.0.0", "::", "::1", "fe80::1%eth0", "localhost", "tessera.internal"]) {
+      expect(loadConfig({ TESSERA_HOST: host }).host).toBe(host);
+    }
   });
 
   it("resolves a relative data dir against the working directory", () => {
