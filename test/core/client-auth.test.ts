@@ -3,8 +3,7 @@ import { authenticateClient, readClientCredentials, type ClientCredentials } fro
 import type { ClientContext, Core } from "../../src/core/core.js";
 import { Secrets } from "../../src/core/secrets.js";
 import { OAuthError } from "../../src/domain/errors.js";
-import type { Client } from "../../src/domain/types.js";
-import { clientDefaults } from "../helpers/fixtures.js";
+import { clientDefaults, type Client } from "../../src/domain/types.js";
 
 const NOW = 1_800_000_000;
 const secrets = new Secrets(Buffer.alloc(32, 7));

@@ -1,5 +1,5 @@
 import { newClientId, newId, newSecret } from "../../src/domain/ids.js";
-import type { Client, LifetimeOverrides, User } from "../../src/domain/types.js";
+import { clientDefaults, type Client, type LifetimeOverrides, type User } from "../../src/domain/types.js";
 import { hashPassword } from "../../src/core/passwords.js";
 import { insertTenant } from "../../src/core/tenants.js";
 import type { App } from "../../src/server.js";
@@ -62,26 +62,6 @@ export function createClient(
   );
   core.invalidateCaches();
   return { clientId, clientSecret };
-}
-
-/** Every Client field a test does not care about: no secret history, no lists, no overrides. */
-export function clientDefaults(now: number): Omit<Client, "id" | "tenantId" | "applicationId" | "displayName" | "secretHash"> {
-  return {
-    previousSecretHash: undefined,
-    previousSecretExpireTime: undefined,
-    redirectUris: [],
-    postLogoutRedirectUris: [],
-    grantTypes: [],
-    scopes: [],
-    webOrigins: [],
-    resourceIds: [],
-    accessTokenTtl: undefined,
-    refreshTokenTtl: undefined,
-    maxRotation: undefined,
-    reuseLeeway: 0,
-    createTime: now,
-    updateTime: now,
-  };
 }
 
 export async function createUser(
