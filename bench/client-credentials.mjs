@@ -74,6 +74,7 @@ async function measure(concurrency, fire) {
   const loops = Array.from({ length: concurrency }, loop);
   await new Promise((r) => setTimeout(r, WARMUP * 1000));
   recording = true;
+  decode = false;
   const started = process.hrtime.bigint();
   const cpuBefore = serverCpuSeconds();
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
@@ -174,17 +175,20 @@ const channels = Array.from(
 );
 const request = Buffer.from(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, {})));
 let next = 0;
+// grpc-js as a client costs more per call than the server does, so the client is kept cheap: a pre-encoded
+// request, shared metadata, and responses fully decoded only during warm-up (then checked by size).
+const metadata = new grpc.Metadata();
+metadata.set("authorization", basic);
+let decode = true;
 const grpcCall = () =>
   new Promise((resolve, reject) => {
-    const metadata = new grpc.Metadata();
-    metadata.set("authorization", basic);
     channels[next++ % CHANNELS].makeUnaryRequest(
       "/tessera.v1.TokenService/IssueClientToken",
       (b) => b,
-      (b) => fromBinary(IssueClientTokenResponseSchema, b),
+      (b) => (decode ? fromBinary(IssueClientTokenResponseSchema, b).accessToken : b),
       request,
       metadata,
-      (err, res) => (err ? reject(err) : res.accessToken === "" ? reject(new Error("empty token")) : resolve()),
+      (err, res) => (err ? reject(err) : res.length < 100 ? reject(new Error("no token in the response")) : resolve()),
     );
   });
 
