@@ -65,7 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError("TESSERA_SECRET_KEY", "must be at least 32 characters (for example `openssl rand -base64 32`)");
   }
   return {
-    host: optional(env, "TESSERA_HOST") ?? "127.0.0.1",
+    host: host(env),
     httpPort,
     grpcPort: port(env, "TESSERA_GRPC_PORT", 50051),
     dataDir: dataDir(env),
@@ -127,6 +127,15 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   return seconds;
 }
 
+/** An IPv4 or IPv6 address or a host name to bind; anything else would only fail later, at listen. */
+function host(env: NodeJS.ProcessEnv): string {
+  const raw = optional(env, "TESSERA_HOST") ?? "127.0.0.1";
+  if (!/^[A-Za-z0-9.:%_-]{1,253}$/.test(raw)) {
+    throw new ConfigError("TESSERA_HOST", `must be an IP address or host name such as 127.0.0.1, :: or localhost, got "${raw.slice(0, 80)}"`);
+  }
+  return raw;
+}
+
 function dataDir(env: NodeJS.ProcessEnv): string {
   const raw = optional(env, "TESSERA_DATA_DIR") ?? "./data";
   return isAbsolute(raw) ? raw : resolve(raw);
@@ -141,8 +150,11 @@ function issuer(env: NodeJS.ProcessEnv): string | undefined {
   } catch {
     throw new ConfigError("TESSERA_ISSUER", `must be an absolute http(s) URL, got "${raw}"`);
   }
-  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "" || url.username !== "") {
-    throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query, fragment or credentials, got "${raw}"`);
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError("TESSERA_ISSUER", "must not contain credentials");
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "") {
+    throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query or fragment, got "${raw}"`);
   }
   return raw.replace(/\/+$/, "");
 }

@@ -91,7 +91,13 @@ export class App {
     const { host, httpPort, grpcPort } = this.core.config;
     const http = await new Promise<number>((resolve, reject) => {
       this.httpServer.once("error", (err: NodeJS.ErrnoException) =>
-        reject(err.code === "EADDRINUSE" || err.code === "EACCES" ? new ConfigError("TESSERA_HTTP_PORT", `cannot listen on ${host}:${httpPort}: ${err.code}`) : err),
+        reject(
+          err.code === "EADDRINUSE" || err.code === "EACCES"
+            ? new ConfigError("TESSERA_HTTP_PORT", `cannot listen on ${host}:${httpPort}: ${err.code}`)
+            : err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
+              ? new ConfigError("TESSERA_HOST", `cannot listen on ${host}: ${err.code}`)
+              : err,
+        ),
       );
       this.httpServer.listen(httpPort, host, () => resolve((this.httpServer.address() as AddressInfo).port));
     });

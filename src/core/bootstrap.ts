@@ -1,7 +1,7 @@
 import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClientId, newId, newSecret } from "../domain/ids.js";
-import type { Client } from "../domain/types.js";
+import { clientDefaults, type Client } from "../domain/types.js";
 import type { Store } from "../storage/store.js";
 import type { Secrets } from "./secrets.js";
 import { insertTenant } from "./tenants.js";
@@ -55,20 +55,8 @@ export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapO
       applicationId,
       displayName: "Bootstrap management client",
       secretHash: secrets.hash("client-secret", creds.client_secret),
-      previousSecretHash: undefined,
-      previousSecretExpireTime: undefined,
-      redirectUris: [],
-      postLogoutRedirectUris: [],
+      ...clientDefaults(opts.now),
       grantTypes: ["client_credentials"],
-      scopes: [],
-      webOrigins: [],
-      resourceIds: [],
-      accessTokenTtl: undefined,
-      refreshTokenTtl: undefined,
-      maxRotation: undefined,
-      reuseLeeway: 0,
-      createTime: opts.now,
-      updateTime: opts.now,
     };
     store.clients.insert(client);
     store.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));

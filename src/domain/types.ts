@@ -92,3 +92,23 @@ export interface ResolvedLifetimes {
 export function clientAllowsGrant(client: Client, grant: GrantType): boolean {
   return client.grantTypes.length === 0 || client.grantTypes.includes(grant);
 }
+
+/** A new client's fields besides its identity and secret: no secret history, empty lists, no lifetime overrides. */
+export function clientDefaults(now: number): Omit<Client, "id" | "tenantId" | "applicationId" | "displayName" | "secretHash"> {
+  return {
+    previousSecretHash: undefined,
+    previousSecretExpireTime: undefined,
+    redirectUris: [],
+    postLogoutRedirectUris: [],
+    grantTypes: [],
+    scopes: [],
+    webOrigins: [],
+    resourceIds: [],
+    accessTokenTtl: undefined,
+    refreshTokenTtl: undefined,
+    maxRotation: undefined,
+    reuseLeeway: 0,
+    createTime: now,
+    updateTime: now,
+  };
+}

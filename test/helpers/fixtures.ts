@@ -1,5 +1,5 @@
 import { newClientId, newId, newSecret } from "../../src/domain/ids.js";
-import type { Client, LifetimeOverrides, User } from "../../src/domain/types.js";
+import { clientDefaults, type Client, type LifetimeOverrides, type User } from "../../src/domain/types.js";
 import { hashPassword } from "../../src/core/passwords.js";
 import { insertTenant } from "../../src/core/tenants.js";
 import type { App } from "../../src/server.js";
@@ -51,22 +51,9 @@ export function createClient(
   const tenantId = opts.tenantId ?? "default";
   core.store.transaction(() =>
     core.store.clients.insert({
+      ...clientDefaults(now),
       tenantId,
       displayName: "Test client",
-      previousSecretHash: undefined,
-      previousSecretExpireTime: undefined,
-      redirectUris: [],
-      postLogoutRedirectUris: [],
-      grantTypes: [],
-      scopes: [],
-      webOrigins: [],
-      resourceIds: [],
-      accessTokenTtl: undefined,
-      refreshTokenTtl: undefined,
-      maxRotation: undefined,
-      reuseLeeway: 0,
-      createTime: now,
-      updateTime: now,
       ...opts,
       id: clientId,
       applicationId,

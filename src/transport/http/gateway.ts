@@ -34,21 +34,21 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
   }
 
   const fallback = (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const ctx: HttpContext = { req, res, url, requestId: res.locals.requestId! };
-    const methods = byPath.get(url.pathname);
+    const ctx = httpContext(req, res);
+    const pathname = pathOf(req);
+    const methods = byPath.get(pathname);
     const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
     const handler = methods?.get(method);
     if (handler === undefined) {
       if (methods !== undefined) {
         res.setHeader("Allow", [...methods.keys()].join(", "));
-        sendError(ctx, new OAuthError("method_not_allowed", `${req.method} is not allowed on ${url.pathname}`));
+        sendError(ctx, new OAuthError("method_not_allowed", `${req.method} is not allowed on ${pathname}`));
       } else {
-        sendJson(res, 404, { error: "not_found", error_description: `no endpoint at ${url.pathname.slice(0, 200)}`, request_id: ctx.requestId });
+        sendJson(res, 404, { error: "not_found", error_description: `no endpoint at ${pathname.slice(0, 200)}`, request_id: ctx.requestId });
       }
       return;
     }
-    res.locals.route = url.pathname;
+    res.locals.route = pathname;
     Promise.resolve()
       .then(() => handler(ctx))
       .catch((err: unknown) => sendError(ctx, err));
@@ -63,6 +63,10 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     readMaxBytes: MAX_BODY_BYTES,
   });
 
+  // Connect only sees paths of the services it serves; the OAuth endpoints skip its routing.
+  const rpcPrefixes = opts.services.map((s) => `/${s.service.typeName}/`);
+  const isRpc = (path: string) => rpcPrefixes.some((p) => path.startsWith(p));
+
   return (req, res) => {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -70,12 +74,31 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     res.setHeader("x-request-id", requestId);
     if (opts.before?.(req, res) === true) return;
     if (Number(req.headers["content-length"] ?? "0") > MAX_BODY_BYTES) {
-      const url = new URL(req.url ?? "/", "http://localhost");
       req.resume();
       res.setHeader("Connection", "close");
-      sendError({ req, res, url, requestId }, new OAuthError("payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`));
+      sendError(httpContext(req, res), new OAuthError("payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`));
       return;
     }
-    connect(req, res);
+    if (isRpc(pathOf(req))) connect(req, res);
+    else fallback(req, res);
+  };
+}
+
+function pathOf(req: IncomingMessage): string {
+  const raw = req.url ?? "/";
+  const q = raw.indexOf("?");
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+/** The handler context; `url` is parsed on first use (the token endpoint never needs it). */
+function httpContext(req: IncomingMessage, res: ServerResponse): HttpContext {
+  let url: URL | undefined;
+  return {
+    req,
+    res,
+    requestId: res.locals.requestId!,
+    get url() {
+      return (url ??= new URL(req.url ?? "/", "http://localhost"));
+    },
   };
 }

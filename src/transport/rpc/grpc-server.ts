@@ -127,6 +127,8 @@ function serviceHandlers(
   return handlers;
 }
 
+const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
+
 async function handleUnary(
   service: DescService,
   method: DescMethod,
@@ -136,7 +138,6 @@ async function handleUnary(
   onCallEnd: GrpcServerOptions["onCallEnd"],
 ): Promise<void> {
   const started = performance.now();
-  const requestSignal = new AbortController();
   const context = createHandlerContext({
     service,
     method,
@@ -144,15 +145,11 @@ async function handleUnary(
     requestMethod: "POST",
     url: call.getPath(),
     timeoutMs: timeoutMs(call.getDeadline()),
-    requestSignal: requestSignal.signal,
     requestHeader: metadataToHeaders(call.metadata),
   });
 
   let ended = false;
-  const end = (code: number) => {
-    if (ended) return;
-    ended = true;
-    context.abort();
+  const reportEnd = (code: number) =>
     onCallEnd?.({
       service: service.typeName,
       method: method.name,
@@ -161,11 +158,20 @@ async function handleUnary(
       requestHeader: context.requestHeader,
       peer: call.getPeer(),
     });
+  const end = (code: number) => {
+    if (ended) return;
+    ended = true;
+    // A shared reason: abort() without one builds a DOMException (and its stack) on every call.
+    context.abort(CALL_ENDED);
+    reportEnd(code);
   };
   // grpc-js also emits "cancelled" after a call has finished normally; end() keeps the first outcome.
   call.on("cancelled", () => {
-    requestSignal.abort(new ConnectError("call cancelled", Code.Canceled));
-    end(grpc.status.CANCELLED);
+    if (ended) return;
+    // Aborting the context itself: no extra AbortController per call.
+    ended = true;
+    context.abort(new ConnectError("call cancelled", Code.Canceled));
+    reportEnd(grpc.status.CANCELLED);
   });
 
   try {

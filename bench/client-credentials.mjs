@@ -1,0 +1,216 @@
+// client_credentials throughput: the built server pinned to one core, loaded over HTTP
+// (keep-alive, Basic auth) and over gRPC (grpc-js IssueClientToken) from this process.
+//
+//   npm run bench                      # defaults below
+//   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_CHANNELS=4 BENCH_CONCURRENCY=64 npm run bench
+//   BENCH_ALG=ES256 npm run bench      # ES256 instead of EdDSA
+//   BENCH_ONLY=http|grpc               # one of the two
+//   BENCH_NODE_CLIENT=1|only           # HTTP load also (or only) from a node:http client instead of wrk
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { IssueClientTokenRequestSchema, IssueClientTokenResponseSchema } from "../dist/gen/tessera/v1/token_service_pb.js";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const CHANNELS = Number(process.env.BENCH_CHANNELS ?? 4);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const ALG = process.env.BENCH_ALG ?? "EdDSA";
+
+const hasTaskset = spawnSync("taskset", ["-V"]).status === 0;
+const pin = (core, argv) => (hasTaskset ? ["taskset", ["-c", String(core), ...argv]] : [argv[0], argv.slice(1)]);
+if (hasTaskset) spawnSync("taskset", ["-cp", "1", String(process.pid)]);
+
+const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-"));
+// BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the server.
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const [cmd, args] = pin(0, [process.execPath, ...nodeArgs, "dist/src/main.js"]);
+const server = spawn(cmd, args, {
+  env: {
+    ...process.env,
+    TESSERA_DATA_DIR: dataDir,
+    TESSERA_HTTP_PORT: "0",
+    TESSERA_GRPC_PORT: "0",
+    TESSERA_SIGNING_ALG: ALG,
+    TESSERA_LOG_LEVEL: "warn",
+  },
+  stdio: ["ignore", "ignore", "pipe"],
+});
+const ports = await new Promise((resolve, reject) => {
+  let err = "";
+  server.stderr.on("data", (d) => {
+    err += d;
+    const m = /serving HTTP on (\S+):(\d+) and gRPC on (\S+):(\d+)/.exec(err);
+    if (m) resolve({ http: Number(m[2]), grpc: Number(m[4]) });
+  });
+  server.once("exit", (code) => reject(new Error(`server exited ${code}: ${err}`)));
+});
+const creds = JSON.parse(readFileSync(join(dataDir, "bootstrap.json"), "utf8"));
+const basic = `Basic ${Buffer.from(`${encodeURIComponent(creds.client_id)}:${encodeURIComponent(creds.client_secret)}`).toString("base64")}`;
+
+/** Runs `fire` with `concurrency` loops for warm-up then SECONDS; returns throughput and latency percentiles. */
+async function measure(concurrency, fire) {
+  let recording = false;
+  let stop = false;
+  const latencies = [];
+  let errors = 0;
+  const loop = async () => {
+    while (!stop) {
+      const t0 = process.hrtime.bigint();
+      try {
+        await fire();
+        if (recording) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      } catch (e) {
+        errors += 1;
+        if (errors === 1) console.error(`  first error: ${e.message}`);
+      }
+    }
+  };
+  const loops = Array.from({ length: concurrency }, loop);
+  await new Promise((r) => setTimeout(r, WARMUP * 1000));
+  recording = true;
+  decode = false;
+  const started = process.hrtime.bigint();
+  const cpuBefore = serverCpuSeconds();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  recording = false;
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const serverBusy = (serverCpuSeconds() - cpuBefore) / elapsed;
+  const count = latencies.length;
+  stop = true;
+  await Promise.all(loops);
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(count - 1, Math.floor((p / 100) * count))]?.toFixed(2);
+  const perSecond = count / elapsed;
+  return {
+    perSecond: Math.round(perSecond),
+    p50: pct(50),
+    p99: pct(99),
+    count,
+    errors,
+    // The server's core: how busy it was, and the rate it would reach at 100% of it.
+    busy: `${Math.round(serverBusy * 100)}%`,
+    capacity: Math.round(perSecond / serverBusy),
+  };
+}
+
+/** User + system CPU seconds of the server process so far (Linux /proc), for its utilization. */
+function serverCpuSeconds() {
+  try {
+    const fields = readFileSync(`/proc/${server.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+const describe = (r, unit) =>
+  `${r.perSecond} ${unit}  p50 ${r.p50} ms  p99 ${r.p99} ms  (${r.count} ok, ${r.errors} errors; server core ${r.busy} busy, ` +
+  `${r.capacity} ${unit} at 100%)`;
+
+// wrk (apt-get install wrk) generates far more load per core than a node:http client; used when present.
+const hasWrk = process.env.BENCH_NODE_CLIENT !== "only" && spawnSync("wrk", ["--version"]).error === undefined;
+function wrk(url) {
+  const script = join(dataDir, "post.lua");
+  writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\n` +
+      `wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "${basic}"\n` +
+      `done = function(summary, latency, requests)\n  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99)))\n` +
+      `  io.write(string.format("ERRORS %d %d\\n", summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n`,
+  );
+  const run = (seconds) => {
+    const [c, a] = pin(1, ["wrk", "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "-s", script, url]);
+    const before = serverCpuSeconds();
+    const out = spawnSync(c, a, { encoding: "utf8" }).stdout;
+    const busy = (serverCpuSeconds() - before) / seconds;
+    const [, requests, micros, p50, p99] = /RESULT (\d+) (\d+) (\d+) (\d+)/.exec(out) ?? [];
+    const [, status, socket] = /ERRORS (\d+) (\d+)/.exec(out) ?? [];
+    const perSecond = Number(requests) / (Number(micros) / 1e6);
+    return (
+      `${Math.round(perSecond)} tokens/s  p50 ${(p50 / 1000).toFixed(2)} ms  p99 ${(p99 / 1000).toFixed(2)} ms  ` +
+      `(${requests} requests, ${status} non-2xx, ${socket} socket errors; server core ${Math.round(busy * 100)}% busy, ` +
+      `${Math.round(perSecond / busy)} tokens/s at 100%)`
+    );
+  };
+  run(WARMUP);
+  return run(SECONDS);
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+const body = "grant_type=client_credentials";
+const httpCall = () =>
+  new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port: ports.http,
+        path: "/oidc/token",
+        method: "POST",
+        agent,
+        headers: {
+          authorization: basic,
+          "content-type": "application/x-www-form-urlencoded",
+          "content-length": body.length,
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode} ${Buffer.concat(chunks)}`))));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+
+const channels = Array.from(
+  { length: CHANNELS },
+  (_, i) => new grpc.Client(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure(), { "grpc.channel_id": i }),
+);
+const request = Buffer.from(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, {})));
+let next = 0;
+// grpc-js as a client costs more per call than the server does, so the client is kept cheap: a pre-encoded
+// request, shared metadata, and responses fully decoded only during warm-up (then checked by size).
+const metadata = new grpc.Metadata();
+metadata.set("authorization", basic);
+let decode = true;
+const grpcCall = () =>
+  new Promise((resolve, reject) => {
+    channels[next++ % CHANNELS].makeUnaryRequest(
+      "/tessera.v1.TokenService/IssueClientToken",
+      (b) => b,
+      (b) => (decode ? fromBinary(IssueClientTokenResponseSchema, b).accessToken : b),
+      request,
+      metadata,
+      (err, res) => (err ? reject(err) : res.length < 100 ? reject(new Error("no token in the response")) : resolve()),
+    );
+  });
+
+try {
+  console.log(`tessera client_credentials bench: ${ALG}, server pinned to core 0 (${hasTaskset ? "taskset" : "no taskset: unpinned"}), load from this process, ${WARMUP}s warm-up + ${SECONDS}s`);
+  const only = process.env.BENCH_ONLY;
+  if (only !== "grpc" && hasWrk) {
+    const w = wrk(`http://127.0.0.1:${ports.http}/oidc/token`);
+    console.log(`HTTP  POST /oidc/token (Basic, wrk on core 1, ${CONNECTIONS} keep-alive connections): ${w}`);
+  }
+  if (only !== "grpc" && (!hasWrk || process.env.BENCH_NODE_CLIENT === "1")) {
+    const h = await measure(CONNECTIONS, httpCall);
+    console.log(`HTTP  POST /oidc/token (Basic, ${CONNECTIONS} keep-alive connections): ${describe(h, "tokens/s")}`);
+  }
+  if (only !== "http") {
+    const g = await measure(CONCURRENCY, grpcCall);
+    console.log(`gRPC  IssueClientToken (grpc-js, ${CHANNELS} channels, concurrency ${CONCURRENCY}): ${describe(g, "calls/s")}`);
+  }
+} finally {
+  agent.destroy();
+  for (const c of channels) c.close();
+  server.kill("SIGTERM");
+  await new Promise((r) => server.once("exit", r));
+  rmSync(dataDir, { recursive: true, force: true });
+}
