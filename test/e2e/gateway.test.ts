@@ -128,13 +128,13 @@ describe("the HTTP gateway", () => {
         issuer,
         token_endpoint: `${issuer}/oidc/token`,
         jwks_uri: `${issuer}/oidc/jwks`,
-        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
       });
+      expect(doc.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(["client_secret_basic", "client_secret_post"]));
       expect(doc.grant_types_supported).toContain("client_credentials");
       for (const member of ["scopes_supported", "id_token_signing_alg_values_supported", "claims_supported"]) {
         expect(Array.isArray(doc[member]), member).toBe(true);
       }
-      expect(doc.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(["EdDSA", "ES256"]));
+      expect(doc.id_token_signing_alg_values_supported).toContain("EdDSA");
     });
 
     it("serves the JWKS with a short public max-age and only public key members", async () => {

@@ -4,7 +4,6 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { KeyAdminService } from "../../gen/tessera/v1/key_admin_service_pb.js";
 import { TokenService } from "../../gen/tessera/v1/token_service_pb.js";
 import { createApplication, createClient as createOAuthClient, createResource } from "../helpers/fixtures.js";
 import { createGrpcClient, errorReason, type GrpcClient } from "../helpers/grpc-client.js";
@@ -134,16 +133,3 @@ describe("TokenService.IssueClientToken over RPC", () => {
 });
 
 // Placeholder until the admin services land (issue-3 only): delete at merge.
-describe("admin services before their implementation", () => {
-  it("KeyAdminService.ListSigningKeys answers UNIMPLEMENTED for now", async () => {
-    const server = await startServer();
-    const keys = createGrpcClient(KeyAdminService, server.grpcAddress);
-    try {
-      const err = await grpcError(keys.listSigningKeys({}));
-      expect(err.code).toBe(status.UNIMPLEMENTED);
-    } finally {
-      keys.close();
-      await server.dispose();
-    }
-  });
-});
