@@ -76,7 +76,7 @@ export class KeyRing {
 
   /** Drops keys whose publication ended; returns how many. */
   purgeExpired(): number {
-    const removed = this.store.signingKeys.purgeExpired(seconds(this.clock));
+    const removed = this.store.transaction(() => this.store.signingKeys.purgeExpired(seconds(this.clock)));
     if (removed > 0) this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
     return removed;
   }
