@@ -190,9 +190,11 @@ export class App {
   }
 }
 
-/** Opens (or creates) the data directory and wires everything. Throws ConfigError for operator mistakes. */
-export function buildApp(config: Config, opts: BuildOptions = {}): App {
-  const clock = opts.clock ?? systemClock;
+/**
+ * Opens (or creates) the data directory: store, master key check, signing keys, core. Shared by
+ * the server and the CLI. Throws ConfigError for operator mistakes.
+ */
+export function openCore(config: Config, clock: Clock = systemClock): Core {
   let store: Store;
   try {
     store = Store.open({ dataDir: config.dataDir, synchronous: config.synchronous, busyTimeoutMs: config.busyTimeoutMs });
@@ -208,8 +210,19 @@ export function buildApp(config: Config, opts: BuildOptions = {}): App {
     }
     const keys = new KeyRing(store, secrets, clock, config.signingAlgorithm);
     keys.load();
-    const core = new Core(store, secrets, keys, clock, config, config.issuer ?? `http://localhost:${config.httpPort}`);
-    const bootstrap = ensureBootstrap(store, secrets, {
+    return new Core(store, secrets, keys, clock, config, config.issuer ?? `http://localhost:${config.httpPort}`);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** Opens (or creates) the data directory and wires everything. Throws ConfigError for operator mistakes. */
+export function buildApp(config: Config, opts: BuildOptions = {}): App {
+  const core = openCore(config, opts.clock);
+  const { store } = core;
+  try {
+    const bootstrap = ensureBootstrap(store, core.secrets, {
       dataDir: config.dataDir,
       clientId: config.bootstrapClientId,
       clientSecret: config.bootstrapClientSecret,

@@ -48,6 +48,7 @@ export class Core {
     const version = this.dataVersionStmt.get() as number;
     if (version !== this.dataVersion) {
       this.dataVersion = version;
+      this.keys.reload();
       this.invalidateCaches();
     }
   }

@@ -74,6 +74,11 @@ export class KeyRing {
     return next;
   }
 
+  /** Re-reads the stored keys (another process, such as `tessera keys rotate`, changed them). */
+  reload(): void {
+    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+  }
+
   /** Drops keys whose publication ended; returns how many. */
   purgeExpired(): number {
     const removed = this.store.transaction(() => this.store.signingKeys.purgeExpired(seconds(this.clock)));
