@@ -23,6 +23,7 @@ import { createGrpcServer, type GrpcServerHandle } from "./transport/rpc/grpc-se
 import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
+import { Cors } from "./transport/http/cors.js";
 import { createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
 import { sendJson } from "./transport/http/respond.js";
@@ -69,6 +70,7 @@ export class App {
       { method: "GET", path: "/readyz", handler: ({ res }) => this.probe(res, this.ready()) },
       metrics,
     ];
+    const cors = new Cors(core);
     observer.addRpcPaths(services.flatMap(({ service }) => service.methods.map((m) => `/${service.typeName}/${m.name}`)));
     this.httpServer = createServer(
       { keepAliveTimeout: 65_000 },
@@ -78,7 +80,7 @@ export class App {
         interceptors: [observer.interceptor],
         before: (req, res) => {
           observer.http(req, res);
-          return false;
+          return cors.handle(req, res);
         },
       }),
     );
