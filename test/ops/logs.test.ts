@@ -107,6 +107,31 @@ describe("structured logs", () => {
     expect(raw.join("")).not.toContain("abcdef123456");
   });
 
+  it("gRPC answers carry x-request-id in their response metadata, echoed or generated", async () => {
+    const client = new grpc.Client(server.grpcAddress, grpc.credentials.createInsecure());
+    const call = (headers: Record<string, string>) =>
+      new Promise<string>((resolve, reject) => {
+        const md = new grpc.Metadata();
+        for (const [k, v] of Object.entries(headers)) md.set(k, v);
+        const c = client.makeUnaryRequest(
+          "/tessera.v1.TokenService/GetJwks",
+          () => Buffer.alloc(0),
+          (b: Buffer) => b,
+          {},
+          md,
+          (err) => err && reject(err),
+        );
+        c.on("metadata", (m: grpc.Metadata) => resolve(String(m.get("x-request-id")[0])));
+      });
+    try {
+      expect(await call({ "x-request-id": "grpc-echo-1" })).toBe("grpc-echo-1");
+      expect(await call({ "x-request-id": "bad id with spaces" })).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await call({})).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      client.close();
+    }
+  });
+
   it("gRPC echoes x-request-id and puts it in ErrorInfo metadata of errors; Connect errors carry it too", async () => {
     const grpcClient = createGrpcClient(TokenService, server.grpcAddress);
     try {
@@ -125,5 +150,20 @@ describe("structured logs", () => {
     expect(res.headers.get("x-request-id")).toBe("connect-fail-2");
     const body = (await res.json()) as { details: { debug?: { metadata?: Record<string, string> } }[] };
     expect(body.details[0]!.debug?.metadata?.request_id).toBe("connect-fail-2");
+  });
+
+  it("an unexpected failure gets an error line with its name and stack, and a 500 without details", async () => {
+    server.app.store.db.close(); // every handler now fails in a way no caller caused
+    const res = await fetch(`${server.httpUrl}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-request-id": "boom-1" },
+      body: new URLSearchParams({ grant_type: "client_credentials", client_id: "x", client_secret: "y-secret-value" }),
+    });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: "server_error", error_description: "internal error", request_id: "boom-1" });
+    const line = lines().find((l) => l.request_id === "boom-1" && l.level === "error");
+    expect(line).toMatchObject({ msg: "unexpected error", err_name: "TypeError", path: "/oidc/token" });
+    expect(line!.stack).toContain("TypeError");
+    expect(raw.join("")).not.toContain("y-secret-value");
   });
 });
