@@ -29,6 +29,7 @@ export class Core {
   events: CoreEvents = {};
   private readonly dataVersionStmt;
   private dataVersion: number;
+  private readonly invalidationListeners: (() => void)[] = [];
 
   constructor(
     readonly store: Store,
@@ -43,10 +44,11 @@ export class Core {
   }
 
   /** Drops the caches when another connection (the CLI, another process) committed since we last looked. */
-  private syncWithOtherWriters(): void {
+  syncWithOtherWriters(): void {
     const version = this.dataVersionStmt.get() as number;
     if (version !== this.dataVersion) {
       this.dataVersion = version;
+      this.keys.reload();
       this.invalidateCaches();
     }
   }
@@ -97,5 +99,11 @@ export class Core {
   invalidateCaches(): void {
     this.clientCache.clear();
     this.resourceByUriCache.clear();
+    for (const listener of this.invalidationListeners) listener();
+  }
+
+  /** Caches outside the core (CORS origins) drop theirs whenever the core's are invalidated. */
+  onInvalidate(listener: () => void): void {
+    this.invalidationListeners.push(listener);
   }
 }

@@ -74,9 +74,14 @@ export class KeyRing {
     return next;
   }
 
+  /** Re-reads the stored keys (another process, such as `tessera keys rotate`, changed them). */
+  reload(): void {
+    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+  }
+
   /** Drops keys whose publication ended; returns how many. */
   purgeExpired(): number {
-    const removed = this.store.signingKeys.purgeExpired(seconds(this.clock));
+    const removed = this.store.transaction(() => this.store.signingKeys.purgeExpired(seconds(this.clock)));
     if (removed > 0) this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
     return removed;
   }

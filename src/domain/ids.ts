@@ -14,3 +14,6 @@ export function newClientId(): string {
 export function newSecret(): string {
   return randomBytes(32).toString("base64url");
 }
+
+/** An `x-request-id` tessera accepts from a caller; anything else is replaced by a fresh UUID. */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -59,6 +59,7 @@ export class ClientRepository {
   private readonly pageForApplicationStmt;
   private readonly clearResourcesStmt;
   private readonly addResourceStmt;
+  private readonly webOriginsStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
@@ -89,6 +90,12 @@ export class ClientRepository {
     );
     this.clearResourcesStmt = db.prepare<[string]>("DELETE FROM client_resources WHERE client_id = ?");
     this.addResourceStmt = db.prepare<[string, string]>("INSERT INTO client_resources (client_id, resource_id) VALUES (?, ?)");
+    this.webOriginsStmt = db.prepare<[], string>("SELECT DISTINCT web_origins FROM clients WHERE web_origins <> '[]'").pluck();
+  }
+
+  /** Every web origin any client of any tenant lists (the CORS allow list). */
+  allWebOrigins(): string[] {
+    return [...new Set(this.webOriginsStmt.all().flatMap((list) => parseList(list)))];
   }
 
   private params(c: Client) {

@@ -11,6 +11,8 @@ export interface OpenOptions {
   synchronous: "FULL" | "NORMAL";
   busyTimeoutMs: number;
   readonly?: boolean;
+  /** Bring the schema to the newest version on open (default true; `tessera migrate --to` opens without). */
+  migrate?: boolean;
 }
 
 export const DATABASE_FILE = "tessera.db";
@@ -27,7 +29,7 @@ export function openDatabase(opts: OpenOptions): Db {
     db.pragma(`synchronous = ${opts.synchronous}`);
     db.pragma("foreign_keys = ON");
     db.pragma("temp_store = MEMORY");
-    if (!opts.readonly) migrate(db);
+    if (!opts.readonly && opts.migrate !== false) migrate(db);
     return db;
   } catch (err) {
     db.close();

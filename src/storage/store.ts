@@ -1,3 +1,4 @@
+import { isSqliteBusy } from "../domain/errors.js";
 import { ApplicationRepository } from "./applications.js";
 import { AuthorizationRepository } from "./authorizations.js";
 import { ClientRepository } from "./clients.js";
@@ -11,6 +12,8 @@ import { SettingsRepository } from "./settings.js";
 import { SigningKeyRepository } from "./signing-keys.js";
 import { TenantRepository } from "./tenants.js";
 import { UserRepository } from "./users.js";
+
+export const BUSY_ATTEMPTS = 3;
 
 /**
  * Everything the core persists, one repository per concern. Repositories are
@@ -50,9 +53,24 @@ export class Store {
     return new Store(openDatabase(opts));
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock). */
+  /** Told about every retry after SQLITE_BUSY (the metrics count them). */
+  onBusyRetry: (() => void) | undefined;
+
+  /**
+   * Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock).
+   * SQLITE_BUSY (the lock stayed taken for the whole busy timeout) is retried at most
+   * BUSY_ATTEMPTS - 1 times, each attempt waiting the busy timeout again; then the error leaves.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    const tx = this.db.transaction(fn);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return tx.immediate();
+      } catch (err) {
+        if (attempt >= BUSY_ATTEMPTS || this.db.inTransaction || !isSqliteBusy(err)) throw err;
+        this.onBusyRetry?.();
+      }
+    }
   }
 
   /**

@@ -34,6 +34,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   clock?: TestClock;
   dataDir?: string;
+  /** Captures log lines (set TESSERA_LOG_LEVEL in `env` too; tests default to silent). */
+  logDestination?: { write(line: string): void };
 }
 
 export function tempDataDir(): string {
@@ -51,7 +53,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     TESSERA_LOG_LEVEL: "silent",
     ...opts.env,
   });
-  const app = buildApp(config, { clock: clock.now });
+  const app = buildApp(config, { clock: clock.now, ...(opts.logDestination === undefined ? {} : { logDestination: opts.logDestination }) });
   const ports = await app.start();
   const bootstrap =
     app.bootstrapCredentials ?? (JSON.parse(readFileSync(join(dataDir, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials);

@@ -1,10 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MAX_BODY_BYTES } from "../../config.js";
 import { OAuthError } from "../../domain/errors.js";
+import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
 
 export interface Route {
@@ -20,9 +21,9 @@ export interface GatewayOptions {
   routes: Route[];
   /** Runs first on every request (CORS, metrics); returning true means it answered. */
   before?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** connect-node interceptors (access log and metrics of Connect calls). */
+  interceptors?: Interceptor[];
 }
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The HTTP port's request handler: request ids, the body limit, Connect routes, then the fallback routes. */
 export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -61,6 +62,7 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     // The HTTP port is HTTP/1.1 only, so requests are always IncomingMessage.
     fallback: fallback as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
     readMaxBytes: MAX_BODY_BYTES,
+    interceptors: opts.interceptors ?? [],
   });
 
   // Connect only sees paths of the services it serves; the OAuth endpoints skip its routing.
@@ -69,8 +71,10 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
 
   return (req, res) => {
     const incoming = req.headers["x-request-id"];
-    const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = typeof incoming === "string" && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
     res.locals = { requestId };
+    // Connect handlers read the id from their request headers (logs, ErrorInfo metadata).
+    req.headers["x-request-id"] = requestId;
     res.setHeader("x-request-id", requestId);
     if (opts.before?.(req, res) === true) return;
     if (Number(req.headers["content-length"] ?? "0") > MAX_BODY_BYTES) {

@@ -6,11 +6,12 @@ import { toOAuthError, type OAuthError } from "../../domain/errors.js";
 export const ERROR_DOMAIN = "tessera";
 
 /** An OAuthError as a ConnectError: gRPC code from the one table, OAuth error string in ErrorInfo.reason. */
-export function toConnectError(err: unknown): ConnectError {
+export function toConnectError(err: unknown, requestId?: string): ConnectError {
   if (err instanceof ConnectError) return err;
   const oauth: OAuthError = toOAuthError(err);
+  const metadata = requestId === undefined ? {} : { request_id: requestId };
   return new ConnectError(oauth.description, oauth.grpcCode, undefined, [
-    { desc: ErrorInfoSchema, value: { reason: oauth.error, domain: ERROR_DOMAIN } },
+    { desc: ErrorInfoSchema, value: { reason: oauth.error, domain: ERROR_DOMAIN, metadata } },
   ]);
 }
 
@@ -31,7 +32,7 @@ export function withErrorMapping<S extends DescService>(
         return await fn(req, ctx);
       } catch (err) {
         onError?.(err, ctx);
-        throw toConnectError(err);
+        throw toConnectError(err, ctx.requestHeader.get("x-request-id") ?? undefined);
       }
     };
   }

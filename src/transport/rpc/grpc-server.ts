@@ -5,8 +5,10 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescFile, DescMethod, DescService } from "@bufbuild/protobuf";
 import { AnySchema, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createHandlerContext } from "@connectrpc/connect";
+import { randomUUID } from "node:crypto";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
+import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 
 export interface GrpcService {
   service: DescService;
@@ -138,6 +140,10 @@ async function handleUnary(
   onCallEnd: GrpcServerOptions["onCallEnd"],
 ): Promise<void> {
   const started = performance.now();
+  const requestHeader = metadataToHeaders(call.metadata);
+  const incomingId = requestHeader.get("x-request-id");
+  const requestId = incomingId !== null && REQUEST_ID_PATTERN.test(incomingId) ? incomingId : randomUUID();
+  requestHeader.set("x-request-id", requestId);
   const context = createHandlerContext({
     service,
     method,
@@ -145,8 +151,9 @@ async function handleUnary(
     requestMethod: "POST",
     url: call.getPath(),
     timeoutMs: timeoutMs(call.getDeadline()),
-    requestHeader: metadataToHeaders(call.metadata),
+    requestHeader,
   });
+  context.responseHeader.set("x-request-id", requestId);
 
   let ended = false;
   const reportEnd = (code: number) =>

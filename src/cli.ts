@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+/**
+ * The `tessera` command line. Every command but `serve` opens the data directory directly and
+ * calls the same core as the services: SQLite in WAL mode lets it run next to a live server
+ * (readers never block, writers queue on the busy timeout), and the server notices other writers
+ * through PRAGMA data_version and drops its caches and reloads its signing keys. No admin token
+ * or network is needed, which is what an operator wants on the host (first setup, recovery).
+ */
+import { existsSync, realpathSync, statSync, chmodSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError, loadConfig, type SigningAlgorithm } from "./config.js";
+import type { Core } from "./core/core.js";
+import { rotateSigningKey } from "./core/key-rotation.js";
+import { insertTenant, TENANT_ID_PATTERN } from "./core/tenants.js";
+import { OAuthError } from "./domain/errors.js";
+import { serve } from "./main.js";
+import { openCore } from "./server.js";
+import { DATABASE_FILE, migrate, openDatabase, schemaVersion } from "./storage/database.js";
+import { MIGRATIONS } from "./storage/migrations.js";
+import type { SigningKeyRecord } from "./storage/signing-keys.js";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface Invocation {
+  args: string[];
+  values: Values;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  json: boolean;
+  out: (human: string, json: unknown) => void;
+}
+
+interface Command {
+  /** Words after `tessera`, e.g. "tenant create". */
+  name: string;
+  /** Positional arguments shown in usage, e.g. "<name>". */
+  args: string[];
+  summary: string;
+  options?: Options;
+  run(inv: Invocation): Promise<number> | number;
+}
+
+/** A caller mistake: usage text, exit code 2. */
+class UsageError extends Error {}
+
+const COMMON: Options = {
+  help: { type: "boolean", short: "h" },
+  json: { type: "boolean" },
+  "data-dir": { type: "string" },
+};
+
+const iso = (s: number | undefined) => (s === undefined ? "-" : new Date(s * 1000).toISOString());
+
+const COMMANDS: Command[] = [
+  {
+    name: "serve",
+    args: [],
+    summary: "run the server (HTTP gateway and gRPC) until SIGTERM/SIGINT; the same as `npm start`",
+    run: async ({ env }) => {
+      await serve(env);
+      return -1; // keeps running; serve() exits the process on a signal
+    },
+  },
+  {
+    name: "tenant create",
+    args: ["<name>"],
+    summary: "create a tenant (its id is its name) with its default resource `userid-api`",
+    run: (inv) => {
+      const name = inv.args[0]!;
+      if (!TENANT_ID_PATTERN.test(name)) throw new UsageError(`tenant name must be 1-63 characters of a-z, 0-9 and -, starting with a letter or digit, got "${name}"`);
+      return withCore(inv, (core) => {
+        const tenant = core.store.transaction(() => insertTenant(core.store, name, core.now()));
+        core.invalidateCaches();
+        inv.out(`created tenant ${tenant.id}`, { id: tenant.id, name: tenant.name, create_time: iso(tenant.createTime) });
+        return 0;
+      });
+    },
+  },
+  {
+    name: "tenant list",
+    args: [],
+    summary: "list tenants",
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const tenants = core.store.tenants.list();
+        inv.out(tenants.map((t) => `${t.id}\t${iso(t.createTime)}`).join("\n"), tenants.map((t) => ({ id: t.id, name: t.name, create_time: iso(t.createTime) })));
+        return 0;
+      }),
+  },
+  {
+    name: "keys list",
+    args: [],
+    summary: "list signing keys with their state (pending, active, retired)",
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const keys = core.keys.list().map((k) => keyJson(core, k));
+        inv.out(keys.map((k) => `${k.kid}\t${k.algorithm}\t${k.state}\tactivates ${k.activate_time}\tretires ${k.retire_time}`).join("\n"), keys);
+        return 0;
+      }),
+  },
+  {
+    name: "keys rotate",
+    args: [],
+    summary: "create the next signing key (signs after TESSERA_KEY_ANNOUNCE_PERIOD); the current one retires then",
+    options: { alg: { type: "string" } },
+    run: (inv) => {
+      const alg = inv.values.alg as string | undefined;
+      if (alg !== undefined && alg !== "EdDSA" && alg !== "ES256") throw new UsageError(`--alg must be EdDSA or ES256, got "${alg}"`);
+      return withCore(inv, (core) => {
+        const key = rotateSigningKey(core, alg as SigningAlgorithm | undefined);
+        const json = keyJson(core, key);
+        inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${json.activate_time}`, json);
+        return 0;
+      });
+    },
+  },
+  {
+    name: "backup",
+    args: ["<file>"],
+    summary: "write a consistent copy of the database to <file> (SQLite online backup; safe while serving)",
+    run: async (inv) => {
+      const file = resolve(inv.args[0]!);
+      if (existsSync(file)) throw new Failure(`${file} already exists; choose a new file`);
+      const db = openDatabase({ dataDir: requireDatabase(inv.dataDir), synchronous: "FULL", busyTimeoutMs: 5000, migrate: false });
+      try {
+        await db.backup(file);
+      } finally {
+        db.close();
+      }
+      chmodSync(file, 0o600);
+      const bytes = statSync(file).size;
+      inv.out(
+        `backup written to ${file} (${bytes} bytes); keep it with ${join(inv.dataDir, "secret.key")} (or TESSERA_SECRET_KEY): without the master key the backup cannot be used`,
+        { file, bytes },
+      );
+      return 0;
+    },
+  },
+  {
+    name: "migrate",
+    args: [],
+    summary: `bring the database schema to the newest version (${MIGRATIONS.length}) or, with --to N, up or down to N; stop the server before going down`,
+    options: { to: { type: "string" } },
+    run: (inv) => {
+      const raw = inv.values.to as string | undefined;
+      const target = raw === undefined ? MIGRATIONS.length : Number(raw);
+      if (raw !== undefined && (!/^\d+$/.test(raw) || target > MIGRATIONS.length)) {
+        throw new UsageError(`--to must be a whole number from 0 to ${MIGRATIONS.length}, got "${raw}"`);
+      }
+      const db = openDatabase({ dataDir: inv.dataDir, synchronous: "FULL", busyTimeoutMs: 5000, migrate: false });
+      try {
+        const from = schemaVersion(db);
+        const to = migrate(db, target);
+        inv.out(from === to ? `schema already at version ${to}` : `schema migrated from version ${from} to ${to}`, { from, to });
+      } finally {
+        db.close();
+      }
+      return 0;
+    },
+  },
+];
+
+/** An operation that could not be done: message, exit code 1. */
+class Failure extends Error {}
+
+function keyJson(core: Core, k: SigningKeyRecord) {
+  return {
+    kid: k.kid,
+    algorithm: k.algorithm,
+    state: core.keys.state(k),
+    create_time: iso(k.createTime),
+    activate_time: iso(k.activateTime),
+    retire_time: iso(k.retireTime),
+    expire_time: iso(k.expireTime),
+  };
+}
+
+function requireDatabase(dataDir: string): string {
+  if (!existsSync(join(dataDir, DATABASE_FILE))) {
+    throw new Failure(`no tessera database in ${dataDir} (set --data-dir or TESSERA_DATA_DIR; \`tessera serve\` creates one)`);
+  }
+  return dataDir;
+}
+
+async function withCore(inv: Invocation, fn: (core: Core) => number | Promise<number>): Promise<number> {
+  requireDatabase(inv.dataDir);
+  const core = openCore(loadConfig(inv.env));
+  try {
+    return await fn(core);
+  } finally {
+    core.store.close();
+  }
+}
+
+function usage(cmd: Command): string {
+  const own = Object.entries(cmd.options ?? {}).map(([name, o]) => `  --${name}${o.type === "string" ? ` <${name === "alg" ? "EdDSA|ES256" : "value"}>` : ""}`);
+  return [
+    `usage: tessera ${cmd.name}${cmd.args.length ? ` ${cmd.args.join(" ")}` : ""} [options]`,
+    "",
+    `${cmd.summary}.`,
+    "",
+    "options:",
+    ...own,
+    "  --data-dir <dir>  data directory (default: TESSERA_DATA_DIR, else ./data)",
+    "  --json            machine-readable output",
+    "  -h, --help        this help",
+  ].join("\n");
+}
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => `${c.name} ${c.args.join(" ")}`.length));
+  return [
+    "usage: tessera <command> [options]",
+    "",
+    "commands:",
+    ...COMMANDS.map((c) => `  ${`${c.name} ${c.args.join(" ")}`.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run `tessera <command> --help` for a command's options. Exit codes: 0 ok, 1 failed, 2 usage or configuration error.",
+  ].join("\n");
+}
+
+/** Runs the CLI; resolves to the exit code (-1: keep running, as `serve` does). */
+export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  const cmd = [...COMMANDS].sort((a, b) => b.name.length - a.name.length).find((c) => c.name.split(" ").every((w, i) => words[i] === w));
+  const wantsJson = argv.includes("--json");
+  const fail = (code: number, message: string) => {
+    if (wantsJson) process.stderr.write(`${JSON.stringify({ error: message })}\n`);
+    else process.stderr.write(`tessera: ${message}\n`);
+    return code;
+  };
+  if (cmd === undefined) {
+    if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+      process.stdout.write(`${overview()}\n`);
+      return argv.length === 0 ? 2 : 0;
+    }
+    return fail(2, `unknown command "${words.join(" ")}"\n\n${overview()}`);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...COMMON, ...cmd.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    return fail(2, `${(err as Error).message}\n\n${usage(cmd)}`);
+  }
+  const values = parsed.values as Values;
+  if (values.help === true) {
+    process.stdout.write(`${usage(cmd)}\n`);
+    return 0;
+  }
+  const args = parsed.positionals.slice(cmd.name.split(" ").length);
+  if (args.length !== cmd.args.length) {
+    return fail(2, `expected ${cmd.args.length ? cmd.args.join(" ") : "no arguments"}, got ${args.length ? args.map((a) => `"${a}"`).join(" ") : "none"}\n\n${usage(cmd)}`);
+  }
+  const dataDirRaw = (values["data-dir"] as string | undefined) ?? env.TESSERA_DATA_DIR ?? "./data";
+  const dataDir = resolve(dataDirRaw);
+  const json = values.json === true;
+  const inv: Invocation = {
+    args,
+    values,
+    dataDir,
+    env: { ...env, TESSERA_DATA_DIR: dataDir },
+    json,
+    out: (human, data) => process.stdout.write(`${json ? JSON.stringify(data) : human}\n`),
+  };
+  try {
+    return await cmd.run(inv);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) return fail(2, err.message);
+    if (err instanceof OAuthError) return fail(err.kind === "invalid_request" ? 2 : 1, err.description);
+    if (err instanceof Failure) return fail(1, err.message);
+    return fail(1, `failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  run(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`tessera: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,70 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { KeyRing, KeyState } from "../core/keys.js";
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * tessera's Prometheus series on a registry of its own (never prom-client's global one: a test
+ * process runs many Apps). Label values are bounded: route templates, RPC names, code names.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: "tessera_http_requests_total",
+    help: "HTTP requests answered, by route template, method and status",
+    labelNames: ["route", "method", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: "tessera_http_request_duration_seconds",
+    help: "HTTP request latency until the answer was sent, by route template and method",
+    labelNames: ["route", "method"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly rpcRequests = new Counter({
+    name: "tessera_rpc_requests_total",
+    help: "RPCs answered, by service, method, status code name and transport (grpc or connect)",
+    labelNames: ["service", "method", "code", "transport"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcDuration = new Histogram({
+    name: "tessera_rpc_request_duration_seconds",
+    help: "RPC latency, by service, method and transport",
+    labelNames: ["service", "method", "transport"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly tokensIssued = new Counter({
+    name: "tessera_tokens_issued_total",
+    help: "Access tokens issued, by grant",
+    labelNames: ["grant"] as const,
+    registers: [this.registry],
+  });
+  readonly refreshReuse = new Counter({
+    name: "tessera_refresh_reuse_detected_total",
+    help: "Refresh token reuse detections (each revoked a token family)",
+    registers: [this.registry],
+  });
+  readonly busyRetries = new Counter({
+    name: "tessera_sqlite_busy_retries_total",
+    help: "Write transactions retried after SQLITE_BUSY (each retry waited up to TESSERA_BUSY_TIMEOUT_MS)",
+    registers: [this.registry],
+  });
+
+  constructor(keys: KeyRing) {
+    const states: KeyState[] = ["pending", "active", "retired"];
+    new Gauge({
+      name: "tessera_signing_keys",
+      help: "Signing keys held, by state (pending: published, not yet signing)",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = new Map<KeyState, number>(states.map((s) => [s, 0]));
+        for (const k of keys.list()) counts.set(keys.state(k), counts.get(keys.state(k))! + 1);
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

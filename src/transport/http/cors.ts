@@ -1,0 +1,87 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Core } from "../../core/core.js";
+import { sendJson } from "./respond.js";
+
+/** Public documents any page may read: no credentials involved. */
+const PUBLIC_PATHS = new Set(["/oidc/jwks", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]);
+/** Endpoints a browser app calls with a client's credentials or a user's token. */
+const CLIENT_PATHS = new Set(["/oidc/token", "/oidc/userinfo"]);
+const RPC_PREFIX = "/tessera.v1.";
+
+/** What Connect, gRPC-web and OAuth requests from a browser send. */
+export const ALLOWED_HEADERS = [
+  "authorization",
+  "content-type",
+  "connect-protocol-version",
+  "connect-timeout-ms",
+  "grpc-timeout",
+  "x-grpc-web",
+  "x-user-agent",
+  "x-request-id",
+].join(", ");
+/** What browser code may read from answers (Connect/gRPC-web errors live in trailers-as-headers). */
+export const EXPOSED_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-request-id"].join(", ");
+
+/**
+ * CORS for browser apps: JWKS and discovery for every origin; the token endpoint, userinfo and
+ * the Connect routes for the origins some client lists in `web_origins`. Every other path is
+ * same-origin only (no CORS headers, so browsers refuse cross-origin reads). No cookies are
+ * involved on these paths, so Access-Control-Allow-Credentials is never sent.
+ */
+export class Cors {
+  private origins: Set<string> | undefined;
+
+  constructor(private readonly core: Core) {
+    core.onInvalidate(() => {
+      this.origins = undefined;
+    });
+  }
+
+  /** The gateway's `before` hook part: adds headers, answers preflights; true when it answered. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    const path = (req.url ?? "/").split("?")[0]!;
+    const isPublic = PUBLIC_PATHS.has(path);
+    const isClient = !isPublic && (CLIENT_PATHS.has(path) || path.startsWith(RPC_PREFIX));
+    if (!isPublic && !isClient) return false;
+    res.setHeader("Vary", "Origin");
+    if (origin === undefined) return false;
+    const allow = isPublic ? "*" : this.allows(origin) ? origin : undefined;
+    if (req.method === "OPTIONS") {
+      res.locals.route = path.startsWith(RPC_PREFIX) ? `${RPC_PREFIX}*` : path;
+      if (allow === undefined) {
+        sendJson(res, 403, { error: "forbidden", error_description: "this origin is not listed in any client's web_origins", request_id: res.locals.requestId });
+        return true;
+      }
+      res.writeHead(204, {
+        "Access-Control-Allow-Origin": allow,
+        "Access-Control-Allow-Methods": isPublic ? "GET, HEAD" : "GET, POST",
+        "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+        "Access-Control-Max-Age": "600",
+      });
+      res.end();
+      return true;
+    }
+    if (allow !== undefined) {
+      res.setHeader("Access-Control-Allow-Origin", allow);
+      res.setHeader("Access-Control-Expose-Headers", EXPOSED_HEADERS);
+    }
+    return false;
+  }
+
+  private allows(origin: string): boolean {
+    this.core.syncWithOtherWriters();
+    this.origins ??= new Set(this.core.store.clients.allWebOrigins().flatMap((o) => normalize(o) ?? []));
+    return this.origins.has(origin);
+  }
+}
+
+/** `scheme://host[:port]` as browsers send it in Origin; undefined for anything that is not an http(s) origin. */
+function normalize(origin: string): string | undefined {
+  try {
+    const url = new URL(origin);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,165 @@
+import { execFile, execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BOOTSTRAP_FILE } from "../../src/core/bootstrap.js";
+import { SECRET_KEY_FILE } from "../../src/core/secrets.js";
+import { DATABASE_FILE } from "../../src/storage/database.js";
+import { MIGRATIONS } from "../../src/storage/migrations.js";
+import { createApplication, createClient } from "../helpers/fixtures.js";
+import { clientToken, jwtHeader, startServer, tempDataDir, TestClock, type TestServer } from "../helpers/server.js";
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI like an operator would. */
+function tessera(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["dist/src/cli.js", ...args], { env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr });
+    });
+  });
+}
+const json = <T>(r: Result): T => {
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as T;
+};
+
+beforeAll(() => {
+  execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
+});
+
+describe("tessera CLI: usage", () => {
+  it("--help lists every command, backup among them", async () => {
+    const r = await tessera(["--help"]);
+    expect(r.code).toBe(0);
+    for (const c of ["serve", "tenant create <name>", "tenant list", "keys list", "keys rotate", "backup <file>", "migrate"]) expect(r.stdout).toContain(c);
+  });
+
+  it("each command has --help", async () => {
+    const r = await tessera(["keys", "rotate", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("usage: tessera keys rotate");
+    expect(r.stdout).toContain("--alg");
+  });
+
+  it.each([
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [[], /usage: tessera <command>/],
+    [["tenant"], /unknown command "tenant"/],
+    [["tenant", "create"], /expected <name>, got none/],
+    [["tenant", "list", "--bogus"], /Unknown option '--bogus'/],
+    [["tenant", "create", "Not A Name", "--data-dir", "."], /tenant name must be/],
+    [["keys", "rotate", "--alg", "RS256"], /--alg must be EdDSA or ES256/],
+    [["migrate", "--to", "x"], /--to must be a whole number/],
+  ])("%j is a usage error: exit 2", async (args, message) => {
+    const dir = tempDataDir();
+    try {
+      const r = await tessera(args, { TESSERA_DATA_DIR: dir });
+      expect(r.code).toBe(2);
+      expect(`${r.stdout}${r.stderr}`).toMatch(message);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a data dir without a database is a failure (exit 1) that names the directory", async () => {
+    const dir = tempDataDir();
+    const r = await tessera(["tenant", "list"], { TESSERA_DATA_DIR: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no tessera database in ${dir}`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("migrate creates the schema, goes down with --to and up again", async () => {
+    const dir = tempDataDir();
+    try {
+      const latest = MIGRATIONS.length;
+      expect(json(await tessera(["migrate", "--json", "--data-dir", dir]))).toEqual({ from: 0, to: latest });
+      expect(json(await tessera(["migrate", "--to", "0", "--json", "--data-dir", dir]))).toEqual({ from: latest, to: 0 });
+      expect((await tessera(["migrate", "--data-dir", dir])).stdout).toContain(`from version 0 to ${latest}`);
+      expect((await tessera(["migrate", "--data-dir", dir])).stdout).toContain(`already at version ${latest}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("tessera CLI next to a running server", () => {
+  let server: TestServer;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    // The CLI runs on the system clock; the server's must agree for key states.
+    server = await startServer({ clock: new TestClock(Date.now()) });
+    env = { TESSERA_DATA_DIR: server.dataDir };
+  });
+  afterAll(() => server.dispose());
+
+  it("tenant create and list", async () => {
+    expect(json(await tessera(["tenant", "create", "acme", "--json"], env))).toMatchObject({ id: "acme", name: "acme" });
+    const dup = await tessera(["tenant", "create", "acme"], env);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('tenant "acme" already exists');
+    const list = json<{ id: string }[]>(await tessera(["tenant", "list", "--json"], env));
+    expect(list.map((t) => t.id)).toEqual(["default", "acme"]);
+    expect((await tessera(["tenant", "list"], env)).stdout).toMatch(/^default\t.*\nacme\t/);
+    // The server sees the new tenant's rows (same database).
+    expect(server.app.store.tenants.get("acme")).toBeDefined();
+  });
+
+  it("keys rotate: the running server signs with the new key on its next token", async () => {
+    const before = json<{ kid: string; state: string }[]>(await tessera(["keys", "list", "--json"], env));
+    expect(before.map((k) => k.state)).toEqual(["active"]);
+    const rotated = json<{ kid: string; algorithm: string; state: string }>(await tessera(["keys", "rotate", "--alg", "ES256", "--json"], env));
+    expect(rotated).toMatchObject({ algorithm: "ES256", state: "active" });
+    server.clock.ms = Date.now() + 1000; // the server's clock catches up with the CLI's
+    const token = await clientToken(server);
+    expect(jwtHeader(token)).toMatchObject({ kid: rotated.kid, alg: "ES256" });
+    const after = json<{ kid: string; state: string }[]>(await tessera(["keys", "list", "--json"], env));
+    expect(Object.fromEntries(after.map((k) => [k.kid, k.state]))).toEqual({ [before[0]!.kid]: "retired", [rotated.kid]: "active" });
+  });
+
+  it("backup while serving restores to a working server with the same clients and keys", async () => {
+    const appId = createApplication(server.app);
+    const extra = createClient(server.app, appId);
+    const kid = jwtHeader(await clientToken(server)).kid;
+    const out = mkdtempSync(join(tmpdir(), "tessera-backup-"));
+    const file = join(out, "tessera-backup.db");
+    // Writes and token requests keep going while the backup runs.
+    let writing = true;
+    const load = (async () => {
+      let n = 0;
+      while (writing) {
+        await clientToken(server);
+        if (n++ % 5 === 0) createApplication(server.app, { displayName: `busy ${n}` });
+      }
+    })();
+    const r = await tessera(["backup", file, "--json"], env);
+    writing = false;
+    await load;
+    expect(json<{ file: string; bytes: number }>(r)).toMatchObject({ file, bytes: statSync(file).size });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await tessera(["backup", file], env)).code).toBe(1);
+
+    const restored = mkdtempSync(join(tmpdir(), "tessera-restore-"));
+    copyFileSync(file, join(restored, DATABASE_FILE));
+    copyFileSync(join(server.dataDir, SECRET_KEY_FILE), join(restored, SECRET_KEY_FILE));
+    copyFileSync(join(server.dataDir, BOOTSTRAP_FILE), join(restored, BOOTSTRAP_FILE));
+    const second = await startServer({ dataDir: restored, clock: server.clock });
+    try {
+      expect(second.app.bootstrapCredentials).toBeUndefined();
+      expect(jwtHeader(await clientToken(second)).kid).toBe(kid);
+      expect(jwtHeader(await clientToken(second, {}, second.basic(extra.clientId, extra.clientSecret))).kid).toBe(kid);
+      expect(second.app.store.tenants.get("acme")).toBeDefined();
+    } finally {
+      await second.dispose();
+      rmSync(out, { recursive: true, force: true });
+    }
+    expect(existsSync(restored)).toBe(false);
+  });
+});
