@@ -10,7 +10,12 @@ import { existsSync, realpathSync, statSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ConfigError, loadConfig, type SigningAlgorithm } from "./config.js";
+import { ConfigError, loadConfig, parseDuration, type SigningAlgorithm } from "./config.js";
+import { createApplication } from "./core/admin/applications.js";
+import type { Caller } from "./core/admin/authorize.js";
+import { createClient, rotateClientSecret } from "./core/admin/clients.js";
+import { createUser } from "./core/admin/users.js";
+import { DEFAULT_TENANT } from "./core/bootstrap.js";
 import type { Core } from "./core/core.js";
 import { rotateSigningKey } from "./core/key-rotation.js";
 import { insertTenant, TENANT_ID_PATTERN } from "./core/tenants.js";
@@ -91,6 +96,92 @@ const COMMANDS: Command[] = [
       }),
   },
   {
+    name: "app create",
+    args: ["<display-name>"],
+    summary: "create an application in a tenant (--management for one whose tokens act on the whole tenant)",
+    options: { tenant: { type: "string" }, management: { type: "boolean" } },
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const app = createApplication(core, cliCaller(core, inv), { displayName: inv.args[0]!, management: inv.values.management === true });
+        inv.out(`created application ${app.id}${app.management ? " (management)" : ""}`, { id: app.id, tenant_id: app.tenantId, display_name: app.displayName, management: app.management });
+        return 0;
+      }),
+  },
+  {
+    name: "client create",
+    args: ["<application-id>"],
+    summary: "create a client of an application; prints its client_id and secret (shown only this once)",
+    options: {
+      tenant: { type: "string" },
+      name: { type: "string" },
+      resource: { type: "string", multiple: true },
+      "redirect-uri": { type: "string", multiple: true },
+      "grant-type": { type: "string", multiple: true },
+      scope: { type: "string", multiple: true },
+      "web-origin": { type: "string", multiple: true },
+      "reuse-leeway": { type: "string" },
+    },
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const list = (name: string) => inv.values[name] as unknown as string[] | undefined;
+        const { client, clientSecret } = createClient(core, cliCaller(core, inv), {
+          applicationId: inv.args[0]!,
+          displayName: inv.values.name as string | undefined,
+          resourceIds: list("resource"),
+          redirectUris: list("redirect-uri"),
+          grantTypes: list("grant-type"),
+          scopes: list("scope"),
+          webOrigins: list("web-origin"),
+          reuseLeeway: seconds(inv.values["reuse-leeway"] as string | undefined, "--reuse-leeway"),
+        });
+        inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, application_id: client.applicationId });
+        return 0;
+      }),
+  },
+  {
+    name: "client rotate-secret",
+    args: ["<client-id>"],
+    summary: "replace a client's secret; the old one stops working now, or after --grace (at most 24h)",
+    options: { tenant: { type: "string" }, grace: { type: "string" } },
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const grace = seconds(inv.values.grace as string | undefined, "--grace") ?? 0;
+        const { client, clientSecret } = rotateClientSecret(core, cliCaller(core, inv), inv.args[0]!, grace);
+        inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, grace_seconds: grace });
+        return 0;
+      }),
+  },
+  {
+    name: "user create",
+    args: ["<username>"],
+    summary: "create a user; --password-stdin reads the password from standard input (never from the command line)",
+    options: {
+      tenant: { type: "string" },
+      email: { type: "string" },
+      app: { type: "string", multiple: true },
+      role: { type: "string", multiple: true },
+      "password-stdin": { type: "boolean" },
+    },
+    run: async (inv) => {
+      const password = inv.values["password-stdin"] === true ? (await readStdin()).replace(/\r?\n$/, "") : undefined;
+      return withCore(inv, async (core) => {
+        const user = await createUser(
+          core,
+          cliCaller(core, inv),
+          {
+            username: inv.args[0]!,
+            email: inv.values.email as string | undefined,
+            applicationIds: inv.values.app as unknown as string[] | undefined,
+            roles: inv.values.role as unknown as string[] | undefined,
+          },
+          password,
+        );
+        inv.out(`created user ${user.id} (${user.username})`, { id: user.id, username: user.username, application_ids: user.applicationIds });
+        return 0;
+      });
+    },
+  },
+  {
     name: "keys list",
     args: [],
     summary: "list signing keys with their state (pending, active, retired)",
@@ -165,6 +256,26 @@ const COMMANDS: Command[] = [
 
 /** An operation that could not be done: message, exit code 1. */
 class Failure extends Error {}
+
+/** The CLI acts as the tenant's management: whoever holds the data directory owns the deployment. */
+function cliCaller(core: Core, inv: Invocation): Caller {
+  const tenantId = (inv.values.tenant as string | undefined) ?? DEFAULT_TENANT;
+  if (core.store.tenants.get(tenantId) === undefined) throw new Failure(`tenant "${tenantId}" does not exist`);
+  return { tenantId, applicationId: "", clientId: "tessera-cli", management: true };
+}
+
+function seconds(raw: string | undefined, option: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = parseDuration(raw);
+  if (value === undefined) throw new UsageError(`${option} must be a duration such as 30s, 15m or 24h, got "${raw}"`);
+  return value;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 function keyJson(core: Core, k: SigningKeyRecord) {
   return {

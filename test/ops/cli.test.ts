@@ -38,7 +38,7 @@ describe("tessera CLI: usage", () => {
   it("--help lists every command, backup among them", async () => {
     const r = await tessera(["--help"]);
     expect(r.code).toBe(0);
-    for (const c of ["serve", "tenant create <name>", "tenant list", "keys list", "keys rotate", "backup <file>", "migrate"]) expect(r.stdout).toContain(c);
+    for (const c of ["serve", "tenant create <name>", "tenant list", "app create", "client create", "client rotate-secret", "user create", "keys list", "keys rotate", "backup <file>", "migrate"]) expect(r.stdout).toContain(c);
   });
 
   it("each command has --help", async () => {
@@ -110,6 +110,42 @@ describe("tessera CLI next to a running server", () => {
     expect((await tessera(["tenant", "list"], env)).stdout).toMatch(/^default\t.*\nacme\t/);
     // The server sees the new tenant's rows (same database).
     expect(server.app.store.tenants.get("acme")).toBeDefined();
+  });
+
+  it("app create, client create and user create set up a working backend login; client rotate-secret replaces the secret", async () => {
+    const app = json<{ id: string; management: boolean }>(await tessera(["app", "create", "Shop", "--json"], env));
+    expect(app.management).toBe(false);
+    const client = json<{ client_id: string; client_secret: string }>(await tessera(["client", "create", app.id, "--name", "Shop backend", "--json"], env));
+    expect(client.client_secret.length).toBeGreaterThanOrEqual(43);
+    const user = await new Promise<Result>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        ["dist/src/cli.js", "user", "create", "alice", "--app", app.id, "--password-stdin", "--json"],
+        { env: { PATH: process.env.PATH, ...env } },
+        (err, stdout, stderr) => resolve({ code: err === null ? 0 : 1, stdout, stderr }),
+      );
+      child.stdin!.end("correct horse battery staple\n");
+    });
+    expect(json<{ username: string; application_ids: string[] }>(user)).toMatchObject({ username: "alice", application_ids: [app.id] });
+
+    // The running server authenticates the CLI-made client and user.
+    const bearer = await clientToken(server, {}, server.basic(client.client_id, client.client_secret));
+    const login = await fetch(`${server.httpUrl}/cis/v1/auth/password/authenticate`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
+      body: JSON.stringify({ username: "alice", password: "correct horse battery staple" }),
+    });
+    expect(login.status).toBe(200);
+
+    const rotated = json<{ client_id: string; client_secret: string }>(await tessera(["client", "rotate-secret", client.client_id, "--json"], env));
+    expect(rotated.client_secret).not.toBe(client.client_secret);
+    await expect(clientToken(server, {}, server.basic(client.client_id, client.client_secret))).rejects.toThrow(/401/);
+    await clientToken(server, {}, server.basic(client.client_id, rotated.client_secret));
+
+    const bad = await tessera(["client", "create", "app_missing"], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("app_missing");
+    expect((await tessera(["app", "create", "X", "--tenant", "nope"], env)).stderr).toContain('tenant "nope" does not exist');
   });
 
   it("keys rotate: the running server signs with the new key on its next token", async () => {
