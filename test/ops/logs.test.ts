@@ -76,6 +76,8 @@ describe("structured logs", () => {
       expect(l).toMatchObject({ level: "info", method: "POST", path: "/oidc/token", client_id: expect.any(String) });
       expect(typeof l.duration_ms).toBe("number");
       expect(l.request_id).toMatch(/^[0-9a-f-]{36}$/);
+      // The tenant is named once the client authenticated, never for a failed authentication.
+      expect(l.tenant_id).toBe(l.status === 200 ? "default" : undefined);
     }
     // The authorization request's query string (state, nonce, PKCE challenge) stays out of the path.
     const auth = all.filter((l) => l.kind === "http" && l.route === "/oidc/auth");

@@ -35,6 +35,8 @@ export function tokenEndpoint(core: Core, grants: readonly TokenGrant[]) {
       const credentials = readClientCredentials(ctx.req.headers.authorization, params.get("client_id"), params.get("client_secret"));
       if (credentials !== undefined) ctx.res.locals.clientId = credentials.clientId;
       const tokens = await grant.handle(core, params, credentials);
+      // Authenticated by now: the (cached) client names the tenant for the access log.
+      ctx.res.locals.tenantId = credentials === undefined ? undefined : core.clientContext(credentials.clientId)?.tenant.id;
       sendJson(ctx.res, 200, tokens, NO_STORE);
     } catch (err) {
       if (err instanceof OAuthError && err.kind === "invalid_client" && basic) err.basicAuth = true;
