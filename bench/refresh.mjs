@@ -1,8 +1,8 @@
 // Refresh-token rotation over HTTP: the built server pinned to one core, 64 keep-alive connections,
 // each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000]
 //   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL]
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,9 +153,11 @@ async function run(label, rows, sync) {
     await new Promise((r) => setTimeout(r, WARMUP * 1000));
     measuring = true;
     const t0 = performance.now();
+    const cpu0 = cpuSeconds(child.pid);
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     measuring = false;
     const elapsed = (performance.now() - t0) / 1000;
+    const busy = (cpuSeconds(child.pid) - cpu0) / elapsed;
     const done = latencies.length;
     stop = true;
     await Promise.all(workers);
@@ -163,7 +165,8 @@ async function run(label, rows, sync) {
     const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(2);
     console.log(
       `${label.padEnd(28)} ${String(Math.round(done / elapsed)).padStart(6)} rotations/s   p50 ${pct(50).padStart(6)} ms   p99 ${pct(99).padStart(6)} ms` +
-        `   errors ${errors}${rows > 0 ? `   (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`,
+        `   errors ${errors}   server core ${Math.round(busy * 100)}% busy, ${Math.round(done / elapsed / busy)} rotations per server CPU-second` +
+        `${rows > 0 ? `   (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`,
     );
   } finally {
     agent.destroy();
@@ -173,6 +176,14 @@ async function run(label, rows, sync) {
   }
 }
 
+/** User + system CPU seconds a process has used (Linux /proc): how busy the server's core was. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+// The load runs on the other core, so it does not compete with the server it measures.
+spawnSync("taskset", ["-cp", args.core === "0" ? "1" : "0", String(process.pid)]);
 console.log(`endpoint ${args.endpoint}, ${CONNECTIONS} keep-alive connections, server pinned to core ${args.core}, ${SECONDS} s after ${WARMUP} s warm-up`);
 for (const sync of args.sync.split(",")) {
   await run(`synchronous=${sync}, empty`, 0, sync);
