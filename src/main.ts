@@ -1,13 +1,25 @@
 import { ConfigError, loadConfig } from "./config.js";
 import { BOOTSTRAP_FILE } from "./core/bootstrap.js";
-import { buildApp } from "./server.js";
+import { buildApp, type App } from "./server.js";
 import { realpathSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 /** `npm start`: one process serving the HTTP gateway and gRPC until SIGTERM/SIGINT. */
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let app;
+  let app: App | undefined;
+  let signalled: string | undefined;
+  const shutdown = (signal: string) => {
+    if (signalled !== undefined) return;
+    signalled = signal;
+    // Still starting: the start path sees `signalled` and stops once the listeners are up.
+    if (app === undefined || !app.healthy()) return;
+    stopAndExit(app, signal);
+  };
+  // Handlers go in before anything is announced: a signal right after the "serving" line must not
+  // meet the default action (immediate death) instead of a graceful stop.
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
   try {
     const config = loadConfig(env);
     app = buildApp(config);
@@ -27,21 +39,18 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     }
     throw err;
   }
-  const running = app;
-  let signalled = false;
-  const shutdown = (signal: string) => {
-    if (signalled) return;
-    signalled = true;
-    process.stderr.write(`tessera: ${signal} received, stopping\n`);
-    const hard = setTimeout(() => process.exit(1), 9500);
-    hard.unref();
-    running.stop(8000).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  if (signalled !== undefined) stopAndExit(app, signalled);
+}
+
+/** Stops accepting, lets in-flight calls finish, closes the database and exits 0 (1 if that fails or takes over 9.5 s). */
+function stopAndExit(app: App, signal: string): void {
+  process.stderr.write(`tessera: ${signal} received, stopping\n`);
+  const hard = setTimeout(() => process.exit(1), 9500);
+  hard.unref();
+  app.stop(8000).then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {

@@ -102,12 +102,12 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       await expectFailure(admin.applications.listClients({ applicationId: other.applicationId }, token), Code.NotFound);
       await expectFailure(admin.applications.createClient({ client: { applicationId: other.applicationId } }, token), Code.NotFound);
       for (const call of [
-        admin.applications.getClient({ id: other.clientId }, token),
-        admin.applications.updateClient({ client: { id: other.clientId, displayName: "x" } }, token),
-        admin.applications.rotateClientSecret({ id: other.clientId }, token),
-        admin.applications.deleteClient({ id: other.clientId }, token),
+        () => admin.applications.getClient({ id: other.clientId }, token),
+        () => admin.applications.updateClient({ client: { id: other.clientId, displayName: "x" } }, token),
+        () => admin.applications.rotateClientSecret({ id: other.clientId }, token),
+        () => admin.applications.deleteClient({ id: other.clientId }, token),
       ]) {
-        await expectFailure(call, Code.NotFound, undefined, "not_found");
+        await expectFailure(call(), Code.NotFound, undefined, "not_found");
       }
       await admin.applications.deleteClient({ id: created.client!.id }, token);
       // The other application's client was not touched.
@@ -139,13 +139,13 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       await expectFailure(admin.users.createUser({ user: { username: unique("eve"), applicationIds: [other.applicationId] } }, token), Code.PermissionDenied);
       const foreign = await createUser(server.app, { applicationIds: [other.applicationId] });
       for (const call of [
-        admin.users.getUser({ id: foreign.userId }, token),
-        admin.users.updateUser({ user: { id: foreign.userId, email: "x@example.com" }, updateMask: { paths: ["email"] } }, token),
-        admin.users.deleteUser({ id: foreign.userId }, token),
-        admin.users.setUserPassword({ id: foreign.userId, password: "long enough password" }, token),
-        admin.users.listSessions({ userId: foreign.userId }, token),
+        () => admin.users.getUser({ id: foreign.userId }, token),
+        () => admin.users.updateUser({ user: { id: foreign.userId, email: "x@example.com" }, updateMask: { paths: ["email"] } }, token),
+        () => admin.users.deleteUser({ id: foreign.userId }, token),
+        () => admin.users.setUserPassword({ id: foreign.userId, password: "long enough password" }, token),
+        () => admin.users.listSessions({ userId: foreign.userId }, token),
       ]) {
-        await expectFailure(call, Code.NotFound);
+        await expectFailure(call(), Code.NotFound);
       }
       const listed = await admin.users.listUsers({}, token);
       expect(listed.users.map((u) => u.id)).toEqual([user!.id]);
@@ -208,19 +208,20 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       const { user } = await admin.users.createUser({ user: { username: "same-name", applicationIds: [application!.id] } }, theirs);
       await admin.users.createUser({ user: { username: "same-name" } }, ours);
 
+      // Thunks, run one at a time: a promise created early could reject before anyone awaits it.
       for (const call of [
-        admin.resources.getResource({ id: resource!.id }, ours),
-        admin.resources.deleteResource({ id: resource!.id, force: true }, ours),
-        admin.applications.getApplication({ id: application!.id }, ours),
-        admin.applications.deleteApplication({ id: application!.id }, ours),
-        admin.applications.getClient({ id: client.client!.id }, ours),
-        admin.applications.rotateClientSecret({ id: client.client!.id }, ours),
-        admin.applications.createClient({ client: { applicationId: application!.id } }, ours),
-        admin.users.getUser({ id: user!.id }, ours),
-        admin.users.deleteUser({ id: user!.id }, ours),
-        admin.resources.getResource({ id: ourResource.resource!.id }, theirs),
+        () => admin.resources.getResource({ id: resource!.id }, ours),
+        () => admin.resources.deleteResource({ id: resource!.id, force: true }, ours),
+        () => admin.applications.getApplication({ id: application!.id }, ours),
+        () => admin.applications.deleteApplication({ id: application!.id }, ours),
+        () => admin.applications.getClient({ id: client.client!.id }, ours),
+        () => admin.applications.rotateClientSecret({ id: client.client!.id }, ours),
+        () => admin.applications.createClient({ client: { applicationId: application!.id } }, ours),
+        () => admin.users.getUser({ id: user!.id }, ours),
+        () => admin.users.deleteUser({ id: user!.id }, ours),
+        () => admin.resources.getResource({ id: ourResource.resource!.id }, theirs),
       ]) {
-        await expectFailure(call, Code.NotFound, undefined, "not_found");
+        await expectFailure(call(), Code.NotFound, undefined, "not_found");
       }
       await expectFailure(admin.applications.createClient({ client: { applicationId: (await admin.applications.listApplications({}, ours)).applications[0]!.id, resourceIds: [resource!.id] } }, ours), Code.NotFound);
       await expectFailure(admin.users.createUser({ user: { username: unique("x"), applicationIds: [application!.id] } }, ours), Code.NotFound);
