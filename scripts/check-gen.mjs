@@ -2,11 +2,13 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { delimiter, join, relative, resolve } from "node:path";
 
 const out = mkdtempSync(join(tmpdir(), "tessera-gen-"));
 try {
-  execFileSync("buf", ["generate", "-o", out], { stdio: "inherit" });
+  // buf and its local protoc-gen-es plugin come from node_modules/.bin, with or without `npm run`.
+  const bin = resolve("node_modules", ".bin");
+  execFileSync(join(bin, "buf"), ["generate", "-o", out], { stdio: "inherit", env: { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH}` } });
   const files = (dir) =>
     readdirSync(dir).flatMap((name) => {
       const path = join(dir, name);
