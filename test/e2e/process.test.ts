@@ -15,10 +15,10 @@ interface Running {
 }
 
 /** `node dist/src/main.js` as the README runs it, on free ports; resolves once it prints where it serves. */
-async function start(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ["dist/src/main.js"], {
+async function start(env: Record<string, string>, command: [string, ...string[]] = [process.execPath, "dist/src/main.js"]): Promise<Running> {
+  const child = spawn(command[0], command.slice(1), {
     cwd: root,
-    env: { PATH: process.env.PATH, TESSERA_HTTP_PORT: "0", TESSERA_GRPC_PORT: "0", TESSERA_LOG_LEVEL: "warn", ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TESSERA_HTTP_PORT: "0", TESSERA_GRPC_PORT: "0", TESSERA_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -127,5 +127,14 @@ describe("the tessera process", () => {
       expect(await second.exited).toBe(0);
     }
     expect(second.stderr()).not.toContain(creds.client_secret);
+  });
+
+  it("`npm start` (as the README says) passes SIGTERM to the server: graceful stop, exit 0, nothing left listening", async () => {
+    const running = await start({ TESSERA_DATA_DIR: dir() }, ["npm", "start"]);
+    expect((await fetch(`${running.httpUrl}/healthz`)).status).toBe(200);
+    running.child.kill("SIGTERM");
+    expect(await running.exited).toBe(0);
+    expect(running.stderr()).toContain("SIGTERM received, stopping");
+    await expect(fetch(`${running.httpUrl}/healthz`)).rejects.toThrow();
   });
 });
