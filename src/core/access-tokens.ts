@@ -1,6 +1,6 @@
 import { CLOCK_TOLERANCE_S } from "../config.js";
 import { invalidToken } from "../domain/errors.js";
-import type { Core } from "./core.js";
+import type { ClientContext, Core } from "./core.js";
 
 /** The claims of an access token tessera issued (RFC 9068 plus tessera's). */
 export interface AccessTokenClaims {
@@ -39,12 +39,31 @@ export function verifyAccessToken(core: Core, token: string, opts: { audience?: 
   return c as AccessTokenClaims;
 }
 
-/** A Bearer client access token of an existing client (for /cis endpoints acting as the application). */
-export function authenticateClientToken(core: Core, token: string | undefined) {
+const MAX_VERIFIED = 10_000;
+const verifiedTokens = new WeakMap<Core, Map<string, AccessTokenClaims>>();
+
+/**
+ * A Bearer client access token of a client, application and tenant that still exist: what the /cis
+ * endpoints and the admin RPCs accept. The signature check is remembered per token string until
+ * the token expires (a backend presents the same token on every call, and an Ed25519 verification
+ * costs more than the rest of a refresh); the client is looked up every time, so a deleted
+ * client's token stops at once. A key withdrawn early does not end tokens verified before.
+ */
+export function authenticateClientToken(core: Core, token: string | undefined): { ctx: ClientContext; claims: AccessTokenClaims } {
   if (token === undefined) throw invalidToken("a Bearer client access token is required");
-  const claims = verifyAccessToken(core, token);
-  if (claims.sub !== claims.client_id) throw invalidToken("a client access token is required, not a user token");
+  let verified = verifiedTokens.get(core);
+  if (verified === undefined) verifiedTokens.set(core, (verified = new Map()));
+  let claims = verified.get(token);
+  if (claims === undefined || claims.exp + CLOCK_TOLERANCE_S <= core.now()) {
+    verified.delete(token);
+    claims = verifyAccessToken(core, token);
+    if (claims.sub !== claims.client_id) throw invalidToken("a client access token is required, not a user token");
+    if (verified.size >= MAX_VERIFIED) verified.clear();
+    verified.set(token, claims);
+  }
   const ctx = core.clientContext(claims.client_id);
-  if (ctx === undefined || ctx.tenant.id !== claims.tid) throw invalidToken("the token's client no longer exists");
+  if (ctx === undefined || ctx.tenant.id !== claims.tid || ctx.application.id !== claims.app_id) {
+    throw invalidToken("the token's client no longer exists");
+  }
   return { ctx, claims };
 }

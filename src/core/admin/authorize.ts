@@ -1,5 +1,5 @@
 import { forbidden, invalidToken, notFound } from "../../domain/errors.js";
-import { verifyAccessToken } from "../access-tokens.js";
+import { authenticateClientToken } from "../access-tokens.js";
 import type { Core } from "../core.js";
 
 /** Who is calling an admin RPC: a client of an application in one tenant. */
@@ -18,12 +18,7 @@ export interface Caller {
 export function authorizeAdmin(core: Core, authorization: string | null | undefined): Caller {
   const match = authorization == null ? null : /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(authorization);
   if (match === null) throw invalidToken("a Bearer access token is required");
-  const claims = verifyAccessToken(core, match[1]!);
-  if (claims.sub !== claims.client_id) throw invalidToken("a client access token is required, not a user token");
-  const ctx = core.clientContext(claims.client_id);
-  if (ctx === undefined || ctx.tenant.id !== claims.tid || ctx.application.id !== claims.app_id) {
-    throw invalidToken("the token's client no longer exists");
-  }
+  const { ctx, claims } = authenticateClientToken(core, match[1]!);
   if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("token is for another resource");
   return { tenantId: ctx.tenant.id, applicationId: ctx.application.id, clientId: ctx.client.id, management: ctx.application.management };
 }

@@ -1,4 +1,4 @@
-import { authenticateClientTokenCached } from "../../core/client-token-cache.js";
+import { authenticateClientToken } from "../../core/access-tokens.js";
 import type { ClientContext, Core } from "../../core/core.js";
 import { authenticatePassword, ThrottledError } from "../../core/grants/password.js";
 import { authenticateSession, logout } from "../../core/grants/session.js";
@@ -18,7 +18,7 @@ type Body = Record<string, string | undefined>;
 function cisEndpoint(core: Core, members: readonly string[], action: (ctx: ClientContext, body: Body) => Promise<TokenSet | void> | TokenSet | void): HttpHandler {
   return async (http: HttpContext) => {
     try {
-      const { ctx } = authenticateClientTokenCached(core, bearerToken(http.req));
+      const { ctx } = authenticateClientToken(core, bearerToken(http.req));
       http.res.locals.clientId = ctx.client.id;
       http.res.locals.tenantId = ctx.tenant.id;
       const body = await readJsonObject(http.req, members);
