@@ -39,6 +39,13 @@ export function verifyAccessToken(core: Core, token: string, opts: { audience?: 
   return c as AccessTokenClaims;
 }
 
+/** The token of an `Authorization: Bearer …` value; undefined when the scheme is not Bearer or the token is empty. */
+export function bearerFrom(authorization: string | null | undefined): string | undefined {
+  if (authorization == null || !/^bearer /i.test(authorization)) return undefined;
+  const token = authorization.slice(7).trim();
+  return token === "" ? undefined : token;
+}
+
 const MAX_VERIFIED = 10_000;
 const verifiedTokens = new WeakMap<Core, Map<string, AccessTokenClaims>>();
 

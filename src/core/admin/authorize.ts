@@ -1,5 +1,5 @@
 import { forbidden, invalidToken, notFound } from "../../domain/errors.js";
-import { authenticateClientToken } from "../access-tokens.js";
+import { authenticateClientToken, bearerFrom } from "../access-tokens.js";
 import type { Core } from "../core.js";
 
 /** Who is calling an admin RPC: a client of an application in one tenant. */
@@ -16,9 +16,9 @@ export interface Caller {
  * default resource, whose client, application and tenant still exist. Anything else is invalid_token.
  */
 export function authorizeAdmin(core: Core, authorization: string | null | undefined): Caller {
-  const match = authorization == null ? null : /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(authorization);
-  if (match === null) throw invalidToken("a Bearer access token is required");
-  const { ctx, claims } = authenticateClientToken(core, match[1]!);
+  const token = bearerFrom(authorization);
+  if (token === undefined) throw invalidToken("a Bearer access token is required");
+  const { ctx, claims } = authenticateClientToken(core, token);
   if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("token is for another resource");
   return { tenantId: ctx.tenant.id, applicationId: ctx.application.id, clientId: ctx.client.id, management: ctx.application.management };
 }

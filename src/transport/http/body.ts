@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { MAX_BODY_BYTES } from "../../config.js";
+import { bearerFrom } from "../../core/access-tokens.js";
 import { invalidRequest, OAuthError } from "../../domain/errors.js";
 
 /** Reads the whole body, refusing more than the limit with 413 whatever Content-Length said. */
@@ -91,8 +92,5 @@ export async function readJsonObject(req: IncomingMessage, stringMembers: readon
 
 /** The token of an `Authorization: Bearer` header, or undefined. */
 export function bearerToken(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (header === undefined || !/^bearer /i.test(header)) return undefined;
-  const token = header.slice(7).trim();
-  return token === "" ? undefined : token;
+  return bearerFrom(req.headers.authorization);
 }

@@ -1,4 +1,4 @@
-import { authenticateClientToken } from "../../core/access-tokens.js";
+import { authenticateClientToken, bearerFrom } from "../../core/access-tokens.js";
 import { authenticateClient, readClientCredentials } from "../../core/client-auth.js";
 import type { ClientContext, Core } from "../../core/core.js";
 import { authenticatePassword } from "../../core/grants/password.js";
@@ -17,7 +17,7 @@ const isBearer = (authorization: string | null): authorization is string => auth
 function callingClient(core: Core, authorization: string | null, clientId: string, clientSecret: string): ClientContext {
   if (isBearer(authorization)) {
     if (clientId !== "" || clientSecret !== "") throw invalidRequest("use one client authentication method, not both a Bearer token and client_id/client_secret");
-    return authenticateClientToken(core, opt(authorization.slice(7).trim())).ctx;
+    return authenticateClientToken(core, bearerFrom(authorization)).ctx;
   }
   return authenticateClient(core, readClientCredentials(authorization, opt(clientId), opt(clientSecret)));
 }
