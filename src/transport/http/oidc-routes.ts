@@ -166,17 +166,6 @@ async function clientTokenRequest(ctx: HttpContext): Promise<TokenRequestInput> 
   return { credentials, token: form.get("token"), tokenTypeHint: form.get("token_type_hint") };
 }
 
-function clientJsonEndpoint(run: (ctx: HttpContext) => Promise<void>) {
-  return async (ctx: HttpContext): Promise<void> => {
-    try {
-      await run(ctx);
-    } catch (err) {
-      if (err instanceof OAuthError && err.kind === "invalid_client" && /^basic /i.test(ctx.req.headers.authorization ?? "")) err.basicAuth = true;
-      sendError(ctx, err);
-    }
-  };
-}
-
 function userinfoEndpoint(core: Core) {
   return async (ctx: HttpContext): Promise<void> => {
     try {
@@ -226,16 +215,16 @@ export function oidcRoutes(core: Core): Route[] {
     {
       method: "POST",
       path: "/oidc/introspect",
-      handler: clientJsonEndpoint(async (ctx) => sendJson(ctx.res, 200, introspectToken(core, await clientTokenRequest(ctx)), NO_STORE)),
+      handler: async (ctx) => sendJson(ctx.res, 200, introspectToken(core, await clientTokenRequest(ctx)), NO_STORE),
     },
     {
       method: "POST",
       path: "/oidc/revoke",
-      handler: clientJsonEndpoint(async (ctx) => {
+      handler: async (ctx) => {
         revokeToken(core, await clientTokenRequest(ctx));
         ctx.res.writeHead(200, { ...NO_STORE, "Content-Length": "0" });
         ctx.res.end();
-      }),
+      },
     },
     { method: "GET", path: "/oidc/session/end", handler: endSession },
     { method: "POST", path: "/oidc/session/end", handler: endSession },

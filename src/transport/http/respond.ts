@@ -29,7 +29,9 @@ export function sendError(ctx: HttpContext, err: unknown, bearer = false): void 
   if (e.kind === "server_error" && !(err instanceof OAuthError)) ctx.res.locals.error = err;
   const headers: Record<string, string> = { ...NO_STORE };
   if (e.status === 401) {
-    if (e.basicAuth) headers["WWW-Authenticate"] = 'Basic realm="tessera", charset="UTF-8"';
+    // A client that tried Basic is told to use Basic again, whichever layer refused it.
+    const triedBasic = e.basicAuth || (e.kind === "invalid_client" && /^basic /i.test(ctx.req.headers.authorization ?? ""));
+    if (triedBasic) headers["WWW-Authenticate"] = 'Basic realm="tessera", charset="UTF-8"';
     else if (bearer || e.kind === "invalid_token") {
       headers["WWW-Authenticate"] = `Bearer realm="tessera", error="${e.error}", error_description="${e.description.replace(/"/g, "'")}"`;
     }

@@ -22,9 +22,7 @@ export const clientCredentialsGrant: TokenGrant = {
 export function tokenEndpoint(core: Core, grants: readonly TokenGrant[]) {
   const byType = new Map(grants.map((g) => [g.grantType, g]));
   return async (ctx: HttpContext): Promise<void> => {
-    let basic = false;
     try {
-      basic = /^basic /i.test(ctx.req.headers.authorization ?? "");
       // resource may legally repeat (RFC 8707); tessera then refuses it as one-resource-per-request.
       const params = await readForm(ctx.req, ["resource"]);
       const grantType = params.get("grant_type");
@@ -39,7 +37,6 @@ export function tokenEndpoint(core: Core, grants: readonly TokenGrant[]) {
       ctx.res.locals.tenantId = credentials === undefined ? undefined : core.clientContext(credentials.clientId)?.tenant.id;
       sendJson(ctx.res, 200, tokens, NO_STORE);
     } catch (err) {
-      if (err instanceof OAuthError && err.kind === "invalid_client" && basic) err.basicAuth = true;
       sendError(ctx, err);
     }
   };
