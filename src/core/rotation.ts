@@ -1,10 +1,11 @@
 import { invalidGrant, invalidRequest, invalidScope, OAuthError } from "../domain/errors.js";
 import { clientAllowsGrant } from "../domain/types.js";
 import type { RefreshFamily, RefreshTokenRecord } from "../storage/refresh-tokens.js";
-import { authenticateClient, type ClientCredentials } from "./client-auth.js";
+import type { ClientCredentials } from "./client-auth.js";
 import type { ClientContext, Core } from "./core.js";
 import { refreshTokenExpiry } from "./lifetimes.js";
 import { formatScope, parseScope } from "./scopes.js";
+import { authenticateClientOrPublic } from "./public-clients.js";
 import { lifetimesFor, resolveTargetResource, type TokenSet } from "./tokens.js";
 import { signUserTokens, type UserSnapshot } from "./user-tokens.js";
 
@@ -106,9 +107,7 @@ export function refreshTokenGrant(
   credentials: ClientCredentials | undefined,
   input: Omit<RefreshInput, "ctx">,
 ): Promise<TokenSet> {
-  const publicClient = credentials?.method === "none" ? core.clientContext(credentials.clientId) : undefined;
-  const ctx = publicClient !== undefined && publicClient.client.secretHash === undefined ? publicClient : authenticateClient(core, credentials);
-  return rotateRefreshToken(core, { ...input, ctx });
+  return rotateRefreshToken(core, { ...input, ctx: authenticateClientOrPublic(core, credentials) });
 }
 
 /** What can be refused from a read outside the transaction (the transaction re-checks all of it). */
