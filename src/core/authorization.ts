@@ -6,7 +6,7 @@ import { clientAllowsGrant, type Resource, type Session, type User } from "../do
 import type { InteractionRecord } from "../storage/authorizations.js";
 import type { ClientContext, Core } from "./core.js";
 import { verifyPassword } from "./passwords.js";
-import { parseScope } from "./scopes.js";
+import { parseScope, USER_SCOPES } from "./scopes.js";
 import { findLiveSession, insertSession, newSession } from "./sessions.js";
 import { resolveTargetResource } from "./tokens.js";
 
@@ -15,7 +15,6 @@ export const CODE_TTL = 60;
 /** How long the browser may take on the hosted login and consent pages. */
 export const INTERACTION_TTL = 600;
 /** Scopes every client may request on top of its own. */
-export const OIDC_SCOPES = ["openid", "profile", "email", "offline_access"] as const;
 const PROMPTS = new Set(["none", "login", "consent"]);
 const PKCE_VALUE = /^[A-Za-z0-9._~-]{43,128}$/;
 
@@ -114,7 +113,7 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
     throw new AuthorizationRedirectError("invalid_scope", (err as Error).message);
   }
   if (!scopes.includes("openid")) throw new AuthorizationRedirectError("invalid_scope", 'scope must contain "openid"');
-  const allowed = new Set<string>([...OIDC_SCOPES, ...ctx.client.scopes]);
+  const allowed = new Set<string>([...USER_SCOPES, ...ctx.client.scopes]);
   const denied = scopes.find((s) => !allowed.has(s));
   if (denied !== undefined) throw new AuthorizationRedirectError("invalid_scope", `scope "${denied.slice(0, 64)}" is not allowed for this client`);
 

@@ -1,5 +1,8 @@
 import { invalidRequest, invalidScope } from "../domain/errors.js";
 
+/** Scopes every user grant may ask for, besides the client's own. */
+export const USER_SCOPES = ["openid", "profile", "email", "offline_access"] as const;
+
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /** Splits an RFC 6749 §3.3 scope string into unique scope tokens, in order. */

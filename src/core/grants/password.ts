@@ -3,7 +3,7 @@ import { usernameKey } from "../../storage/users.js";
 import { clientAllowsGrant } from "../../domain/types.js";
 import type { ClientContext, Core } from "../core.js";
 import { PASSWORD_MAX, verifyPassword } from "../passwords.js";
-import { parseScope, requireAllowedScopes } from "../scopes.js";
+import { parseScope, requireAllowedScopes, USER_SCOPES } from "../scopes.js";
 import { insertSession, newSession } from "../sessions.js";
 import { resolveTargetResource, type TokenSet } from "../tokens.js";
 import { issueUserTokens, snapshotOf } from "../user-tokens.js";
@@ -17,7 +17,6 @@ export const THROTTLE_FIRST_LOCK = 30;
 export const THROTTLE_MAX_LOCK = 15 * 60;
 
 /** The OpenID scopes any client may ask for on a user grant, besides the client's own scopes. */
-export const USER_SCOPES = ["openid", "profile", "email", "offline_access"] as const;
 
 const USERNAME_MAX = 256;
 const BAD_CREDENTIALS = "invalid username or password";

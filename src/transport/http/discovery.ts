@@ -1,4 +1,5 @@
 import type { Core } from "../../core/core.js";
+import { USER_SCOPES } from "../../core/scopes.js";
 import { sendJson, type HttpContext } from "./respond.js";
 
 /** Discovery metadata, extended by features as they register endpoints. */
@@ -16,7 +17,7 @@ export function discoveryDocument(core: Core, opts: DiscoveryOptions): Record<st
     grant_types_supported: opts.grantTypes,
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     id_token_signing_alg_values_supported: ["EdDSA", "ES256"],
-    scopes_supported: ["openid", "offline_access", "profile", "email"],
+    scopes_supported: [...USER_SCOPES],
     claims_supported: ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "nonce", "at_hash", "acr", "amr", "email", "preferred_username"],
     ...opts.extra?.(issuer),
   };

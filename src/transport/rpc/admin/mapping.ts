@@ -6,6 +6,7 @@ import type { Page } from "../../../core/admin/paging.js";
 import type { Core } from "../../../core/core.js";
 import { invalidRequest } from "../../../domain/errors.js";
 import type { LifetimeOverrides } from "../../../domain/types.js";
+import { opt } from "../request.js";
 
 /** The admin caller behind the request's `authorization: Bearer …` header (or gRPC metadata). */
 export function callerOf(core: Core, ctx: HandlerContext): Caller {
@@ -42,7 +43,6 @@ export function requiredId(value: string, field = "id"): string {
 
 export const maskOf = (mask: FieldMask | undefined): string[] => mask?.paths ?? [];
 
-export const optionalId = (value: string): string | undefined => (value === "" ? undefined : value);
 
 /** A core page as a List response's fields. */
 export function pageResponse<T, M, K extends string>(key: K, page: Page<T>, map: (item: T) => M): Record<K, M[]> & { nextPageToken: string } {
@@ -70,5 +70,5 @@ export function lifetimeFields(l: LifetimeOverrides): LifetimeFields {
 
 /** The paging fields (and optional application filter) of a List request. */
 export function pageRequest(req: { pageSize: number; pageToken: string; applicationId?: string }) {
-  return { pageSize: req.pageSize, pageToken: req.pageToken, applicationId: req.applicationId === undefined ? undefined : optionalId(req.applicationId) };
+  return { pageSize: req.pageSize, pageToken: req.pageToken, applicationId: req.applicationId === undefined ? undefined : opt(req.applicationId) };
 }
