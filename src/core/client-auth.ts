@@ -1,3 +1,4 @@
+import { hash, timingSafeEqual } from "node:crypto";
 import { invalidClient, invalidRequest, OAuthError } from "../domain/errors.js";
 import type { Core, ClientContext } from "./core.js";
 
@@ -73,12 +74,18 @@ export function authenticateClient(core: Core, creds: ClientCredentials | undefi
   if (creds.clientId.length > 256 || (creds.clientSecret?.length ?? 0) > 512) throw fail();
   const ctx = core.clientContext(creds.clientId);
   const secret = creds.clientSecret ?? "";
+  // The same secret was verified against the stored hash since this client was last (re)loaded.
+  const digest = hash("sha256", secret, "buffer");
+  if (ctx?.verifiedSecret !== undefined && creds.method !== "none" && timingSafeEqual(digest, ctx.verifiedSecret)) return ctx;
   const current = core.secrets.matches("client-secret", secret, ctx?.client.secretHash);
   if (ctx === undefined) throw fail();
   if (creds.method === "none") {
     throw fail(ctx.client.secretHash === undefined ? "this client may not use this endpoint" : "client secret is required");
   }
-  if (current) return ctx;
+  if (current) {
+    ctx.verifiedSecret = digest;
+    return ctx;
+  }
   const { previousSecretHash, previousSecretExpireTime } = ctx.client;
   if (
     previousSecretHash !== undefined &&

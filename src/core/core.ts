@@ -11,6 +11,11 @@ export interface ClientContext {
   application: Application;
   tenant: Tenant;
   defaultResource: Resource;
+  /**
+   * SHA-256 of the current secret once it has been presented and checked against the stored keyed
+   * hash, so later requests skip the HMAC. Lives and dies with this cache entry (any write drops it).
+   */
+  verifiedSecret?: Buffer;
 }
 
 /** Counters the core reports; the metrics module reads them (no I/O here). */
@@ -29,6 +34,8 @@ export class Core {
   events: CoreEvents = {};
   private readonly dataVersionStmt;
   private dataVersion: number;
+  /** Set after the first data_version read of an event-loop turn; cleared by setImmediate. */
+  private syncedThisTurn = false;
   private readonly invalidationListeners: (() => void)[] = [];
 
   constructor(
@@ -43,8 +50,17 @@ export class Core {
     this.dataVersion = this.dataVersionStmt.get() as number;
   }
 
-  /** Drops the caches when another connection (the CLI, another process) committed since we last looked. */
+  /**
+   * Drops the caches when another connection (the CLI, another process) committed since we last looked.
+   * Read once per event-loop turn: a request that arrives after another process's commit is read in a
+   * later turn than that commit, so it still sees it, and a burst of requests costs one PRAGMA read.
+   */
   syncWithOtherWriters(): void {
+    if (this.syncedThisTurn) return;
+    this.syncedThisTurn = true;
+    setImmediate(() => {
+      this.syncedThisTurn = false;
+    });
     const version = this.dataVersionStmt.get() as number;
     if (version !== this.dataVersion) {
       this.dataVersion = version;

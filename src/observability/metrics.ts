@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { KeyRing, KeyState } from "../core/keys.js";
+import { TallyCounter, TallyHistogram } from "./tally.js";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -9,37 +10,37 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpRequests = new Counter({
+  readonly httpRequests = new TallyCounter({
     name: "tessera_http_requests_total",
     help: "HTTP requests answered, by route template, method and status",
-    labelNames: ["route", "method", "status"] as const,
-    registers: [this.registry],
+    labelNames: ["route", "method", "status"],
+    registry: this.registry,
   });
-  readonly httpDuration = new Histogram({
+  readonly httpDuration = new TallyHistogram({
     name: "tessera_http_request_duration_seconds",
     help: "HTTP request latency until the answer was sent, by route template and method",
-    labelNames: ["route", "method"] as const,
+    labelNames: ["route", "method"],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly rpcRequests = new Counter({
+  readonly rpcRequests = new TallyCounter({
     name: "tessera_rpc_requests_total",
     help: "RPCs answered, by service, method, status code name and transport (grpc or connect)",
-    labelNames: ["service", "method", "code", "transport"] as const,
-    registers: [this.registry],
+    labelNames: ["service", "method", "code", "transport"],
+    registry: this.registry,
   });
-  readonly rpcDuration = new Histogram({
+  readonly rpcDuration = new TallyHistogram({
     name: "tessera_rpc_request_duration_seconds",
     help: "RPC latency, by service, method and transport",
-    labelNames: ["service", "method", "transport"] as const,
+    labelNames: ["service", "method", "transport"],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly tokensIssued = new Counter({
+  readonly tokensIssued = new TallyCounter({
     name: "tessera_tokens_issued_total",
     help: "Access tokens issued, by grant",
-    labelNames: ["grant"] as const,
-    registers: [this.registry],
+    labelNames: ["grant"],
+    registry: this.registry,
   });
   readonly refreshReuse = new Counter({
     name: "tessera_refresh_reuse_detected_total",

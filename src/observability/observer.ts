@@ -53,7 +53,7 @@ export class Observer {
     this.metrics = new Metrics(core.keys);
     core.events = {
       ...core.events,
-      tokenIssued: (grant) => this.metrics.tokensIssued.inc({ grant }),
+      tokenIssued: (grant) => this.metrics.tokensIssued.inc(grant),
       refreshReuseDetected: () => this.metrics.refreshReuse.inc(),
     };
     core.store.onBusyRetry = () => this.metrics.busyRetries.inc();
@@ -66,17 +66,16 @@ export class Observer {
   /** Times one HTTP request; logs and counts it when the answer is sent (or the peer gives up). */
   http(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
-    const done = () => {
-      res.off("finish", done);
-      res.off("close", done);
+    // A ServerResponse always emits "close", after "finish" when the answer went out.
+    res.once("close", () => {
       const seconds = (performance.now() - started) / 1000;
       const path = (req.url ?? "/").split("?")[0]!.slice(0, 200);
       const rpc = this.rpcPaths.has(path);
       const route = res.locals.route ?? (rpc ? path : "other");
       const method = req.method ?? "GET";
       const status = res.writableFinished ? res.statusCode : 499;
-      this.metrics.httpRequests.inc({ route, method, status: String(status) });
-      this.metrics.httpDuration.observe({ route, method }, seconds);
+      this.metrics.httpRequests.inc(route, method, String(status));
+      this.metrics.httpDuration.observe(seconds, route, method);
       const { requestId, clientId, tenantId, error } = res.locals;
       if (error !== undefined) this.log.error({ request_id: requestId, path, ...errorFields(error) }, "unexpected error");
       if (rpc) return;
@@ -94,9 +93,7 @@ export class Observer {
         },
         "http request",
       );
-    };
-    res.on("finish", done);
-    res.on("close", done);
+    });
   }
 
   /** The connect-node interceptor: one RPC line and metric per Connect/gRPC-web call on the HTTP port. */
@@ -148,8 +145,8 @@ export class Observer {
 
   private rpc(o: RpcOutcome): void {
     const code = codeName(o.code);
-    this.metrics.rpcRequests.inc({ service: o.service, method: o.method, code, transport: o.transport });
-    this.metrics.rpcDuration.observe({ service: o.service, method: o.method, transport: o.transport }, o.durationMs / 1000);
+    this.metrics.rpcRequests.inc(o.service, o.method, code, o.transport);
+    this.metrics.rpcDuration.observe(o.durationMs / 1000, o.service, o.method, o.transport);
     this.log.info(
       {
         kind: "rpc",

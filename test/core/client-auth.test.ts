@@ -166,6 +166,31 @@ describe("authenticateClient", () => {
     expect(caught(() => authenticateClient(rotated(NOW - 1), post("c2", "old-secret"))).kind).toBe("invalid_client");
   });
 
+  it("remembers a verified secret in the cache entry: the right secret skips the keyed hash, any other still runs it", () => {
+    const fresh = clientContext("c3", { secretHash: secrets.hash("client-secret", secret) });
+    const c = fakeCore(fresh);
+    const hmac = vi.spyOn(secrets, "hash");
+    authenticateClient(c, post("c3", secret));
+    expect(hmac).toHaveBeenCalledTimes(1);
+    expect(fresh.verifiedSecret).toHaveLength(32);
+    expect(fresh.verifiedSecret!.equals(Buffer.from(secret))).toBe(false); // a digest, not the secret
+    expect(authenticateClient(c, post("c3", secret))).toBe(fresh);
+    expect(hmac).toHaveBeenCalledTimes(1);
+    expect(caught(() => authenticateClient(c, post("c3", "wrong-secret"))).kind).toBe("invalid_client");
+    expect(hmac).toHaveBeenCalledTimes(2);
+    expect(caught(() => authenticateClient(c, post("c3", undefined))).description).toBe("client secret is required");
+  });
+
+  it("does not remember a previous secret accepted during its grace window", () => {
+    const fresh = clientContext("c4", {
+      secretHash: secrets.hash("client-secret", "new-secret"),
+      previousSecretHash: secrets.hash("client-secret", "old-secret"),
+      previousSecretExpireTime: NOW + 60,
+    });
+    authenticateClient(fakeCore(fresh), post("c4", "old-secret"));
+    expect(fresh.verifiedSecret).toBeUndefined();
+  });
+
   it("refuses a public client at a confidential endpoint", () => {
     const pub = fakeCore(clientContext("p1"));
     expect(caught(() => authenticateClient(pub, post("p1", undefined))).description).toBe("this client may not use this endpoint");
