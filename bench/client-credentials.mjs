@@ -1,11 +1,14 @@
 // client_credentials throughput: the built server pinned to one core, loaded over HTTP
-// (keep-alive, Basic auth) and over gRPC (grpc-js IssueClientToken) from this process.
+// (keep-alive, Basic auth; wrk) and over gRPC (IssueClientToken; h2load with a pre-encoded gRPC frame,
+// or a grpc-js client from this process when h2load is missing).
 //
 //   npm run bench                      # defaults below
 //   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_CHANNELS=4 BENCH_CONCURRENCY=64 npm run bench
 //   BENCH_ALG=ES256 npm run bench      # ES256 instead of EdDSA
 //   BENCH_ONLY=http|grpc               # one of the two
 //   BENCH_NODE_CLIENT=1|only           # HTTP load also (or only) from a node:http client instead of wrk
+//   BENCH_GRPC_CLIENT=1                # gRPC load from grpc-js instead of h2load
+//   BENCH_RUNS=3                       # measured runs per door (the machine is shared: report each, and the best)
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { spawn, spawnSync } from "node:child_process";
@@ -21,6 +24,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const CHANNELS = Number(process.env.BENCH_CHANNELS ?? 4);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const ALG = process.env.BENCH_ALG ?? "EdDSA";
+const RUNS = Number(process.env.BENCH_RUNS ?? 1);
 
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0;
 const pin = (core, argv) => (hasTaskset ? ["taskset", ["-c", String(core), ...argv]] : [argv[0], argv.slice(1)]);
@@ -139,7 +143,40 @@ function wrk(url) {
     );
   };
   run(WARMUP);
-  return run(SECONDS);
+  return Array.from({ length: RUNS }, () => run(SECONDS));
+}
+
+// h2load (apt-get install nghttp2-client) drives HTTP/2 with far less CPU per call than a grpc-js client:
+// every stream POSTs the same length-prefixed IssueClientTokenRequest with Basic metadata.
+const hasH2load = process.env.BENCH_GRPC_CLIENT !== "1" && spawnSync("h2load", ["--version"]).error === undefined;
+function h2load(url) {
+  const frame = join(dataDir, "request.grpc");
+  const message = Buffer.from(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, {})));
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  writeFileSync(frame, Buffer.concat([prefix, message]));
+  const streams = Math.max(1, Math.round(CONCURRENCY / CHANNELS));
+  const run = (seconds) => {
+    const args = ["h2load", `-c${CHANNELS}`, `-m${streams}`, `-D${seconds}`, "-d", frame];
+    for (const h of ["content-type: application/grpc", "te: trailers", `authorization: ${basic}`]) args.push("-H", h);
+    const [c, a] = pin(1, [...args, url]);
+    const before = serverCpuSeconds();
+    const out = spawnSync(c, a, { encoding: "utf8" }).stdout;
+    const busy = (serverCpuSeconds() - before) / seconds;
+    const perSecond = Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(out)?.[1]);
+    const [, done, succeeded] = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out) ?? [];
+    const dataBytes = Number(/traffic: .*?, [^,]+ headers.*?, [\d.]+\w* \((\d+)\) data/.exec(out)?.[1]);
+    const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1];
+    // A gRPC error is an HTTP 200 with grpc-status in the trailers and no message: check the bytes.
+    const perCall = dataBytes / Number(done);
+    const check = perCall > 100 ? "" : `, only ${Math.round(perCall)} bytes of data per call: NOT TOKENS`;
+    return (
+      `${Math.round(perSecond)} calls/s  mean ${mean}  (${done} calls, ${Number(done) - Number(succeeded)} failed${check}; ` +
+      `server core ${Math.round(busy * 100)}% busy, ${Math.round(perSecond / busy)} calls/s at 100%)`
+    );
+  };
+  run(WARMUP);
+  return Array.from({ length: RUNS }, () => run(SECONDS));
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
@@ -196,14 +233,22 @@ try {
   console.log(`tessera client_credentials bench: ${ALG}, server pinned to core 0 (${hasTaskset ? "taskset" : "no taskset: unpinned"}), load from this process, ${WARMUP}s warm-up + ${SECONDS}s`);
   const only = process.env.BENCH_ONLY;
   if (only !== "grpc" && hasWrk) {
-    const w = wrk(`http://127.0.0.1:${ports.http}/oidc/token`);
-    console.log(`HTTP  POST /oidc/token (Basic, wrk on core 1, ${CONNECTIONS} keep-alive connections): ${w}`);
+    for (const w of wrk(`http://127.0.0.1:${ports.http}/oidc/token`)) {
+      console.log(`HTTP  POST /oidc/token (Basic, wrk on core 1, ${CONNECTIONS} keep-alive connections): ${w}`);
+    }
   }
   if (only !== "grpc" && (!hasWrk || process.env.BENCH_NODE_CLIENT === "1")) {
     const h = await measure(CONNECTIONS, httpCall);
     console.log(`HTTP  POST /oidc/token (Basic, ${CONNECTIONS} keep-alive connections): ${describe(h, "tokens/s")}`);
   }
-  if (only !== "http") {
+  if (only !== "http" && hasH2load) {
+    // One decoded call first: the load below only sees sizes.
+    await grpcCall();
+    for (const g of h2load(`http://127.0.0.1:${ports.grpc}/tessera.v1.TokenService/IssueClientToken`)) {
+      console.log(`gRPC  IssueClientToken (h2load on core 1, ${CHANNELS} connections x ${Math.round(CONCURRENCY / CHANNELS)} streams): ${g}`);
+    }
+  }
+  if (only !== "http" && !hasH2load) {
     const g = await measure(CONCURRENCY, grpcCall);
     console.log(`gRPC  IssueClientToken (grpc-js, ${CHANNELS} channels, concurrency ${CONCURRENCY}): ${describe(g, "calls/s")}`);
   }

@@ -43,7 +43,7 @@ function parseBasic(header: string): ClientCredentials {
   const colon = decoded.indexOf(":");
   if (colon <= 0) throw withBasic(invalidClient("malformed Basic credentials"));
   try {
-    const unescape = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
+    const unescape = (s: string) => (/[%+]/.test(s) ? decodeURIComponent(s.replace(/\+/g, " ")) : s);
     return {
       method: "client_secret_basic",
       clientId: unescape(decoded.slice(0, colon)),

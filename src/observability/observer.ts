@@ -33,7 +33,8 @@ interface RpcOutcome {
   code: number;
   durationMs: number;
   requestId: string | undefined;
-  clientId: string | undefined;
+  /** Read only when the line is logged. */
+  clientId: () => string | undefined;
 }
 
 /**
@@ -78,7 +79,7 @@ export class Observer {
       this.metrics.httpDuration.observe(seconds, route, method);
       const { requestId, clientId, tenantId, error } = res.locals;
       if (error !== undefined) this.log.error({ request_id: requestId, path, ...errorFields(error) }, "unexpected error");
-      if (rpc) return;
+      if (rpc || !this.log.isLevelEnabled("info")) return;
       this.log.info(
         {
           kind: "http",
@@ -100,7 +101,9 @@ export class Observer {
   readonly interceptor: Interceptor = (next) => async (req) => {
     const started = performance.now();
     const message = req.stream ? undefined : (req.message as { clientId?: unknown });
-    const clientId = basicClientId(req.header.get("authorization")) ?? (typeof message?.clientId === "string" && message.clientId !== "" ? message.clientId.slice(0, 128) : undefined);
+    const clientId = () =>
+      basicClientId(req.header.get("authorization")) ??
+      (typeof message?.clientId === "string" && message.clientId !== "" ? message.clientId.slice(0, 128) : undefined);
     const outcome = (code: number) =>
       this.rpc({
         transport: "connect",
@@ -129,7 +132,7 @@ export class Observer {
       code: e.code,
       durationMs: e.durationMs,
       requestId: e.requestHeader.get("x-request-id") ?? undefined,
-      clientId: basicClientId(e.requestHeader.get("authorization")),
+      clientId: () => basicClientId(e.requestHeader.get("authorization")),
     });
   };
 
@@ -147,6 +150,8 @@ export class Observer {
     const code = codeName(o.code);
     this.metrics.rpcRequests.inc(o.service, o.method, code, o.transport);
     this.metrics.rpcDuration.observe(o.durationMs / 1000, o.service, o.method, o.transport);
+    if (!this.log.isLevelEnabled("info")) return;
+    const clientId = o.clientId();
     this.log.info(
       {
         kind: "rpc",
@@ -156,7 +161,7 @@ export class Observer {
         code,
         duration_ms: Math.round(o.durationMs * 1000) / 1000,
         request_id: o.requestId,
-        ...(o.clientId === undefined ? {} : { client_id: o.clientId }),
+        ...(clientId === undefined ? {} : { client_id: clientId }),
       },
       "rpc",
     );
