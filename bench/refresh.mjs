@@ -1,8 +1,11 @@
 // Refresh-token rotation over HTTP: the built server pinned to one core, 64 keep-alive connections,
 // each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000]
-//   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL]
+//   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL] [--driver wrk|node]
+// The measured load comes from wrk when it is installed (a Lua script keeps a queue of live chain heads:
+// each answer's refresh_token goes to the back, each request takes one from the front), otherwise from
+// a node:http client, which saturates its own core before the server's.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +22,7 @@ const { values: args } = parseArgs({
     sync: { type: "string", default: "NORMAL,FULL" },
     core: { type: "string", default: "0" },
     prof: { type: "string" },
+    driver: { type: "string", default: spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "node" },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -117,9 +121,11 @@ async function run(label, rows, sync) {
     const cc = await request(agent, port, "/oidc/token", form, "grant_type=client_credentials");
     const json = { "content-type": "application/json", authorization: `Bearer ${cc.body.access_token}` };
     const chains = [];
-    for (let i = 0; i < CONNECTIONS; i += 8) {
+    // wrk asks for a connection's next request before it hands over the answer: a spare chain per connection.
+    const chainCount = args.driver === "wrk" ? 2 * CONNECTIONS : CONNECTIONS;
+    for (let i = 0; i < chainCount; i += 8) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(8, CONNECTIONS - i) }, () =>
+        Array.from({ length: Math.min(8, chainCount - i) }, () =>
           request(agent, port, "/cis/v1/auth/password/authenticate", json, JSON.stringify({ username: USERNAME, password: PASSWORD })),
         ),
       );
@@ -151,6 +157,17 @@ async function run(label, rows, sync) {
     };
     const workers = chains.map((_, i) => worker(i));
     await new Promise((r) => setTimeout(r, WARMUP * 1000));
+    if (args.driver === "wrk") {
+      stop = true;
+      await Promise.all(workers);
+      const w = wrk(port, chains, args.endpoint === "oidc" ? form : json, child.pid);
+      console.log(
+        `${label.padEnd(28)} ${String(w.rate).padStart(6)} rotations/s   p50 ${w.p50.padStart(6)} ms   p99 ${w.p99.padStart(6)} ms` +
+          `   errors ${w.errors}   server core ${Math.round(w.busy * 100)}% busy, ${Math.round(w.rate / w.busy)} rotations per server CPU-second (wrk)` +
+          `${rows > 0 ? `   (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`,
+      );
+      return;
+    }
     measuring = true;
     const t0 = performance.now();
     const cpu0 = cpuSeconds(child.pid);
@@ -174,6 +191,48 @@ async function run(label, rows, sync) {
     await new Promise((r) => child.once("exit", r));
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** One wrk run over the live chains (one token per in-flight request, successors queued for reuse). */
+function wrk(port, chains, headers, pid) {
+  const dir = mkdtempSync(join(tmpdir(), "tessera-wrk-"));
+  const script = join(dir, "refresh.lua");
+  const oidc = args.endpoint === "oidc";
+  const path = oidc ? "/oidc/token" : "/cis/v1/auth/token/refresh";
+  const body = oidc ? `"grant_type=refresh_token&refresh_token=" .. t` : `'{"refresh_token":"' .. t .. '"}'`;
+  writeFileSync(
+    script,
+    [
+      `local tokens = { ${chains.map((t) => JSON.stringify(t)).join(", ")} }`,
+      "local head, tail = 1, #tokens",
+      'wrk.method = "POST"',
+      ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+      "request = function()",
+      '  local t = tokens[head] or "exhausted"',
+      "  tokens[head] = nil",
+      "  head = head + 1",
+      `  return wrk.format(nil, ${JSON.stringify(path)}, nil, ${body})`,
+      "end",
+      "response = function(status, headers, body)",
+      '  local t = body:match(\'"refresh_token":"([^"]+)"\')',
+      "  if t then tail = tail + 1; tokens[tail] = t",
+      '  elseif not reported then reported = true; io.write("FIRST_ERROR " .. status .. " " .. body .. "\\n") end',
+      "end",
+      "done = function(summary, latency, requests)",
+      '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), summary.errors.status))',
+      "end",
+    ].join("\n"),
+  );
+  const cpu0 = cpuSeconds(pid);
+  const out = spawnSync("taskset", ["-c", args.core === "0" ? "1" : "0", "wrk", "-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, `http://127.0.0.1:${port}`], { encoding: "utf8" });
+  const busy = (cpuSeconds(pid) - cpu0) / SECONDS;
+  rmSync(dir, { recursive: true, force: true });
+  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout);
+  if (m === null) throw new Error(`wrk failed: ${out.stdout} ${out.stderr}`);
+  const firstError = /FIRST_ERROR (.*)/.exec(out.stdout)?.[1];
+  if (firstError !== undefined) console.error(`  first failed rotation: ${firstError.slice(0, 300)}`);
+  const rate = Math.round(Number(m[1]) / (Number(m[2]) / 1e6));
+  return { rate, p50: (Number(m[3]) / 1000).toFixed(2), p99: (Number(m[4]) / 1000).toFixed(2), errors: Number(m[5]), busy };
 }
 
 /** User + system CPU seconds a process has used (Linux /proc): how busy the server's core was. */

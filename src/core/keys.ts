@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { createHash, hash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import type { SigningAlgorithm } from "../config.js";
 import { invalidToken } from "../domain/errors.js";
 import type { SigningKeyRecord } from "../storage/signing-keys.js";
@@ -203,6 +203,6 @@ function thumbprint(jwk: { kty: string; crv: string; x: string; y?: string }): s
 
 /** OIDC at_hash/c_hash: left half of the hash that matches the signing algorithm (SHA-512 for Ed25519). */
 export function halfHash(alg: SigningAlgorithm, value: string): string {
-  const digest = createHash(alg === "EdDSA" ? "sha512" : "sha256").update(value).digest();
+  const digest = hash(alg === "EdDSA" ? "sha512" : "sha256", value, "buffer");
   return digest.subarray(0, digest.length / 2).toString("base64url");
 }

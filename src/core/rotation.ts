@@ -54,10 +54,11 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   }
   if (presented.length > MAX_TOKEN_LENGTH) throw invalidGrant(INVALID);
   const hash = core.secrets.hash("refresh-token", presented);
-  const token = core.store.refreshTokens.getToken(hash);
-  const family = token && core.store.refreshTokens.getFamily(token.familyId);
+  const found = core.store.refreshTokens.getTokenWithFamily(hash);
   // Another application's token is simply unknown here: it is neither honoured nor revoked.
-  if (token === undefined || family === undefined || family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id) {
+  if (found === undefined) throw invalidGrant(INVALID);
+  const { token, family } = found;
+  if (family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id) {
     throw invalidGrant(INVALID);
   }
   const now = core.now();

@@ -7,21 +7,37 @@ interface Pending {
 }
 
 /**
- * Group commit: work queued during one event-loop turn runs in one IMMEDIATE transaction, each
- * item in its own savepoint (a failing item rolls back alone), and every promise settles only
- * after the shared COMMIT returned, i.e. once the group is durable under the configured
- * synchronous mode. Items still run synchronously and in order, so they never interleave with
+ * Group commit: work queued during one event-loop turn runs in one IMMEDIATE transaction and every
+ * promise settles only after the shared COMMIT returned, i.e. once the group is durable under the
+ * configured synchronous mode. Items run synchronously and in order, so they never interleave with
  * other writers; only their commit is shared.
+ *
+ * The common case has no savepoints: the items run back to back. If one of them throws, the whole
+ * transaction rolls back and the group runs again with each item in its own savepoint, so the failing
+ * item rolls back alone and the others commit. Items must therefore be functions of the database
+ * state only (they may run twice, the first run leaving no trace).
  */
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
-  private readonly runBatch;
+  private readonly runFast;
+  private readonly runIsolated;
   private readonly savepoint;
+  private itemFailed = false;
 
   constructor(db: Db) {
     this.savepoint = db.transaction((fn: () => unknown) => fn());
-    this.runBatch = db.transaction((batch: Pending[]) =>
+    this.runFast = db.transaction((batch: Pending[]) =>
+      batch.map((item) => {
+        try {
+          return item.fn();
+        } catch (err) {
+          this.itemFailed = true;
+          throw err;
+        }
+      }),
+    );
+    this.runIsolated = db.transaction((batch: Pending[]) =>
       batch.map((item): { ok: true; value: unknown } | { ok: false; err: unknown } => {
         try {
           return { ok: true, value: this.savepoint(item.fn) };
@@ -46,9 +62,26 @@ export class GroupCommit {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
+    this.itemFailed = false;
+    let values: unknown[];
+    try {
+      values = this.runFast.immediate(batch);
+    } catch (err) {
+      // BEGIN or COMMIT failed (busy, disk full): nothing was written, and the whole group is refused.
+      if (!this.itemFailed) {
+        for (const item of batch) item.reject(err);
+        return;
+      }
+      this.flushIsolated(batch);
+      return;
+    }
+    batch.forEach((item, i) => item.resolve(values[i]));
+  }
+
+  private flushIsolated(batch: Pending[]): void {
     let outcomes;
     try {
-      outcomes = this.runBatch.immediate(batch);
+      outcomes = this.runIsolated.immediate(batch);
     } catch (err) {
       for (const item of batch) item.reject(err);
       return;

@@ -48,6 +48,15 @@ interface FamilyRow {
   revoke_reason: string | null;
 }
 
+interface TokenWithFamilyRow {
+  t_hash: Buffer;
+  t_generation: number;
+  t_create_time: number;
+  t_expire_time: number;
+  t_consume_time: number | null;
+  t_reuse_count: number;
+}
+
 interface TokenRow {
   hash: Buffer;
   family_id: string;
@@ -90,6 +99,7 @@ export class RefreshTokenRepository {
   private readonly insertTokenStmt;
   private readonly getFamilyStmt;
   private readonly getTokenStmt;
+  private readonly getTokenWithFamilyStmt;
   private readonly revokeFamilyStmt;
   private readonly revokeSessionFamiliesStmt;
   private readonly consumeStmt;
@@ -112,6 +122,11 @@ export class RefreshTokenRepository {
     );
     this.getFamilyStmt = db.prepare<[string], FamilyRow>("SELECT * FROM refresh_families WHERE id = ?");
     this.getTokenStmt = db.prepare<[Buffer], TokenRow>("SELECT * FROM refresh_tokens WHERE hash = ?");
+    this.getTokenWithFamilyStmt = db.prepare<[Buffer], FamilyRow & TokenWithFamilyRow>(
+      `SELECT f.*, t.hash AS t_hash, t.generation AS t_generation, t.create_time AS t_create_time,
+         t.expire_time AS t_expire_time, t.consume_time AS t_consume_time, t.reuse_count AS t_reuse_count
+       FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`,
+    );
     this.revokeFamilyStmt = db.prepare<[number, string, string]>(
       "UPDATE refresh_families SET revoke_time = ?, revoke_reason = ? WHERE id = ? AND revoke_time IS NULL",
     );
@@ -167,6 +182,21 @@ export class RefreshTokenRepository {
       create_time: t.createTime,
       expire_time: t.expireTime,
     });
+  }
+  /** A token and its family in one read (the refresh hot path). */
+  getTokenWithFamily(hash: Buffer): { token: RefreshTokenRecord; family: RefreshFamily } | undefined {
+    const row = this.getTokenWithFamilyStmt.get(hash);
+    if (row === undefined) return undefined;
+    const token = toToken({
+      hash: row.t_hash,
+      family_id: row.id,
+      generation: row.t_generation,
+      create_time: row.t_create_time,
+      expire_time: row.t_expire_time,
+      consume_time: row.t_consume_time,
+      reuse_count: row.t_reuse_count,
+    });
+    return { token, family: toFamily(row) };
   }
   getFamily(id: string): RefreshFamily | undefined {
     const row = this.getFamilyStmt.get(id);

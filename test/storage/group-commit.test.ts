@@ -17,8 +17,10 @@ describe("group commit", () => {
   it("runs the work of one turn in one transaction; a failing item rolls back alone", async () => {
     const group = new GroupCommit(db);
     let inTransaction = 0;
+    let runs = 0;
     const results = await Promise.allSettled([
       group.run(() => {
+        runs++;
         inTransaction += db.inTransaction ? 1 : 0;
         insert.run("a");
         return "first";
@@ -32,12 +34,26 @@ describe("group commit", () => {
         return keys();
       }),
     ]);
-    expect(inTransaction).toBe(1);
+    // Twice: in the fast pass the failing item rolled back, then in its own savepoint; always in a transaction.
+    expect(runs).toBe(2);
+    expect(inTransaction).toBe(2);
     expect(results[0]).toEqual({ status: "fulfilled", value: "first" });
     expect(results[1]!.status).toBe("rejected");
     // The third item saw the first one's write and not the failed item's partial one.
     expect(results[2]).toEqual({ status: "fulfilled", value: ["a", "c"] });
     expect(keys()).toEqual(["a", "c"]);
+  });
+
+  it("runs a group without a failing item once, and re-runs a group with one item by item", async () => {
+    const group = new GroupCommit(db);
+    const runs = { a: 0, b: 0 };
+    await Promise.all([group.run(() => (runs.a++, insert.run("a"))), group.run(() => (runs.b++, insert.run("b")))]);
+    expect(runs).toEqual({ a: 1, b: 1 });
+    const results = await Promise.allSettled([group.run(() => (runs.a++, insert.run("c"))), group.run(() => insert.run("a"))]);
+    // The first run rolled back entirely ("c" too), then each item ran in its own savepoint.
+    expect(runs.a).toBe(3);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected"]);
+    expect(keys()).toEqual(["a", "b", "c"]);
   });
 
   it("settles nothing before the commit, and everything when the commit fails", async () => {
