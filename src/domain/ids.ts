@@ -5,9 +5,15 @@ export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString("base64url")}`;
 }
 
-/** A client_id: 128 random bits, URL-safe, no prefix (it travels in Basic auth). */
+/**
+ * A client_id: 128 random bits, URL-safe, no prefix (it travels in Basic auth). It never starts with
+ * `-` or `_`: an id like `-c3x…` would read as an option to the CLI (and to most other command lines).
+ */
 export function newClientId(): string {
-  return randomBytes(16).toString("base64url");
+  for (;;) {
+    const id = randomBytes(16).toString("base64url");
+    if (id[0] !== "-" && id[0] !== "_") return id;
+  }
 }
 
 /** A bearer secret (client secret, refresh token, session id, code): 256 random bits. */
