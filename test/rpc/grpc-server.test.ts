@@ -205,8 +205,15 @@ describe("grpc-js adapter", () => {
       expect(methods).toContain("tessera.v1.TokenService/GetJwks");
       expect(methods).toContain("tessera.v1.ResourceAdminService/CreateResource");
       expect(methods).toContain("tessera.v1.UserAdminService/GetUser");
+      expect(methods).toContain("grpc.health.v1.Health/Check");
       const served = [TokenService, ResourceAdminService, UserAdminService];
-      expect(methods).toHaveLength(served.reduce((n, s) => n + s.methods.length, 0));
+      // The served services, plus Health's Check and Watch.
+      expect(methods).toHaveLength(served.reduce((n, s) => n + s.methods.length, 0) + 2);
+    });
+
+    it("describes the health service, so a generic client can check it", async () => {
+      const { stdout } = await bufCurl("-d", '{"service":"tessera.v1.TokenService"}', `http://${address}/grpc.health.v1.Health/Check`);
+      expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
     });
 
     it("resolves request and response schemas to call a method", async () => {

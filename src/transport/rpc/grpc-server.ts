@@ -8,6 +8,7 @@ import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
+import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 
 export interface GrpcService {
@@ -61,8 +62,9 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
   };
   setServing(false);
   health.addToServer(server);
-  new ReflectionService(reflectionPackage(opts.services.map((s) => s.service)), {
-    services: names,
+  // Reflection describes the health service too, so `buf curl .../grpc.health.v1.Health/Check` works.
+  new ReflectionService(reflectionPackage([...opts.services.map((s) => s.service), Health]), {
+    services: [...names, Health.typeName],
   }).addToServer(server);
 
   return {
