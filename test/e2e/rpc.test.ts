@@ -126,10 +126,17 @@ describe("TokenService.IssueClientToken over RPC", () => {
       body: JSON.stringify({ scope: "" }),
     });
     expect(res.status).toBe(200);
+    // Tokens (and admin answers with secrets) never go to a cache, on this door either.
+    expect(res.headers.get("cache-control")).toBe("no-store");
     const body = (await res.json()) as { accessToken: string; tokenType: string; expiresIn: number };
     expect(body).toMatchObject({ tokenType: "Bearer", expiresIn: 3600 });
     await verifyAccessToken(server, body.accessToken);
+    const refused = await fetch(`${server.httpUrl}/tessera.v1.TokenService/IssueClientToken`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: server.basic("nobody", "nothing") },
+      body: "{}",
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("cache-control")).toBe("no-store");
   });
 });
-
-// Placeholder until the admin services land (issue-3 only): delete at merge.

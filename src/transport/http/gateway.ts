@@ -83,7 +83,11 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
       sendError(httpContext(req, res), new OAuthError("payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`));
       return;
     }
-    if (isRpc(pathOf(req))) connect(req, res);
+    if (isRpc(pathOf(req))) {
+      // RPC answers carry tokens and secrets: never stored by a cache (the OAuth endpoints say so themselves).
+      res.setHeader("Cache-Control", "no-store");
+      connect(req, res);
+    }
     else fallback(req, res);
   };
 }
