@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 
@@ -22,6 +22,8 @@ export function openDatabase(opts: OpenOptions): Db {
   if (opts.dataDir !== ":memory:") {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     path = join(opts.dataDir, DATABASE_FILE);
+    // Created owner-only (hashed secrets, encrypted keys); SQLite gives the -wal and -shm files the same mode.
+    if (!opts.readonly && !existsSync(path)) closeSync(openSync(path, "a", 0o600));
   }
   const db = new Database(path, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs });
   try {

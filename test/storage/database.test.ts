@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DATABASE_FILE, migrate, openDatabase, schemaVersion, type Db } from "../../src/storage/database.js";
@@ -62,6 +62,17 @@ describe("database", () => {
     expect(normal.pragma("synchronous", { simple: true })).toBe(1);
     normal.close();
     expect(existsSync(join(d, DATABASE_FILE))).toBe(true);
+  });
+
+  it("creates the database, its WAL and shared-memory files readable by the owner only", () => {
+    const d = dir();
+    const db = openDatabase({ dataDir: d, synchronous: "FULL", busyTimeoutMs: 100 });
+    db.exec("CREATE TABLE t (x)");
+    db.exec("INSERT INTO t VALUES (1)");
+    for (const f of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`]) {
+      expect((statSync(join(d, f)).mode & 0o777).toString(8), f).toBe("600");
+    }
+    db.close();
   });
 
   it("keeps committed data across close and reopen", () => {
