@@ -28,7 +28,8 @@ const REDACT = [
 export function createLogger(level: Config["logLevel"], destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
-    base: { service: "tessera" },
+    // `name`, not `service`: rpc lines have a `service` field of their own (the RPC service).
+    base: { name: "tessera" },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },

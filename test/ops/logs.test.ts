@@ -92,6 +92,12 @@ describe("structured logs", () => {
       client_id: server.bootstrap.client_id,
     });
     expect(all.filter((l) => l.request_id === "connect-call-1")).toHaveLength(1);
+    // No key twice in a line (JSON.parse would keep the last one silently); every line names tessera.
+    for (const l of raw) {
+      const keys = [...l.matchAll(/"([a-z_]+)":/g)].map((m) => m[1]);
+      expect(new Set(keys).size, l).toBe(keys.length);
+    }
+    expect(all.every((l) => l.name === "tessera")).toBe(true);
     expect(all.find((l) => l.request_id === "grpc-call-1")).toMatchObject({
       kind: "rpc",
       transport: "grpc",
