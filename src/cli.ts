@@ -348,7 +348,13 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       process.stdout.write(`${overview()}\n`);
       return argv.length === 0 ? 2 : 0;
     }
-    return fail(2, `unknown command "${words.join(" ")}"\n\n${overview()}`);
+    const group = COMMANDS.filter((c) => c.name.split(" ")[0] === words[0]);
+    if (group.length > 0 && (argv.includes("--help") || argv.includes("-h"))) {
+      process.stdout.write(`${group.map((c) => `tessera ${c.name} ${c.args.join(" ")}`.trimEnd().padEnd(40) + `  ${c.summary}`).join("\n")}\n`);
+      return 0;
+    }
+    const hint = argv[0]?.startsWith("-") === true ? " (command words come first, options after them)" : "";
+    return fail(2, `unknown command "${words.join(" ")}"${hint}\n\n${overview()}`);
   }
   let parsed;
   try {

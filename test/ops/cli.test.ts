@@ -48,8 +48,17 @@ describe("tessera CLI: usage", () => {
     expect(r.stdout).toContain("--alg");
   });
 
+  it("a command group's --help lists its commands", async () => {
+    const r = await tessera(["client", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("tessera client create <application-id>");
+    expect(r.stdout).toContain("tessera client rotate-secret <client-id>");
+    expect(r.stdout).not.toContain("tenant");
+  });
+
   it.each([
     [["frobnicate"], /unknown command "frobnicate"/],
+    [["--data-dir", "/tmp/x", "tenant", "list"], /unknown command "\/tmp\/x tenant list" \(command words come first, options after them\)/],
     [[], /usage: tessera <command>/],
     [["tenant"], /unknown command "tenant"/],
     [["tenant", "create"], /expected <name>, got none/],
