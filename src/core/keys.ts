@@ -150,7 +150,8 @@ export class KeyRing {
     } catch {
       throw invalidToken("malformed token");
     }
-    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) throw invalidToken("malformed token");
+    const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+    if (!isObject(header) || !isObject(payload)) throw invalidToken("malformed token");
     const now = seconds(this.clock);
     const key = this.keys.find((k) => k.jwk.kid === header.kid && (k.record.expireTime === undefined || k.record.expireTime > now));
     if (key === undefined || header.alg !== key.alg) throw invalidToken("token not signed by a current tessera key");

@@ -1,0 +1,62 @@
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientToken, postForm, startServer, type TestServer } from "../helpers/server.js";
+
+// Found by a black-box sweep of malformed requests: each of these answered 500 / INTERNAL before.
+describe("hostile input gets a caller error on every door, never a 500", () => {
+  let server: TestServer;
+  // A JWT whose header is JSON null (and payload {}): well-formed base64url, nonsense JOSE.
+  const nullHeaderJwt = `${Buffer.from("null").toString("base64url")}.${Buffer.from("{}").toString("base64url")}.AA`;
+
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => server.dispose());
+
+  it("a JWT with a null header as Bearer is 401 invalid_token on /cis, userinfo and the admin RPCs", async () => {
+    const cis = await fetch(`${server.httpUrl}/cis/v1/auth/token/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${nullHeaderJwt}` },
+      body: "{}",
+    });
+    expect(cis.status).toBe(401);
+    expect(((await cis.json()) as { error: string }).error).toBe("invalid_token");
+    const userinfo = await fetch(`${server.httpUrl}/oidc/userinfo`, { headers: { authorization: `Bearer ${nullHeaderJwt}` } });
+    expect(userinfo.status).toBe(401);
+    const admin = await fetch(`${server.httpUrl}/tessera.v1.ResourceAdminService/ListResources`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${nullHeaderJwt}` },
+      body: "{}",
+    });
+    expect(admin.status).toBe(401);
+    expect(((await admin.json()) as { code: string }).code).toBe("unauthenticated");
+  });
+
+  it("introspecting a JWT with a null header says inactive", async () => {
+    const res = await postForm(`${server.httpUrl}/oidc/introspect`, { token: nullHeaderJwt }, server.basic());
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ active: false });
+  });
+
+  it("bytes that are not a protobuf message are INVALID_ARGUMENT (invalid_request) over grpc-js, not INTERNAL", async () => {
+    const client = new grpc.Client(server.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+        client.makeUnaryRequest(
+          "/tessera.v1.TokenService/IssueClientToken",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0xff, 0xff, 0xff]),
+          new grpc.Metadata(),
+          (e) => (e ? resolve(e) : reject(new Error("the garbage was accepted"))),
+        ),
+      );
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).toContain("not a valid tessera.v1.IssueClientTokenRequest message");
+    } finally {
+      client.close();
+    }
+    // The port still serves well-formed calls.
+    expect(await clientToken(server)).toMatch(/^ey/);
+  });
+});
