@@ -9,7 +9,9 @@ import { randomUUID } from "node:crypto";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
+import { invalidRequest } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
+import { toConnectError } from "./errors.js";
 
 export interface GrpcService {
   service: DescService;
@@ -103,7 +105,15 @@ function serviceDefinition(service: DescService): grpc.ServiceDefinition {
         requestStream: false,
         responseStream: false,
         requestSerialize: (msg) => Buffer.from(toBinary(method.input, create(method.input, msg as never))),
-        requestDeserialize: (bytes) => fromBinary(method.input, bytes),
+        // Malformed bytes are the caller's mistake: grpc-js would answer INTERNAL for a throwing deserializer,
+        // so the error travels to the handler, which answers INVALID_ARGUMENT.
+        requestDeserialize: (bytes) => {
+          try {
+            return fromBinary(method.input, bytes);
+          } catch (err) {
+            return new MalformedRequest(err instanceof Error ? err.message : String(err));
+          }
+        },
         responseSerialize: (msg) => Buffer.from(toBinary(method.output, create(method.output, msg as never))),
         responseDeserialize: (bytes) => fromBinary(method.output, bytes),
         originalName: method.name,
@@ -131,6 +141,11 @@ function serviceHandlers(
     };
   }
   return handlers;
+}
+
+/** What requestDeserialize hands over instead of a message it could not decode. */
+class MalformedRequest {
+  constructor(readonly reason: string) {}
 }
 
 // A shared reason: abort() without one builds a DOMException (and its stack) on every call.
@@ -228,6 +243,9 @@ async function handleUnary(
   try {
     if (!fn) {
       throw new ConnectError(`${service.typeName}.${method.name} is not implemented`, Code.Unimplemented);
+    }
+    if (call.request instanceof MalformedRequest) {
+      throw toConnectError(invalidRequest(`the request is not a valid ${method.input.typeName} message (${call.request.reason.slice(0, 100)})`), requestId);
     }
     const response = create(method.output, (await fn(call.request, context)) as never);
     sendHeader(call, context.responseHeader);
