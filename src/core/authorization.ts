@@ -71,6 +71,15 @@ function errorLocation(core: Core, req: Pick<AuthorizationRequest, "redirectUri"
   return redirectLocation(core, req.redirectUri, { error: err.error, error_description: err.message, state: req.state });
 }
 
+/** Longest `state` echoed back: enough for any RP's encoded state, short of oversized Location headers. */
+export const MAX_STATE_LENGTH = 4096;
+
+/** The state to echo in an error redirect: none if it was itself the problem. */
+function echoableState(params: Map<string, string>): string | undefined {
+  const state = params.get("state");
+  return state !== undefined && state.length <= MAX_STATE_LENGTH ? state : undefined;
+}
+
 function single(params: Map<string, string>, name: string, max = 2048): string | undefined {
   const value = params.get(name);
   if (value === undefined || value === "") return undefined;
@@ -150,7 +159,7 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
   return {
     clientId: ctx.client.id,
     redirectUri,
-    state: params.get("state"),
+    state: single(params, "state", MAX_STATE_LENGTH),
     nonce: single(params, "nonce", 512),
     scopes,
     resourceId: resource.id,
@@ -232,7 +241,7 @@ export function startAuthorization(core: Core, params: Map<string, string>, sess
     req = parseRequest(core, ctx, redirectUri, params);
   } catch (err) {
     if (err instanceof AuthorizationRedirectError) {
-      return { kind: "redirect", location: errorLocation(core, { redirectUri, state: params.get("state") }, err) };
+      return { kind: "redirect", location: errorLocation(core, { redirectUri, state: echoableState(params) }, err) };
     }
     throw err;
   }

@@ -13,14 +13,16 @@ export interface EndSessionInput {
 
 /** The client an id_token_hint was issued to (signature by a published tessera key; expiry ignored). */
 function hintedClient(core: Core, idTokenHint: string): string {
+  let header: Record<string, unknown>;
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = core.keys.verifySignature(idTokenHint));
+    ({ header, payload } = core.keys.verifySignature(idTokenHint));
   } catch (err) {
     if (err instanceof OAuthError) throw new AuthorizationPageError("The id_token_hint is not an ID token issued here.");
     throw err;
   }
-  if (payload.iss !== core.issuer || typeof payload.aud !== "string") {
+  // An ID token (typ JWT, audience the client), not an access token (typ at+jwt) that tessera also signs.
+  if (header.typ !== "JWT" || payload.iss !== core.issuer || typeof payload.aud !== "string") {
     throw new AuthorizationPageError("The id_token_hint is not an ID token issued here.");
   }
   return payload.aud;

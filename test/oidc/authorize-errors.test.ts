@@ -279,6 +279,24 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     expect(bad.status).toBe(400);
     expect(bad.headers.get("location")).toBeNull();
   });
+
+  it("an access token is not an id_token_hint, though tessera signed it too", async () => {
+    const accessToken = (await json(await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "client_credentials" }, server.basic(conf.clientId, conf.clientSecret))))
+      .access_token as string;
+    const res = await fetch(`${server.httpUrl}/oidc/session/end?id_token_hint=${accessToken}`, { redirect: "manual" });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("not an ID token issued here");
+  });
+
+  it("a state longer than 4096 characters is refused, and not echoed into the redirect", async () => {
+    const params = await errorRedirect({ client_id: conf.clientId, state: "s".repeat(4097) });
+    expect(params.get("error")).toBe("invalid_request");
+    expect(params.get("error_description")).toContain("state");
+    expect(params.has("state")).toBe(false);
+    // At the limit it is echoed as usual (here with another error to get a redirect at once).
+    const atLimit = await errorRedirect({ client_id: conf.clientId, state: "s".repeat(4096), prompt: "bogus" });
+    expect(atLimit.get("state")).toHaveLength(4096);
+  });
 });
 
 describe("cookies behind an https issuer", () => {
