@@ -203,6 +203,14 @@ describe("password throttling", () => {
     expect((await attempt(app.username, app.password)).status).toBe(200);
   });
 
+  it("throttles per application: failures through another application's client do not lock this one's users", async () => {
+    const other = await backendApp(server);
+    const elsewhere = (password: string) => cis(server, "password/authenticate", other.bearer, { username: app.username, password });
+    for (let i = 0; i < 5; i++) expect((await elsewhere("wrong password")).status).toBe(400);
+    expect((await elsewhere(app.password)).status).toBe(429); // locked there (and not a member anyway)
+    expect((await attempt(app.username, app.password)).status).toBe(200);
+  });
+
   it("throttles unknown usernames the same way, and per username only", async () => {
     for (let i = 0; i < 5; i++) await attempt("ghost-user", "whatever it is");
     expect((await attempt("ghost-user", "whatever it is")).status).toBe(429);

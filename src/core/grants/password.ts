@@ -60,7 +60,9 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
   const scopes = userScopes(ctx, input.scope);
 
   const tenantId = ctx.tenant.id;
-  const key = usernameKey(username);
+  // Per application too: another application of the tenant (a member of it or not) cannot lock this
+  // application's users out by guessing through its own client.
+  const key = `${ctx.application.id}\n${usernameKey(username)}`;
   const state = core.store.loginThrottle.get(tenantId, key);
   if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
 
