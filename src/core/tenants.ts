@@ -23,6 +23,8 @@ export function insertTenant(store: Store, name: string, now: number): Tenant {
     accessTokenTtl: undefined,
     refreshTokenTtl: undefined,
     maxRotation: undefined,
+    scopes: [],
+    signingAlg: undefined,
     createTime: now,
     updateTime: now,
   });

@@ -13,12 +13,20 @@ export interface LifetimeOverrides {
   maxRotation?: number | undefined;
 }
 
+/** JWS algorithms tessera signs with (CONTRACT §7). */
+export type SigningAlg = "ES256" | "EdDSA" | "RS256";
+export const SIGNING_ALGS: readonly SigningAlg[] = ["ES256", "EdDSA", "RS256"];
+
 export interface Resource extends LifetimeOverrides {
   id: string;
   tenantId: string;
   uri: string;
   displayName: string;
   isDefault: boolean;
+  /** The scope values this API defines (set only by a management application). */
+  scopes: string[];
+  /** Access token algorithm for this resource; undefined means the server default. */
+  signingAlg: SigningAlg | undefined;
   createTime: number;
   updateTime: number;
 }
@@ -35,11 +43,18 @@ export interface Application {
 export type GrantType = "client_credentials" | "refresh_token" | "authorization_code";
 export const GRANT_TYPES: readonly GrantType[] = ["client_credentials", "refresh_token", "authorization_code"];
 
+/** How a client authenticates at the token endpoint; "none" is a public client. */
+export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post" | "none";
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ["client_secret_basic", "client_secret_post", "none"];
+
 export interface Client extends LifetimeOverrides {
   id: string;
   tenantId: string;
   applicationId: string;
   displayName: string;
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** ID token algorithm for this client; undefined means the server default. */
+  idTokenSignedResponseAlg: SigningAlg | undefined;
   /** Keyed hash of the secret; undefined for a public client. */
   secretHash: Buffer | undefined;
   previousSecretHash: Buffer | undefined;
@@ -96,6 +111,8 @@ export function clientAllowsGrant(client: Client, grant: GrantType): boolean {
 /** A new client's fields besides its identity and secret: no secret history, empty lists, no lifetime overrides. */
 export function clientDefaults(now: number): Omit<Client, "id" | "tenantId" | "applicationId" | "displayName" | "secretHash"> {
   return {
+    tokenEndpointAuthMethod: "client_secret_basic",
+    idTokenSignedResponseAlg: undefined,
     previousSecretHash: undefined,
     previousSecretExpireTime: undefined,
     redirectUris: [],

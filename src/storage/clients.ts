@@ -1,4 +1,4 @@
-import type { Client, GrantType } from "../domain/types.js";
+import type { Client, GrantType, SigningAlg, TokenEndpointAuthMethod } from "../domain/types.js";
 import type { Db } from "./database.js";
 import { json, nullable, optionalNumber, parseList, type PageCursor } from "./rows.js";
 
@@ -19,6 +19,8 @@ interface ClientRow {
   refresh_token_ttl: number | null;
   max_rotation: number | null;
   reuse_leeway: number;
+  token_endpoint_auth_method: string;
+  id_token_signed_response_alg: string | null;
   create_time: number;
   update_time: number;
   resource_ids: string | null;
@@ -29,6 +31,8 @@ const toClient = (r: ClientRow): Client => ({
   tenantId: r.tenant_id,
   applicationId: r.application_id,
   displayName: r.display_name,
+  tokenEndpointAuthMethod: r.token_endpoint_auth_method as TokenEndpointAuthMethod,
+  idTokenSignedResponseAlg: (r.id_token_signed_response_alg ?? undefined) as SigningAlg | undefined,
   secretHash: r.secret_hash ?? undefined,
   previousSecretHash: r.previous_secret_hash ?? undefined,
   previousSecretExpireTime: optionalNumber(r.previous_secret_expire_time),
@@ -64,14 +68,17 @@ export class ClientRepository {
   constructor(db: Db) {
     this.insertStmt = db.prepare(
       `INSERT INTO clients (id, tenant_id, application_id, display_name, secret_hash, redirect_uris, post_logout_redirect_uris,
-         grant_types, scopes, web_origins, access_token_ttl, refresh_token_ttl, max_rotation, reuse_leeway, create_time, update_time)
+         grant_types, scopes, web_origins, access_token_ttl, refresh_token_ttl, max_rotation, reuse_leeway, token_endpoint_auth_method,
+         id_token_signed_response_alg, create_time, update_time)
        VALUES (@id, @tenant_id, @application_id, @display_name, @secret_hash, @redirect_uris, @post_logout_redirect_uris,
-         @grant_types, @scopes, @web_origins, @access_token_ttl, @refresh_token_ttl, @max_rotation, @reuse_leeway, @create_time, @update_time)`,
+         @grant_types, @scopes, @web_origins, @access_token_ttl, @refresh_token_ttl, @max_rotation, @reuse_leeway, @token_endpoint_auth_method,
+         @id_token_signed_response_alg, @create_time, @update_time)`,
     );
     this.updateStmt = db.prepare(
       `UPDATE clients SET display_name = @display_name, redirect_uris = @redirect_uris, post_logout_redirect_uris = @post_logout_redirect_uris,
          grant_types = @grant_types, scopes = @scopes, web_origins = @web_origins, access_token_ttl = @access_token_ttl,
-         refresh_token_ttl = @refresh_token_ttl, max_rotation = @max_rotation, reuse_leeway = @reuse_leeway, update_time = @update_time
+         refresh_token_ttl = @refresh_token_ttl, max_rotation = @max_rotation, reuse_leeway = @reuse_leeway,
+         id_token_signed_response_alg = @id_token_signed_response_alg, update_time = @update_time
        WHERE id = @id AND tenant_id = @tenant_id`,
     );
     this.setSecretStmt = db.prepare(
@@ -114,6 +121,8 @@ export class ClientRepository {
       refresh_token_ttl: nullable(c.refreshTokenTtl),
       max_rotation: nullable(c.maxRotation),
       reuse_leeway: c.reuseLeeway,
+      token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+      id_token_signed_response_alg: nullable(c.idTokenSignedResponseAlg),
       create_time: c.createTime,
       update_time: c.updateTime,
     };

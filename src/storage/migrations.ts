@@ -272,4 +272,20 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX refresh_tokens_expire ON refresh_tokens(expire_time);
     `,
   },
+  {
+    name: "resource scopes and signing algorithms, client auth method and ID token algorithm",
+    up: `
+      ALTER TABLE resources ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE resources ADD COLUMN signing_alg TEXT;
+      ALTER TABLE clients ADD COLUMN token_endpoint_auth_method TEXT NOT NULL DEFAULT 'client_secret_basic';
+      ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT;
+      UPDATE clients SET token_endpoint_auth_method = 'none' WHERE secret_hash IS NULL;
+    `,
+    down: `
+      ALTER TABLE clients DROP COLUMN id_token_signed_response_alg;
+      ALTER TABLE clients DROP COLUMN token_endpoint_auth_method;
+      ALTER TABLE resources DROP COLUMN signing_alg;
+      ALTER TABLE resources DROP COLUMN scopes;
+    `,
+  },
 ];

@@ -1,6 +1,6 @@
-import type { Resource } from "../domain/types.js";
+import type { Resource, SigningAlg } from "../domain/types.js";
 import type { Db } from "./database.js";
-import { nullable, optionalNumber, type PageCursor } from "./rows.js";
+import { json, nullable, optionalNumber, parseList, type PageCursor } from "./rows.js";
 
 interface ResourceRow {
   id: string;
@@ -11,6 +11,8 @@ interface ResourceRow {
   access_token_ttl: number | null;
   refresh_token_ttl: number | null;
   max_rotation: number | null;
+  scopes: string;
+  signing_alg: string | null;
   create_time: number;
   update_time: number;
 }
@@ -24,6 +26,8 @@ const toResource = (r: ResourceRow): Resource => ({
   accessTokenTtl: optionalNumber(r.access_token_ttl),
   refreshTokenTtl: optionalNumber(r.refresh_token_ttl),
   maxRotation: optionalNumber(r.max_rotation),
+  scopes: parseList(r.scopes),
+  signingAlg: (r.signing_alg ?? undefined) as SigningAlg | undefined,
   createTime: r.create_time,
   updateTime: r.update_time,
 });
@@ -42,12 +46,15 @@ export class ResourceRepository {
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
-      `INSERT INTO resources (id, tenant_id, uri, display_name, is_default, access_token_ttl, refresh_token_ttl, max_rotation, create_time, update_time)
-       VALUES (@id, @tenant_id, @uri, @display_name, @is_default, @access_token_ttl, @refresh_token_ttl, @max_rotation, @create_time, @update_time)`,
+      `INSERT INTO resources (id, tenant_id, uri, display_name, is_default, access_token_ttl, refresh_token_ttl, max_rotation, scopes, signing_alg,
+         create_time, update_time)
+       VALUES (@id, @tenant_id, @uri, @display_name, @is_default, @access_token_ttl, @refresh_token_ttl, @max_rotation, @scopes, @signing_alg,
+         @create_time, @update_time)`,
     );
     this.updateStmt = db.prepare(
       `UPDATE resources SET display_name = @display_name, access_token_ttl = @access_token_ttl, refresh_token_ttl = @refresh_token_ttl,
-       max_rotation = @max_rotation, update_time = @update_time WHERE id = @id AND tenant_id = @tenant_id`,
+       max_rotation = @max_rotation, scopes = @scopes, signing_alg = @signing_alg, update_time = @update_time
+       WHERE id = @id AND tenant_id = @tenant_id`,
     );
     this.deleteStmt = db.prepare<[string, string]>("DELETE FROM resources WHERE tenant_id = ? AND id = ?");
     this.getStmt = db.prepare<[string, string], ResourceRow>("SELECT * FROM resources WHERE tenant_id = ? AND id = ?");
@@ -80,6 +87,8 @@ export class ResourceRepository {
       access_token_ttl: nullable(r.accessTokenTtl),
       refresh_token_ttl: nullable(r.refreshTokenTtl),
       max_rotation: nullable(r.maxRotation),
+      scopes: json(r.scopes),
+      signing_alg: nullable(r.signingAlg),
       create_time: r.createTime,
       update_time: r.updateTime,
     };

@@ -21,7 +21,7 @@ function clientContext(id: string, client: Partial<Client> = {}): ClientContext 
     },
     application: { id: "app_1", tenantId: "default", displayName: "", management: false, createTime: NOW, updateTime: NOW },
     tenant: { id: "default", name: "default", createTime: NOW },
-    defaultResource: { id: "res_1", tenantId: "default", uri: "userid-api", displayName: "", isDefault: true, createTime: NOW, updateTime: NOW },
+    defaultResource: { id: "res_1", tenantId: "default", uri: "userid-api", displayName: "", isDefault: true, scopes: [], signingAlg: undefined, createTime: NOW, updateTime: NOW },
   };
 }
 

@@ -34,7 +34,7 @@ export function createResource(app: App, uri: string, lifetimes: LifetimeOverrid
   const { core } = app;
   const id = newId("res");
   const now = core.now();
-  core.store.resources.insert({ id, tenantId, uri, displayName: uri, isDefault: false, ...lifetimes, createTime: now, updateTime: now });
+  core.store.resources.insert({ id, tenantId, uri, displayName: uri, isDefault: false, scopes: [], signingAlg: undefined, ...lifetimes, createTime: now, updateTime: now });
   core.invalidateCaches();
   return id;
 }

@@ -118,6 +118,8 @@ export function createClient(core: Core, caller: Caller, input: ClientInput): Cl
     id: newClientId(),
     tenantId: caller.tenantId,
     applicationId: input.applicationId,
+    tokenEndpointAuthMethod: "client_secret_basic",
+    idTokenSignedResponseAlg: undefined,
     secretHash: core.secrets.hash("client-secret", clientSecret),
     previousSecretHash: undefined,
     previousSecretExpireTime: undefined,

@@ -41,6 +41,8 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     accessTokenTtl: input.accessTokenTtl,
     refreshTokenTtl: input.refreshTokenTtl,
     maxRotation: input.maxRotation,
+    scopes: [],
+    signingAlg: undefined,
     createTime: now,
     updateTime: now,
   };
