@@ -1,4 +1,6 @@
 import type { Db } from "./database.js";
+import { toStorageError } from "./errors.js";
+import type { WriteLock } from "./write-lock.js";
 
 interface Pending {
   fn: () => unknown;
@@ -15,7 +17,8 @@ interface Pending {
  * The common case has no savepoints: the items run back to back. If one of them throws, the whole
  * transaction rolls back and the group runs again with each item in its own savepoint, so the failing
  * item rolls back alone and the others commit. Items must therefore be functions of the database
- * state only (they may run twice, the first run leaving no trace).
+ * state only (they may run twice, the first run leaving no trace). While an asynchronous unit of
+ * work holds the write lock, the flush waits for it. Rejections carry engine-neutral errors.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -25,7 +28,10 @@ export class GroupCommit {
   private readonly savepoint;
   private itemFailed = false;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly lock?: WriteLock,
+  ) {
     this.savepoint = db.transaction((fn: () => unknown) => fn());
     this.runFast = db.transaction((batch: Pending[]) =>
       batch.map((item) => {
@@ -58,7 +64,27 @@ export class GroupCommit {
     });
   }
 
+  /** Whether work is queued and not yet committed. */
+  get pending(): boolean {
+    return this.scheduled;
+  }
+
   private flush(): void {
+    const wait = this.lock?.held === true ? this.lock.acquire() : undefined;
+    if (wait === undefined) {
+      this.flushNow();
+      return;
+    }
+    void wait.then(() => {
+      try {
+        this.flushNow();
+      } finally {
+        this.lock!.release();
+      }
+    });
+  }
+
+  private flushNow(): void {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
@@ -69,7 +95,7 @@ export class GroupCommit {
     } catch (err) {
       // BEGIN or COMMIT failed (busy, disk full): nothing was written, and the whole group is refused.
       if (!this.itemFailed) {
-        for (const item of batch) item.reject(err);
+        for (const item of batch) item.reject(toStorageError(err));
         return;
       }
       this.flushIsolated(batch);
@@ -83,9 +109,9 @@ export class GroupCommit {
     try {
       outcomes = this.runIsolated.immediate(batch);
     } catch (err) {
-      for (const item of batch) item.reject(err);
+      for (const item of batch) item.reject(toStorageError(err));
       return;
     }
-    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.err)));
+    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(toStorageError(outcome.err))));
   }
 }

@@ -1,35 +1,8 @@
+import type { NewRefreshToken, RefreshFamily, RefreshTokenRecord } from "../../domain/records.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import { optionalNumber } from "./rows.js";
-
-/** A refresh token family: one per authentication, carrying the grant's snapshot. */
-export interface RefreshFamily {
-  id: string;
-  tenantId: string;
-  applicationId: string;
-  clientId: string;
-  userId: string;
-  sessionId: string | undefined;
-  resourceId: string | undefined;
-  scope: string;
-  /** Claims snapshot taken at authentication (custom claims, roles, amr, nonce-free). */
-  claims: Record<string, unknown>;
-  authTime: number;
-  createTime: number;
-  /** auth_time + maximum rotation: no refresh token of the family outlives it. */
-  maxExpireTime: number;
-  revokeTime: number | undefined;
-  revokeReason: string | undefined;
-}
-
-export interface RefreshTokenRecord {
-  hash: Buffer;
-  familyId: string;
-  generation: number;
-  createTime: number;
-  expireTime: number;
-  consumeTime: number | undefined;
-  reuseCount: number;
-}
 
 interface FamilyRow {
   id: string;
@@ -94,7 +67,7 @@ export const toToken = (r: TokenRow): RefreshTokenRecord => ({
   reuseCount: r.reuse_count,
 });
 
-export class RefreshTokenRepository {
+export class RefreshTokenRepository implements Sync<ports.RefreshTokenRepository> {
   private readonly insertFamilyStmt;
   private readonly insertTokenStmt;
   private readonly getFamilyStmt;
@@ -174,7 +147,7 @@ export class RefreshTokenRepository {
       max_expire_time: f.maxExpireTime,
     });
   }
-  insertToken(t: Omit<RefreshTokenRecord, "consumeTime" | "reuseCount">): void {
+  insertToken(t: NewRefreshToken): void {
     this.insertTokenStmt.run({
       hash: t.hash,
       family_id: t.familyId,

@@ -1,5 +1,7 @@
-import type { Resource, SigningAlg } from "../domain/types.js";
+import type { Resource, SigningAlg } from "../../domain/types.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import { json, nullable, optionalNumber, parseList, type PageCursor } from "./rows.js";
 
 interface ResourceRow {
@@ -32,7 +34,7 @@ const toResource = (r: ResourceRow): Resource => ({
   updateTime: r.update_time,
 });
 
-export class ResourceRepository {
+export class ResourceRepository implements Sync<ports.ResourceRepository> {
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly deleteStmt;

@@ -1,53 +1,8 @@
+import type { AuthorizationCodeRecord, ConsentRecord, InteractionRecord, NewAuthorizationCode } from "../../domain/records.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import { json, nullable, optionalNumber, parseList } from "./rows.js";
-
-/** A pending authorization request while the browser is on the hosted pages. */
-export interface InteractionRecord {
-  id: string;
-  tenantId: string;
-  clientId: string;
-  /** The validated authorization request, as JSON the core reads back. */
-  request: string;
-  csrfHash: Buffer;
-  /** Set once a user is known: logged in during this interaction or by the browser session. */
-  userId: string | undefined;
-  sessionId: string | undefined;
-  /** When the user logged in during this interaction (undefined: the session was reused). */
-  loginTime: number | undefined;
-  createTime: number;
-  expireTime: number;
-}
-
-/** What a user allowed a client: scopes and resources, merged over time. */
-export interface ConsentRecord {
-  userId: string;
-  clientId: string;
-  tenantId: string;
-  scopes: string[];
-  resourceIds: string[];
-  createTime: number;
-  updateTime: number;
-}
-
-export interface AuthorizationCodeRecord {
-  hash: Buffer;
-  tenantId: string;
-  clientId: string;
-  userId: string;
-  sessionId: string;
-  redirectUri: string;
-  codeChallenge: string | undefined;
-  resourceId: string;
-  scope: string;
-  nonce: string | undefined;
-  offline: boolean;
-  authTime: number;
-  createTime: number;
-  expireTime: number;
-  consumeTime: number | undefined;
-  /** The refresh family the exchange created, revoked if the code is presented again. */
-  familyId: string | undefined;
-}
 
 interface InteractionRow {
   id: string;
@@ -134,7 +89,7 @@ const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
 });
 
 /** Authorization requests in flight, remembered consents, authorization codes and revoked access token ids. */
-export class AuthorizationRepository {
+export class AuthorizationRepository implements Sync<ports.AuthorizationRepository> {
   private readonly insertInteractionStmt;
   private readonly getInteractionStmt;
   private readonly setInteractionUserStmt;
@@ -226,7 +181,7 @@ export class AuthorizationRepository {
     });
   }
 
-  insertCode(c: Omit<AuthorizationCodeRecord, "consumeTime" | "familyId">): void {
+  insertCode(c: NewAuthorizationCode): void {
     this.insertCodeStmt.run({
       hash: c.hash,
       tenant_id: c.tenantId,

@@ -1,17 +1,8 @@
+import type { SigningKeyRecord } from "../../domain/records.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import { optionalNumber } from "./rows.js";
-
-export interface SigningKeyRecord {
-  kid: string;
-  algorithm: string;
-  publicJwk: string;
-  /** The private key, encrypted at rest (see core/secrets.ts). */
-  privateKey: Buffer;
-  createTime: number;
-  activateTime: number;
-  retireTime: number | undefined;
-  expireTime: number | undefined;
-}
 
 interface KeyRow {
   kid: string;
@@ -35,7 +26,7 @@ const toRecord = (r: KeyRow): SigningKeyRecord => ({
   expireTime: optionalNumber(r.expire_time),
 });
 
-export class SigningKeyRepository {
+export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
   private readonly insertStmt;
   private readonly retireStmt;
   private readonly listStmt;

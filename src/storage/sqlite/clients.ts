@@ -1,5 +1,7 @@
-import type { Client, GrantType, SigningAlg, TokenEndpointAuthMethod } from "../domain/types.js";
+import type { Client, GrantType, SigningAlg, TokenEndpointAuthMethod } from "../../domain/types.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import { json, nullable, optionalNumber, parseList, type PageCursor } from "./rows.js";
 
 interface ClientRow {
@@ -52,7 +54,7 @@ const toClient = (r: ClientRow): Client => ({
 
 const SELECT = `SELECT c.*, (SELECT json_group_array(resource_id) FROM client_resources WHERE client_id = c.id) AS resource_ids FROM clients c`;
 
-export class ClientRepository {
+export class ClientRepository implements Sync<ports.ClientRepository> {
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly setSecretStmt;

@@ -1,5 +1,7 @@
-import type { Tenant } from "../domain/types.js";
+import type { Tenant } from "../../domain/types.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 
 interface TenantRow {
   id: string;
@@ -9,7 +11,7 @@ interface TenantRow {
 
 const toTenant = (r: TenantRow): Tenant => ({ id: r.id, name: r.name, createTime: r.create_time });
 
-export class TenantRepository {
+export class TenantRepository implements Sync<ports.TenantRepository> {
   private readonly insertStmt;
   private readonly getStmt;
   private readonly listStmt;

@@ -1,5 +1,7 @@
-import type { Session } from "../domain/types.js";
+import type { Session } from "../../domain/types.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import { optionalNumber, parseList, type PageCursor } from "./rows.js";
 
 interface SessionRow {
@@ -27,7 +29,7 @@ const toSession = (r: SessionRow): Session => ({
   revokeTime: optionalNumber(r.revoke_time),
 });
 
-export class SessionRepository {
+export class SessionRepository implements Sync<ports.SessionRepository> {
   private readonly insertStmt;
   private readonly bySecretStmt;
   private readonly getStmt;

@@ -1,5 +1,7 @@
-import type { Application } from "../domain/types.js";
+import type { Application } from "../../domain/types.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 import type { PageCursor } from "./rows.js";
 
 interface ApplicationRow {
@@ -20,7 +22,7 @@ const toApplication = (r: ApplicationRow): Application => ({
   updateTime: r.update_time,
 });
 
-export class ApplicationRepository {
+export class ApplicationRepository implements Sync<ports.ApplicationRepository> {
   private readonly insertStmt;
   private readonly deleteStmt;
   private readonly getStmt;

@@ -1,12 +1,7 @@
+import type { LoginThrottleState } from "../../domain/records.js";
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
-
-/** Failed password attempts for one username of a tenant (known or not). */
-export interface LoginThrottleState {
-  failures: number;
-  lastFailureTime: number;
-  /** Until when (seconds) attempts are refused without checking the password; 0 when not locked. */
-  lockedUntil: number;
-}
+import type { Sync } from "./sync.js";
 
 interface ThrottleRow {
   failures: number;
@@ -14,7 +9,7 @@ interface ThrottleRow {
   locked_until: number;
 }
 
-export class LoginThrottleRepository {
+export class LoginThrottleRepository implements Sync<ports.LoginThrottleRepository> {
   private readonly getStmt;
   private readonly putStmt;
   private readonly clearStmt;

@@ -1,7 +1,9 @@
+import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
+import type { Sync } from "./sync.js";
 
 /** Small key/value facts about the deployment (e.g. that bootstrap ran). */
-export class SettingsRepository {
+export class SettingsRepository implements Sync<ports.SettingsRepository> {
   private readonly getStmt;
   private readonly putStmt;
 

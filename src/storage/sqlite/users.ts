@@ -1,4 +1,6 @@
-import type { User } from "../domain/types.js";
+import type * as ports from "../../domain/ports.js";
+import { usernameKey, type User } from "../../domain/types.js";
+import type { Sync } from "./sync.js";
 import type { Db } from "./database.js";
 import { json, parseList, type PageCursor } from "./rows.js";
 
@@ -29,12 +31,9 @@ const toUser = (r: UserRow): User => ({
   updateTime: r.update_time,
 });
 
-/** Usernames compare case-insensitively (Unicode-aware). */
-export const usernameKey = (username: string): string => username.normalize("NFKC").toLowerCase();
-
 const SELECT = `SELECT u.*, (SELECT json_group_array(application_id) FROM user_applications WHERE user_id = u.id) AS application_ids FROM users u`;
 
-export class UserRepository {
+export class UserRepository implements Sync<ports.UserRepository> {
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly setPasswordStmt;

@@ -1,0 +1,230 @@
+import type * as ports from "../../domain/ports.js";
+import { classifyUnconsumed, type RefreshRotation, type RotationOutcome } from "../../domain/refresh-rotation.js";
+import { ApplicationRepository } from "./applications.js";
+import { AuthorizationRepository } from "./authorizations.js";
+import { DataVersionFeed } from "./change-feed.js";
+import { ClientRepository } from "./clients.js";
+import { migrate, schemaVersion, type Db } from "./database.js";
+import { isSqliteBusy, toStorageError } from "./errors.js";
+import { GroupCommit } from "./group-commit.js";
+import { LoginThrottleRepository } from "./login-throttle.js";
+import { MIGRATIONS } from "./migrations.js";
+import { RefreshTokenRepository } from "./refresh-tokens.js";
+import { ResourceRepository } from "./resources.js";
+import { SessionRepository } from "./sessions.js";
+import { SettingsRepository } from "./settings.js";
+import { SigningKeyRepository } from "./signing-keys.js";
+import { TenantRepository } from "./tenants.js";
+import { UserRepository } from "./users.js";
+import { WriteLock } from "./write-lock.js";
+
+/** BEGIN IMMEDIATE attempts: each waits the busy timeout for the write lock before SQLITE_BUSY. */
+export const BUSY_ATTEMPTS = 3;
+
+type Run = <R>(fn: () => R) => Promise<R>;
+
+/** A value (or a thrown SQLite error, made engine-neutral) as a promise, without leaving the turn. */
+function settle<R>(fn: () => R): Promise<R> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(toStorageError(err));
+  }
+}
+
+/** The port view of a synchronous repository: every method runs through `run`. */
+function asPort<T>(repo: object, run: Run): T {
+  const port: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(repo))) {
+    const method = (repo as Record<string, unknown>)[name];
+    if (name === "constructor" || typeof method !== "function") continue;
+    port[name] = (...args: unknown[]) => run(() => method.apply(repo, args));
+  }
+  return port as T;
+}
+
+class SyncRepositories {
+  readonly tenants: TenantRepository;
+  readonly resources: ResourceRepository;
+  readonly applications: ApplicationRepository;
+  readonly clients: ClientRepository;
+  readonly users: UserRepository;
+  readonly signingKeys: SigningKeyRepository;
+  readonly sessions: SessionRepository;
+  readonly refreshTokens: RefreshTokenRepository;
+  readonly settings: SettingsRepository;
+  readonly authorizations: AuthorizationRepository;
+  readonly loginThrottle: LoginThrottleRepository;
+
+  constructor(db: Db) {
+    this.tenants = new TenantRepository(db);
+    this.resources = new ResourceRepository(db);
+    this.applications = new ApplicationRepository(db);
+    this.clients = new ClientRepository(db);
+    this.users = new UserRepository(db);
+    this.signingKeys = new SigningKeyRepository(db);
+    this.sessions = new SessionRepository(db);
+    this.refreshTokens = new RefreshTokenRepository(db);
+    this.settings = new SettingsRepository(db);
+    this.authorizations = new AuthorizationRepository(db);
+    this.loginThrottle = new LoginThrottleRepository(db);
+  }
+
+  ports(run: Run): ports.Repositories {
+    const entries = Object.entries(this).map(([name, repo]) => [name, asPort(repo as object, run)]);
+    return Object.fromEntries(entries) as unknown as ports.Repositories;
+  }
+}
+
+/**
+ * The SQLite adapter: one better-sqlite3 connection (WAL) behind the storage ports.
+ *
+ * Statements are synchronous, so a repository call runs to completion in the caller's turn and
+ * resolves at once. A unit of work (`transaction`) is the one place where other code could run on
+ * the connection between its statements (while its callback awaits): it holds a write lock for its
+ * whole length, and every other call (reads included, which would see its uncommitted rows) and the
+ * group commit wait for the lock while it is held. Refresh rotations use group commit instead.
+ */
+export class SqliteStorage implements ports.Storage {
+  readonly tenants: ports.TenantRepository;
+  readonly resources: ports.ResourceRepository;
+  readonly applications: ports.ApplicationRepository;
+  readonly clients: ports.ClientRepository;
+  readonly users: ports.UserRepository;
+  readonly signingKeys: ports.SigningKeyRepository;
+  readonly sessions: ports.SessionRepository;
+  readonly refreshTokens: ports.RefreshTokenRepository;
+  readonly settings: ports.SettingsRepository;
+  readonly authorizations: ports.AuthorizationRepository;
+  readonly loginThrottle: ports.LoginThrottleRepository;
+  readonly changes: DataVersionFeed;
+  readonly schema: ports.SchemaPort;
+  events: ports.StorageEvents = {};
+
+  private readonly sync: SyncRepositories;
+  private readonly lock = new WriteLock();
+  private readonly groupCommit: GroupCommit;
+  private readonly tx: ports.Repositories;
+  private txOpen = false;
+  private readonly beginStmt;
+  private readonly commitStmt;
+  private readonly rollbackStmt;
+
+  constructor(readonly db: Db) {
+    this.sync = new SyncRepositories(db);
+    const top = this.sync.ports((fn) => this.run(fn));
+    this.tenants = top.tenants;
+    this.resources = top.resources;
+    this.applications = top.applications;
+    this.clients = top.clients;
+    this.users = top.users;
+    this.signingKeys = top.signingKeys;
+    this.sessions = top.sessions;
+    this.refreshTokens = top.refreshTokens;
+    this.settings = top.settings;
+    this.authorizations = top.authorizations;
+    this.loginThrottle = top.loginThrottle;
+    this.tx = this.sync.ports((fn) => (this.txOpen ? settle(fn) : Promise.reject(new Error("the transaction has ended"))));
+    this.groupCommit = new GroupCommit(db, this.lock);
+    this.changes = new DataVersionFeed(db);
+    this.schema = {
+      latest: MIGRATIONS.length,
+      version: () => this.run(() => schemaVersion(db)),
+      migrate: (target) => this.run(() => migrate(db, target)),
+    };
+    this.beginStmt = db.prepare("BEGIN IMMEDIATE");
+    this.commitStmt = db.prepare("COMMIT");
+    this.rollbackStmt = db.prepare("ROLLBACK");
+  }
+
+  /** A statement outside any unit of work: now, unless a transaction is open; then after it. */
+  private run<R>(fn: () => R): Promise<R> {
+    const wait = this.lock.held ? this.lock.acquire() : undefined;
+    if (wait === undefined) return settle(fn);
+    return wait.then(() => {
+      try {
+        return settle(fn);
+      } finally {
+        this.lock.release();
+      }
+    });
+  }
+
+  async transaction<T>(fn: (tx: ports.Repositories) => Promise<T>): Promise<T> {
+    const wait = this.lock.acquire();
+    if (wait !== undefined) await wait;
+    try {
+      this.begin();
+      this.txOpen = true;
+      try {
+        const value = await fn(this.tx);
+        this.txOpen = false;
+        this.commitStmt.run();
+        return value;
+      } catch (err) {
+        this.txOpen = false;
+        if (this.db.inTransaction) this.rollbackStmt.run();
+        throw toStorageError(err);
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /**
+   * BEGIN IMMEDIATE takes the write lock up front (no upgrade deadlock). SQLITE_BUSY (the lock stayed
+   * taken for the whole busy timeout) is retried at most BUSY_ATTEMPTS - 1 times; then it leaves as busy.
+   */
+  private begin(): void {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        this.beginStmt.run();
+        return;
+      } catch (err) {
+        if (attempt >= BUSY_ATTEMPTS || !isSqliteBusy(err)) throw toStorageError(err);
+        this.events.retried?.();
+      }
+    }
+  }
+
+  rotateRefreshToken(r: RefreshRotation): Promise<RotationOutcome> {
+    return this.groupCommit.run(() => this.rotate(r));
+  }
+
+  /** One rotation inside the group's transaction (see Storage.rotateRefreshToken). */
+  private rotate(r: RefreshRotation): RotationOutcome {
+    const repo = this.sync.refreshTokens;
+    if (repo.consume(r.hash, r.now)) {
+      repo.insertToken({ hash: r.successorHash, familyId: r.familyId, generation: r.generation, createTime: r.now, expireTime: r.successorExpireTime });
+      return "rotated";
+    }
+    const token = repo.getToken(r.hash);
+    const family = token && repo.getFamily(token.familyId);
+    const verdict = classifyUnconsumed(r, token, family, token && repo.getToken(r.successorHash));
+    if (verdict === "retry" && repo.countReuse(r.hash, token!.reuseCount)) return "retried";
+    if (verdict !== "retry" && verdict !== "reuse") return verdict;
+    repo.revokeFamily(family!.id, r.now, "reuse_detected");
+    repo.recordReuse(family!, token!.generation, r.now);
+    return "reuse";
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  async probeWrite(): Promise<void> {
+    await this.transaction(() => Promise.resolve());
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    if (this.groupCommit.pending) await this.groupCommit.run(() => undefined).catch(() => undefined);
+    const wait = this.lock.acquire();
+    if (wait !== undefined) await wait;
+    try {
+      if (this.db.open) this.db.close();
+    } finally {
+      this.lock.release();
+    }
+  }
+}
