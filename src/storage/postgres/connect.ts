@@ -31,6 +31,8 @@ export function clientConfig(opts: PostgresOptions): pg.ClientConfig {
     ...fromUrl,
     types,
     keepAlive: true,
+    // Finds a silently dead connection (the LISTEN one above all) in about a minute, not TCP's two hours.
+    keepAliveInitialDelayMillis: 30_000,
     application_name: opts.applicationName ?? fromUrl.application_name ?? "tessera",
     statement_timeout: opts.statementTimeoutMs,
     // A transaction left open by a stuck caller must not hold row locks for long.

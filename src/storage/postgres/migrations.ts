@@ -2,7 +2,8 @@
  * PostgreSQL schema migrations, applied in order at start under an advisory lock and recorded in
  * `schema_migrations` (one row per applied version). Version 1 is the SQLite schema at its version 4 in one
  * step; later versions follow the SQLite ones concern by concern (the versions need not line up).
- * Times are BIGINT seconds since the epoch, hashes BYTEA, lists and claims JSONB.
+ * Times are BIGINT seconds since the epoch, hashes BYTEA, lists and claims JSONB. Ids compare bytewise
+ * (COLLATE "C"), as in SQLite, so pages come in the same (create_time, id) order whatever the database's locale.
  */
 export interface PgMigration {
   name: string;
@@ -15,13 +16,13 @@ export const PG_MIGRATIONS: PgMigration[] = [
     name: "core schema",
     up: `
       CREATE TABLE tenants (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         create_time BIGINT NOT NULL
       );
 
       CREATE TABLE resources (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         uri TEXT NOT NULL,
         display_name TEXT NOT NULL DEFAULT '',
@@ -40,7 +41,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       CREATE UNIQUE INDEX resources_one_default ON resources(tenant_id) WHERE is_default;
 
       CREATE TABLE applications (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         display_name TEXT NOT NULL DEFAULT '',
         management BOOLEAN NOT NULL DEFAULT false,
@@ -50,7 +51,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       CREATE INDEX applications_tenant ON applications(tenant_id, create_time, id);
 
       CREATE TABLE clients (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
         display_name TEXT NOT NULL DEFAULT '',
@@ -82,7 +83,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       CREATE INDEX client_resources_resource ON client_resources(resource_id, client_id);
 
       CREATE TABLE users (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         username TEXT NOT NULL,
         username_key TEXT NOT NULL,
@@ -115,7 +116,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       );
 
       CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         secret_hash BYTEA NOT NULL UNIQUE,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -131,7 +132,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       CREATE INDEX sessions_expire ON sessions(expire_time);
 
       CREATE TABLE refresh_families (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
         client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
@@ -182,7 +183,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
       );
 
       CREATE TABLE authorization_interactions (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
         request TEXT NOT NULL,
@@ -268,6 +269,40 @@ export const PG_MIGRATIONS: PgMigration[] = [
       DROP TABLE applications;
       DROP TABLE resources;
       DROP TABLE tenants;
+    `,
+  },
+  {
+    name: "change feed: NOTIFY on commit of what the caches hold",
+    // A statement-level trigger notifies inside the writing transaction: delivered only if it commits, for every
+    // writer (another instance, the CLI, a cascade, manual SQL). Identical payloads of one transaction arrive once.
+    up: `
+      CREATE FUNCTION tessera_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('tessera_changes', TG_ARGV[0]);
+        RETURN NULL;
+      END
+      $$;
+      CREATE TRIGGER tenants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenants
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('tenants');
+      CREATE TRIGGER applications_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON applications
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('applications');
+      CREATE TRIGGER clients_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON clients
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('clients');
+      CREATE TRIGGER client_resources_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON client_resources
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('clients');
+      CREATE TRIGGER resources_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON resources
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('resources');
+      CREATE TRIGGER signing_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON signing_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('signingKeys');
+    `,
+    down: `
+      DROP TRIGGER tenants_changed ON tenants;
+      DROP TRIGGER applications_changed ON applications;
+      DROP TRIGGER clients_changed ON clients;
+      DROP TRIGGER client_resources_changed ON client_resources;
+      DROP TRIGGER resources_changed ON resources;
+      DROP TRIGGER signing_keys_changed ON signing_keys;
+      DROP FUNCTION tessera_notify_change();
     `,
   },
 ];
