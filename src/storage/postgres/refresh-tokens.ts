@@ -74,6 +74,7 @@ const INSERT_FAMILY = stmt(
 const INSERT_TOKEN = stmt("INSERT INTO refresh_tokens (hash, family_id, generation, create_time, expire_time) VALUES ($1, $2, $3, $4, $5)");
 const GET_FAMILY = stmt("SELECT * FROM refresh_families WHERE id = $1");
 const GET_TOKEN = stmt("SELECT * FROM refresh_tokens WHERE hash = $1");
+const GET_TOKEN_FOR_UPDATE = stmt("SELECT * FROM refresh_tokens WHERE hash = $1 FOR UPDATE");
 const GET_TOKEN_WITH_FAMILY = stmt(
   `SELECT f.*, t.hash AS t_hash, t.generation AS t_generation, t.create_time AS t_create_time,
      t.expire_time AS t_expire_time, t.consume_time AS t_consume_time, t.reuse_count AS t_reuse_count
@@ -144,6 +145,11 @@ export class RefreshTokenRepository implements ports.RefreshTokenRepository {
   }
   async getToken(hash: Buffer): Promise<RefreshTokenRecord | undefined> {
     const row = (await this.db.query<TokenRow>(GET_TOKEN, [hash])).rows[0];
+    return row && toToken(row);
+  }
+  /** Inside a transaction: reads the token and keeps it locked until the transaction ends. */
+  async getTokenForUpdate(hash: Buffer): Promise<RefreshTokenRecord | undefined> {
+    const row = (await this.db.query<TokenRow>(GET_TOKEN_FOR_UPDATE, [hash])).rows[0];
     return row && toToken(row);
   }
   async revokeFamily(id: string, now: number, reason: string): Promise<boolean> {

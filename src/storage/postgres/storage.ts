@@ -119,7 +119,8 @@ export class PostgresStorage implements ports.Storage {
   /** The consume found nothing to take: classify from a fresh read, in one transaction (see Storage.rotateRefreshToken). */
   private async settleLoser(db: Exec, r: RefreshRotation): Promise<RotationOutcome> {
     const repo = new RefreshTokenRepository(db);
-    const token = await repo.getToken(r.hash);
+    // Losers of one token queue here, so each classifies after the previous one's count or revocation.
+    const token = await repo.getTokenForUpdate(r.hash);
     const family = token && (await repo.getFamily(token.familyId));
     const successor = token && (await repo.getToken(r.successorHash));
     const verdict = classifyUnconsumed(r, token, family, successor);
