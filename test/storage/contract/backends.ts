@@ -15,6 +15,12 @@ export interface OpenedStorage {
 
 export interface Backend {
   name: string;
+  /**
+   * Whether units of work of two instances may overlap within this process. Not with SQLite: a second
+   * connection's BEGIN IMMEDIATE waits synchronously (busy timeout) for a transaction whose callback
+   * needs the event loop it blocks. Two SQLite processes are fine.
+   */
+  overlappingInstances: boolean;
   open(): Promise<OpenedStorage>;
 }
 
@@ -22,6 +28,7 @@ export interface Backend {
 export const BACKENDS: Backend[] = [
   {
     name: "sqlite",
+    overlappingInstances: false,
     async open() {
       const dataDir = mkdtempSync(join(tmpdir(), "tessera-contract-"));
       const others: Storage[] = [];
@@ -42,6 +49,7 @@ export const BACKENDS: Backend[] = [
   },
   {
     name: "postgres",
+    overlappingInstances: true,
     async open() {
       const url = await createTestDatabase();
       const options = { url, poolSize: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 10_000 };
