@@ -18,13 +18,12 @@ import { createUser } from "./core/admin/users.js";
 import { DEFAULT_TENANT } from "./core/bootstrap.js";
 import type { Core } from "./core/core.js";
 import { rotateSigningKey } from "./core/key-rotation.js";
-import { insertTenant, TENANT_ID_PATTERN } from "./core/tenants.js";
+import { createTenant, getTenant, listTenants, TENANT_ID_PATTERN } from "./core/tenants.js";
 import { OAuthError } from "./domain/errors.js";
 import { serve } from "./main.js";
-import { openCore } from "./server.js";
-import { DATABASE_FILE, migrate, openDatabase, schemaVersion } from "./storage/database.js";
-import { MIGRATIONS } from "./storage/migrations.js";
-import type { SigningKeyRecord } from "./storage/signing-keys.js";
+import type { Storage } from "./domain/ports.js";
+import type { SigningKeyRecord } from "./domain/records.js";
+import { openCore, openStorage, storageExists } from "./server.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
@@ -76,9 +75,8 @@ const COMMANDS: Command[] = [
     run: (inv) => {
       const name = inv.args[0]!;
       if (!TENANT_ID_PATTERN.test(name)) throw new UsageError(`tenant name must be 1-63 characters of a-z, 0-9 and -, starting with a letter or digit, got "${name}"`);
-      return withCore(inv, (core) => {
-        const tenant = core.store.transaction(() => insertTenant(core.store, name, core.now()));
-        core.invalidateCaches();
+      return withCore(inv, async (core) => {
+        const tenant = await createTenant(core, name);
         inv.out(`created tenant ${tenant.id}`, { id: tenant.id, name: tenant.name, create_time: iso(tenant.createTime) });
         return 0;
       });
@@ -89,8 +87,8 @@ const COMMANDS: Command[] = [
     args: [],
     summary: "list tenants",
     run: (inv) =>
-      withCore(inv, (core) => {
-        const tenants = core.store.tenants.list();
+      withCore(inv, async (core) => {
+        const tenants = await listTenants(core);
         inv.out(tenants.map((t) => `${t.id}\t${iso(t.createTime)}`).join("\n"), tenants.map((t) => ({ id: t.id, name: t.name, create_time: iso(t.createTime) })));
         return 0;
       }),
@@ -101,8 +99,8 @@ const COMMANDS: Command[] = [
     summary: "create an application in a tenant (--management for one whose tokens act on the whole tenant)",
     options: { tenant: { type: "string" }, management: { type: "boolean" } },
     run: (inv) =>
-      withCore(inv, (core) => {
-        const app = createApplication(core, cliCaller(core, inv), { displayName: inv.args[0]!, management: inv.values.management === true });
+      withCore(inv, async (core) => {
+        const app = await createApplication(core, await cliCaller(core, inv), { displayName: inv.args[0]!, management: inv.values.management === true });
         inv.out(`created application ${app.id}${app.management ? " (management)" : ""}`, { id: app.id, tenant_id: app.tenantId, display_name: app.displayName, management: app.management });
         return 0;
       }),
@@ -122,9 +120,9 @@ const COMMANDS: Command[] = [
       "reuse-leeway": { type: "string" },
     },
     run: (inv) =>
-      withCore(inv, (core) => {
+      withCore(inv, async (core) => {
         const list = (name: string) => inv.values[name] as unknown as string[] | undefined;
-        const { client, clientSecret } = createClient(core, cliCaller(core, inv), {
+        const { client, clientSecret } = await createClient(core, await cliCaller(core, inv), {
           applicationId: inv.args[0]!,
           displayName: inv.values.name as string | undefined,
           resourceIds: list("resource"),
@@ -144,9 +142,9 @@ const COMMANDS: Command[] = [
     summary: "replace a client's secret; the old one stops working now, or after --grace (at most 24h)",
     options: { tenant: { type: "string" }, grace: { type: "string" } },
     run: (inv) =>
-      withCore(inv, (core) => {
+      withCore(inv, async (core) => {
         const grace = seconds(inv.values.grace as string | undefined, "--grace") ?? 0;
-        const { client, clientSecret } = rotateClientSecret(core, cliCaller(core, inv), inv.args[0]!, grace);
+        const { client, clientSecret } = await rotateClientSecret(core, await cliCaller(core, inv), inv.args[0]!, grace);
         inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, grace_seconds: grace });
         return 0;
       }),
@@ -167,7 +165,7 @@ const COMMANDS: Command[] = [
       return withCore(inv, async (core) => {
         const user = await createUser(
           core,
-          cliCaller(core, inv),
+          await cliCaller(core, inv),
           {
             username: inv.args[0]!,
             email: inv.values.email as string | undefined,
@@ -200,8 +198,8 @@ const COMMANDS: Command[] = [
     run: (inv) => {
       const alg = inv.values.alg as string | undefined;
       if (alg !== undefined && alg !== "EdDSA" && alg !== "ES256") throw new UsageError(`--alg must be EdDSA or ES256, got "${alg}"`);
-      return withCore(inv, (core) => {
-        const key = rotateSigningKey(core, alg as SigningAlgorithm | undefined);
+      return withCore(inv, async (core) => {
+        const key = await rotateSigningKey(core, alg as SigningAlgorithm | undefined);
         const json = keyJson(core, key);
         inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${json.activate_time}`, json);
         return 0;
@@ -215,12 +213,10 @@ const COMMANDS: Command[] = [
     run: async (inv) => {
       const file = resolve(inv.args[0]!);
       if (existsSync(file)) throw new Failure(`${file} already exists; choose a new file`);
-      const db = openDatabase({ dataDir: requireDatabase(inv.dataDir), synchronous: "FULL", busyTimeoutMs: 5000, migrate: false });
-      try {
-        await db.backup(file);
-      } finally {
-        db.close();
-      }
+      await withStorage(inv, { mustExist: true, migrate: false }, async (storage) => {
+        if (storage.backup === undefined) throw new Failure("this storage engine has no file backup; use the database's own backup tools");
+        await storage.backup(file);
+      });
       chmodSync(file, 0o600);
       const bytes = statSync(file).size;
       inv.out(
@@ -233,24 +229,20 @@ const COMMANDS: Command[] = [
   {
     name: "migrate",
     args: [],
-    summary: `bring the database schema to the newest version (${MIGRATIONS.length}) or, with --to N, up or down to N; stop the server before going down`,
+    summary: "bring the database schema to the newest version or, with --to N, up or down to N; stop the server before going down",
     options: { to: { type: "string" } },
-    run: (inv) => {
-      const raw = inv.values.to as string | undefined;
-      const target = raw === undefined ? MIGRATIONS.length : Number(raw);
-      if (raw !== undefined && (!/^\d+$/.test(raw) || target > MIGRATIONS.length)) {
-        throw new UsageError(`--to must be a whole number from 0 to ${MIGRATIONS.length}, got "${raw}"`);
-      }
-      const db = openDatabase({ dataDir: inv.dataDir, synchronous: "FULL", busyTimeoutMs: 5000, migrate: false });
-      try {
-        const from = schemaVersion(db);
-        const to = migrate(db, target);
+    run: (inv) =>
+      withStorage(inv, { migrate: false }, async ({ schema }) => {
+        const raw = inv.values.to as string | undefined;
+        const target = raw === undefined ? schema.latest : Number(raw);
+        if (raw !== undefined && (!/^\d+$/.test(raw) || target > schema.latest)) {
+          throw new UsageError(`--to must be a whole number from 0 to ${schema.latest}, got "${raw}"`);
+        }
+        const from = await schema.version();
+        const to = await schema.migrate(target);
         inv.out(from === to ? `schema already at version ${to}` : `schema migrated from version ${from} to ${to}`, { from, to });
-      } finally {
-        db.close();
-      }
-      return 0;
-    },
+        return 0;
+      }),
   },
 ];
 
@@ -258,9 +250,9 @@ const COMMANDS: Command[] = [
 class Failure extends Error {}
 
 /** The CLI acts as the tenant's management: whoever holds the data directory owns the deployment. */
-function cliCaller(core: Core, inv: Invocation): Caller {
+async function cliCaller(core: Core, inv: Invocation): Promise<Caller> {
   const tenantId = (inv.values.tenant as string | undefined) ?? DEFAULT_TENANT;
-  if (core.store.tenants.get(tenantId) === undefined) throw new Failure(`tenant "${tenantId}" does not exist`);
+  if ((await getTenant(core, tenantId)) === undefined) throw new Failure(`tenant "${tenantId}" does not exist`);
   return { tenantId, applicationId: "", clientId: "tessera-cli", management: true };
 }
 
@@ -290,7 +282,7 @@ function keyJson(core: Core, k: SigningKeyRecord) {
 }
 
 function requireDatabase(dataDir: string): string {
-  if (!existsSync(join(dataDir, DATABASE_FILE))) {
+  if (!storageExists(dataDir)) {
     throw new Failure(`no tessera database in ${dataDir} (set --data-dir or TESSERA_DATA_DIR; \`tessera serve\` creates one)`);
   }
   return dataDir;
@@ -298,11 +290,22 @@ function requireDatabase(dataDir: string): string {
 
 async function withCore(inv: Invocation, fn: (core: Core) => number | Promise<number>): Promise<number> {
   requireDatabase(inv.dataDir);
-  const core = openCore(loadConfig(inv.env));
+  const core = await openCore(loadConfig(inv.env));
   try {
     return await fn(core);
   } finally {
-    core.store.close();
+    await core.storage.close();
+  }
+}
+
+/** The storage alone (no master key, no signing keys): schema and backup. */
+async function withStorage<T>(inv: Invocation, opts: { mustExist?: boolean; migrate: boolean }, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  if (opts.mustExist === true) requireDatabase(inv.dataDir);
+  const storage = openStorage({ dataDir: inv.dataDir, synchronous: "FULL", busyTimeoutMs: 5000 }, { migrate: opts.migrate });
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
   }
 }
 

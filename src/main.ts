@@ -22,7 +22,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   process.on("SIGINT", () => shutdown("SIGINT"));
   try {
     const config = loadConfig(env);
-    app = buildApp(config);
+    app = await buildApp(config);
     const ports = await app.start();
     if (app.bootstrapCredentials !== undefined) {
       process.stderr.write(

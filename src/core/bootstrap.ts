@@ -2,7 +2,7 @@ import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClientId, newId, newSecret } from "../domain/ids.js";
 import { clientDefaults, type Client } from "../domain/types.js";
-import type { Store } from "../storage/store.js";
+import type { Storage } from "../domain/ports.js";
 import type { Secrets } from "./secrets.js";
 import { insertTenant } from "./tenants.js";
 
@@ -29,8 +29,8 @@ export interface BootstrapOptions {
  * on every later start does nothing. The file is written before the database commits, so
  * a crash in between leaves no database row whose secret nobody has.
  */
-export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapOptions): BootstrapCredentials | undefined {
-  if (store.settings.get(BOOTSTRAP_MARK) !== undefined) return undefined;
+export async function ensureBootstrap(storage: Storage, secrets: Secrets, opts: BootstrapOptions): Promise<BootstrapCredentials | undefined> {
+  if ((await storage.settings.get(BOOTSTRAP_MARK)) !== undefined) return undefined;
   const fromEnv = opts.clientId !== undefined && opts.clientSecret !== undefined;
   const creds: BootstrapCredentials = {
     tenant_id: DEFAULT_TENANT,
@@ -38,10 +38,11 @@ export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapO
     client_secret: opts.clientSecret ?? newSecret(),
   };
   if (!fromEnv) writeBootstrapFile(opts.dataDir, creds);
-  store.transaction(() => {
-    const tenant = store.tenants.get(DEFAULT_TENANT) ?? insertTenant(store, DEFAULT_TENANT, opts.now);
-    const applicationId = newId("app");
-    store.applications.insert({
+  const secretHash = secrets.hash("client-secret", creds.client_secret);
+  const applicationId = newId("app");
+  await storage.transaction(async (tx) => {
+    const tenant = (await tx.tenants.get(DEFAULT_TENANT)) ?? (await insertTenant(tx, DEFAULT_TENANT, opts.now));
+    await tx.applications.insert({
       id: applicationId,
       tenantId: tenant.id,
       displayName: "Management",
@@ -54,12 +55,12 @@ export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapO
       tenantId: tenant.id,
       applicationId,
       displayName: "Bootstrap management client",
-      secretHash: secrets.hash("client-secret", creds.client_secret),
+      secretHash,
       ...clientDefaults(opts.now),
       grantTypes: ["client_credentials"],
     };
-    store.clients.insert(client);
-    store.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
+    await tx.clients.insert(client);
+    await tx.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
   });
   return fromEnv ? undefined : creds;
 }

@@ -32,7 +32,7 @@ function hintedClient(core: Core, idTokenHint: string): string {
  * RP-initiated logout 1.0: ends the browser's session (and the refresh families born in it) and
  * returns where to send the browser: the client's registered post-logout URI, or nowhere (a page).
  */
-export function endBrowserSession(core: Core, input: EndSessionInput): { location: string | undefined } {
+export async function endBrowserSession(core: Core, input: EndSessionInput): Promise<{ location: string | undefined }> {
   let clientId = input.clientId;
   if (input.idTokenHint !== undefined) {
     const aud = hintedClient(core, input.idTokenHint);
@@ -41,14 +41,14 @@ export function endBrowserSession(core: Core, input: EndSessionInput): { locatio
   }
   let ctx: ClientContext | undefined;
   if (input.postLogoutRedirectUri !== undefined) {
-    ctx = clientId === undefined || clientId.length > 256 ? undefined : core.clientContext(clientId);
+    ctx = clientId === undefined || clientId.length > 256 ? undefined : await core.clientContext(clientId);
     if (ctx === undefined) throw new AuthorizationPageError("post_logout_redirect_uri needs a known client_id or id_token_hint.");
     if (!ctx.client.postLogoutRedirectUris.includes(input.postLogoutRedirectUri)) {
       throw new AuthorizationPageError("The post_logout_redirect_uri is not registered for this application.");
     }
   }
-  const session = input.sessionSecret === undefined ? undefined : findLiveSession(core, input.sessionSecret);
-  if (session !== undefined) endSession(core, session.id, "logged out");
+  const session = input.sessionSecret === undefined ? undefined : await findLiveSession(core, input.sessionSecret);
+  if (session !== undefined) await endSession(core, session.id, "logged out");
   if (input.postLogoutRedirectUri === undefined) return { location: undefined };
   const url = new URL(input.postLogoutRedirectUri);
   if (input.state !== undefined) url.searchParams.append("state", input.state);

@@ -1,13 +1,13 @@
 import type { SigningAlgorithm } from "../config.js";
 import type { Core } from "./core.js";
-import type { SigningKeyRecord } from "../storage/signing-keys.js";
+import type { SigningKeyRecord } from "../domain/records.js";
 
 /**
  * Creates the next signing key: published now, signing after `config.keyAnnouncePeriod`;
  * the current key retires then and stays published while tokens it signed may be alive.
  */
-export function rotateSigningKey(core: Core, algorithm?: SigningAlgorithm): SigningKeyRecord {
-  core.keys.purgeExpired();
+export async function rotateSigningKey(core: Core, algorithm?: SigningAlgorithm): Promise<SigningKeyRecord> {
+  await core.keys.purgeExpired();
   return core.keys.rotate(algorithm ?? core.config.signingAlgorithm, core.config.keyAnnouncePeriod);
 }
 
@@ -15,8 +15,8 @@ export function rotateSigningKey(core: Core, algorithm?: SigningAlgorithm): Sign
  * Automatic rotation (`config.keyRotationPeriod` > 0): rotates when the newest key was created
  * a full period ago, and drops keys whose publication ended. Returns the new key, if any.
  */
-export function rotateKeysIfDue(core: Core): SigningKeyRecord | undefined {
-  core.keys.purgeExpired();
+export async function rotateKeysIfDue(core: Core): Promise<SigningKeyRecord | undefined> {
+  await core.keys.purgeExpired();
   const period = core.config.keyRotationPeriod;
   if (period <= 0) return undefined;
   const newest = Math.max(...core.keys.list().map((k) => k.createTime));

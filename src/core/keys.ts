@@ -1,8 +1,8 @@
 import { createHash, hash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import type { SigningAlgorithm } from "../config.js";
 import { invalidToken } from "../domain/errors.js";
-import type { SigningKeyRecord } from "../storage/signing-keys.js";
-import type { Store } from "../storage/store.js";
+import type { Storage } from "../domain/ports.js";
+import type { SigningKeyRecord } from "../domain/records.js";
 import { seconds, type Clock } from "./clock.js";
 import type { Secrets } from "./secrets.js";
 
@@ -37,21 +37,23 @@ export const RETIRED_KEY_PUBLISH_SECONDS = 86400 + 300;
  */
 export class KeyRing {
   private keys: LoadedKey[] = [];
+  /** Numbers the reads of the stored keys, so an older read finishing late never replaces a newer one. */
+  private reads = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly storage: Storage,
     private readonly secrets: Secrets,
     private readonly clock: Clock,
     private readonly algorithm: SigningAlgorithm,
   ) {}
 
   /** Loads the stored keys; generates the first key when there is none that signs. */
-  load(): void {
-    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+  async load(): Promise<void> {
+    await this.reload();
     const now = seconds(this.clock);
     if (this.keys.every((k) => k.record.retireTime !== undefined && k.record.retireTime <= now)) {
-      this.store.signingKeys.insert(this.generate(this.algorithm, now, now));
-      this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+      await this.storage.signingKeys.insert(this.generate(this.algorithm, now, now));
+      await this.reload();
     }
   }
 
@@ -59,30 +61,30 @@ export class KeyRing {
    * Creates the next key, published now and signing after `announceSeconds`; the current
    * signer retires when it activates and stays published for RETIRED_KEY_PUBLISH_SECONDS.
    */
-  rotate(algorithm: SigningAlgorithm = this.algorithm, announceSeconds = 0): SigningKeyRecord {
+  async rotate(algorithm: SigningAlgorithm = this.algorithm, announceSeconds = 0): Promise<SigningKeyRecord> {
     const now = seconds(this.clock);
     const next = this.generate(algorithm, now, now + announceSeconds);
-    this.store.transaction(() => {
-      for (const k of this.keys) {
-        if (k.record.retireTime === undefined) {
-          this.store.signingKeys.retire(k.record.kid, next.activateTime, next.activateTime + RETIRED_KEY_PUBLISH_SECONDS);
-        }
+    await this.storage.transaction(async (tx) => {
+      for (const k of await tx.signingKeys.list()) {
+        if (k.retireTime === undefined) await tx.signingKeys.retire(k.kid, next.activateTime, next.activateTime + RETIRED_KEY_PUBLISH_SECONDS);
       }
-      this.store.signingKeys.insert(next);
+      await tx.signingKeys.insert(next);
     });
-    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+    await this.reload();
     return next;
   }
 
   /** Re-reads the stored keys (another process, such as `tessera keys rotate`, changed them). */
-  reload(): void {
-    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+  async reload(): Promise<void> {
+    const read = ++this.reads;
+    const records = await this.storage.signingKeys.list();
+    if (read === this.reads) this.keys = records.map((r) => this.decode(r));
   }
 
   /** Drops keys whose publication ended; returns how many. */
-  purgeExpired(): number {
-    const removed = this.store.transaction(() => this.store.signingKeys.purgeExpired(seconds(this.clock)));
-    if (removed > 0) this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+  async purgeExpired(): Promise<number> {
+    const removed = await this.storage.signingKeys.purgeExpired(seconds(this.clock));
+    if (removed > 0) await this.reload();
     return removed;
   }
 

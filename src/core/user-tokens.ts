@@ -1,6 +1,7 @@
 import { newId, newSecret } from "../domain/ids.js";
 import type { Resource, User } from "../domain/types.js";
-import type { RefreshFamily } from "../storage/refresh-tokens.js";
+import type { Repositories } from "../domain/ports.js";
+import type { RefreshFamily } from "../domain/records.js";
 import type { ClientContext, Core } from "./core.js";
 import { halfHash } from "./keys.js";
 import { refreshTokenExpiry } from "./lifetimes.js";
@@ -104,9 +105,9 @@ export function newRefreshFamily(core: Core, input: UserTokenInput): NewRefreshT
   };
 }
 
-export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
-  core.store.refreshTokens.insertFamily(r.family);
-  core.store.refreshTokens.insertToken({ hash: r.hash, familyId: r.family.id, generation: 0, createTime: r.family.createTime, expireTime: r.expireTime });
+export async function insertRefreshFamily(tx: Repositories, r: NewRefreshToken): Promise<void> {
+  await tx.refreshTokens.insertFamily(r.family);
+  await tx.refreshTokens.insertToken({ hash: r.hash, familyId: r.family.id, generation: 0, createTime: r.family.createTime, expireTime: r.expireTime });
 }
 
 /**
@@ -114,15 +115,15 @@ export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
  * refresh family stored in one transaction together with whatever `persist` writes
  * (a new session, a session touch, a consumed code: it sees the new family, if any).
  */
-export function issueUserTokens(
+export async function issueUserTokens(
   core: Core,
-  input: UserTokenInput & { offline: boolean; persist?: (refresh: NewRefreshToken | undefined) => void },
-): TokenSet {
+  input: UserTokenInput & { offline: boolean; persist?: (tx: Repositories, refresh: NewRefreshToken | undefined) => Promise<void> },
+): Promise<TokenSet> {
   const signed = signUserTokens(core, input);
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
-  core.store.transaction(() => {
-    input.persist?.(refresh);
-    if (refresh !== undefined) insertRefreshFamily(core, refresh);
+  await core.storage.transaction(async (tx) => {
+    await input.persist?.(tx, refresh);
+    if (refresh !== undefined) await insertRefreshFamily(tx, refresh);
   });
   const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };
   if (refresh !== undefined) result.refresh_token = refresh.token;

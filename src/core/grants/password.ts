@@ -1,6 +1,5 @@
 import { invalidGrant, invalidRequest, OAuthError } from "../../domain/errors.js";
-import { usernameKey } from "../../storage/users.js";
-import { clientAllowsGrant } from "../../domain/types.js";
+import { clientAllowsGrant, usernameKey } from "../../domain/types.js";
 import type { ClientContext, Core } from "../core.js";
 import { PASSWORD_MAX, verifyPassword } from "../passwords.js";
 import { parseScope, requireAllowedScopes, USER_SCOPES } from "../scopes.js";
@@ -56,27 +55,27 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
   if (username.length > USERNAME_MAX) throw invalidRequest(`username must be at most ${USERNAME_MAX} characters`);
   if (password === undefined || password === "") throw invalidRequest("password is required");
   if (password.length > PASSWORD_MAX) throw invalidRequest(`password must be at most ${PASSWORD_MAX} characters`);
-  const resource = resolveTargetResource(core, ctx, input.resource);
+  const resource = await resolveTargetResource(core, ctx, input.resource);
   const scopes = userScopes(ctx, input.scope);
 
   const tenantId = ctx.tenant.id;
   // Per application too: another application of the tenant (a member of it or not) cannot lock this
   // application's users out by guessing through its own client.
   const key = `${ctx.application.id}\n${usernameKey(username)}`;
-  const state = core.store.loginThrottle.get(tenantId, key);
+  const state = await core.storage.loginThrottle.get(tenantId, key);
   if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
 
-  const found = core.store.users.findByUsername(tenantId, username);
+  const found = await core.storage.users.findByUsername(tenantId, username);
   const user = found?.applicationIds.includes(ctx.application.id) ? found : undefined;
   const ok = await verifyPassword(password, user?.passwordHash);
   if (!ok || user === undefined) {
-    recordFailure(core, tenantId, key);
+    await recordFailure(core, tenantId, key);
     throw invalidGrant(BAD_CREDENTIALS);
   }
 
   const amr = ["pwd"];
   const session = newSession(core, { tenantId, userId: user.id, applicationId: ctx.application.id, amr });
-  const tokens = issueUserTokens(core, {
+  const tokens = await issueUserTokens(core, {
     ctx,
     resource,
     userId: user.id,
@@ -86,9 +85,9 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
     sid: session.session.id,
     // A client barred from the refresh_token grant gets no refresh token it could not use.
     offline: clientAllowsGrant(ctx.client, "refresh_token"),
-    persist: () => {
-      insertSession(core, session);
-      core.store.loginThrottle.clear(tenantId, key);
+    persist: async (tx) => {
+      await insertSession(tx, session);
+      await tx.loginThrottle.clear(tenantId, key);
     },
   });
   core.events.tokenIssued?.("password");
@@ -96,14 +95,14 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
 }
 
 /** Counts a failure; from the fifth within the window on, locks for 30 s, 60 s, … at most 15 min. */
-function recordFailure(core: Core, tenantId: string, key: string): void {
+async function recordFailure(core: Core, tenantId: string, key: string): Promise<void> {
   const now = core.now();
-  core.store.transaction(() => {
-    const previous = core.store.loginThrottle.get(tenantId, key);
+  await core.storage.transaction(async (tx) => {
+    const previous = await tx.loginThrottle.get(tenantId, key);
     const fresh = previous === undefined || now - previous.lastFailureTime > THROTTLE_WINDOW;
     const failures = fresh ? 1 : previous.failures + 1;
     const excess = failures - THROTTLE_FREE_FAILURES;
     const lock = excess > 0 ? Math.min(THROTTLE_FIRST_LOCK * 2 ** Math.min(excess - 1, 20), THROTTLE_MAX_LOCK) : 0;
-    core.store.loginThrottle.put(tenantId, key, { failures, lastFailureTime: now, lockedUntil: lock > 0 ? now + lock : 0 });
+    await tx.loginThrottle.put(tenantId, key, { failures, lastFailureTime: now, lockedUntil: lock > 0 ? now + lock : 0 });
   });
 }

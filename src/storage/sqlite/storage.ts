@@ -216,6 +216,10 @@ export class SqliteStorage implements ports.Storage {
     await this.transaction(() => Promise.resolve());
   }
 
+  async backup(file: string): Promise<void> {
+    await this.db.backup(file);
+  }
+
   async close(): Promise<void> {
     if (!this.db.open) return;
     if (this.groupCommit.pending) await this.groupCommit.run(() => undefined).catch(() => undefined);

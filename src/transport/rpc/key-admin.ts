@@ -8,7 +8,7 @@ import type { Core } from "../../core/core.js";
 import { rotateSigningKey } from "../../core/key-rotation.js";
 import type { KeyState } from "../../core/keys.js";
 import { forbidden, invalidRequest } from "../../domain/errors.js";
-import type { SigningKeyRecord } from "../../storage/signing-keys.js";
+import type { SigningKeyRecord } from "../../domain/records.js";
 
 const STATES: Record<KeyState, SigningKeyState> = {
   pending: SigningKeyState.PENDING,
@@ -19,8 +19,8 @@ const STATES: Record<KeyState, SigningKeyState> = {
 const ts = (seconds: number | undefined) => (seconds === undefined ? undefined : timestampFromMs(seconds * 1000));
 
 /** Key administration is deployment-wide: only the management application of tenant `default` may call it. */
-function authorizeKeyAdmin(core: Core, ctx: HandlerContext): void {
-  const caller = authorizeAdmin(core, ctx.requestHeader.get("authorization"));
+async function authorizeKeyAdmin(core: Core, ctx: HandlerContext): Promise<void> {
+  const caller = await authorizeAdmin(core, ctx.requestHeader.get("authorization"));
   requireManagement(caller, "manage signing keys");
   if (caller.tenantId !== DEFAULT_TENANT) throw forbidden("only the management application of tenant default may manage signing keys");
 }
@@ -40,19 +40,19 @@ function toSigningKey(core: Core, k: SigningKeyRecord) {
 /** KeyAdminService: ListSigningKeys, RotateSigningKey. */
 export function keyAdminImpl(core: Core): Partial<ServiceImpl<typeof KeyAdminService>> {
   return {
-    listSigningKeys(_req, ctx) {
-      authorizeKeyAdmin(core, ctx);
-      core.keys.purgeExpired();
+    async listSigningKeys(_req, ctx) {
+      await authorizeKeyAdmin(core, ctx);
+      await core.keys.purgeExpired();
       return { keys: core.keys.list().map((k) => toSigningKey(core, k)) };
     },
-    rotateSigningKey(req, ctx) {
-      authorizeKeyAdmin(core, ctx);
+    async rotateSigningKey(req, ctx) {
+      await authorizeKeyAdmin(core, ctx);
       let algorithm: SigningAlgorithm | undefined;
       if (req.algorithm !== "") {
         if (req.algorithm !== "EdDSA" && req.algorithm !== "ES256") throw invalidRequest('algorithm must be "EdDSA" or "ES256"');
         algorithm = req.algorithm;
       }
-      return { key: toSigningKey(core, rotateSigningKey(core, algorithm)) };
+      return { key: toSigningKey(core, await rotateSigningKey(core, algorithm)) };
     },
   };
 }
