@@ -6,11 +6,12 @@
  * through PRAGMA data_version and drops its caches and reloads its signing keys. No admin token
  * or network is needed, which is what an operator wants on the host (first setup, recovery).
  */
+import { execFile } from "node:child_process";
 import { existsSync, realpathSync, statSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ConfigError, loadConfig, parseDuration, type SigningAlgorithm } from "./config.js";
+import { ConfigError, loadConfig, parseDuration, type Config, type SigningAlgorithm } from "./config.js";
 import { createApplication } from "./core/admin/applications.js";
 import type { Caller } from "./core/admin/authorize.js";
 import { createClient, rotateClientSecret } from "./core/admin/clients.js";
@@ -209,10 +210,20 @@ const COMMANDS: Command[] = [
   {
     name: "backup",
     args: ["<file>"],
-    summary: "write a consistent copy of the database to <file> (SQLite online backup; safe while serving)",
+    summary: "write a consistent copy of the database to <file> (SQLite online backup, or pg_dump's custom format for PostgreSQL; safe while serving)",
     run: async (inv) => {
       const file = resolve(inv.args[0]!);
       if (existsSync(file)) throw new Failure(`${file} already exists; choose a new file`);
+      const { database } = loadConfig(inv.env);
+      if (database !== undefined) {
+        await pgDump(database.url, file);
+        chmodSync(file, 0o600);
+        inv.out(`pg_dump archive written to ${file} (${statSync(file).size} bytes; restore with pg_restore); keep TESSERA_SECRET_KEY with it`, {
+          file,
+          bytes: statSync(file).size,
+        });
+        return 0;
+      }
       await withStorage(inv, { mustExist: true, migrate: false }, async (storage) => {
         if (storage.backup === undefined) throw new Failure("this storage engine has no file backup; use the database's own backup tools");
         await storage.backup(file);
@@ -249,6 +260,28 @@ const COMMANDS: Command[] = [
 /** An operation that could not be done: message, exit code 1. */
 class Failure extends Error {}
 
+/**
+ * PostgreSQL's own consistent dump (one snapshot) in its custom format, by the `pg_dump` on PATH
+ * (the same major version as the server or newer). The password goes through the environment, not argv.
+ */
+function pgDump(url: string, file: string): Promise<void> {
+  const target = new URL(url);
+  const password = decodeURIComponent(target.password);
+  target.password = "";
+  return new Promise((resolveDump, reject) => {
+    execFile(
+      "pg_dump",
+      ["--format=custom", "--no-owner", `--file=${file}`, `--dbname=${target.toString()}`],
+      { env: { ...process.env, ...(password === "" ? {} : { PGPASSWORD: password }) } },
+      (err, _stdout, stderr) => {
+        if (err === null) return resolveDump();
+        const code = (err as NodeJS.ErrnoException).code;
+        reject(new Failure(code === "ENOENT" ? "pg_dump not found on PATH: install PostgreSQL's client tools (see docs/postgres.md)" : `pg_dump failed: ${stderr.trim() || err.message}`));
+      },
+    );
+  });
+}
+
 /** The CLI acts as the tenant's management: whoever holds the data directory owns the deployment. */
 async function cliCaller(core: Core, inv: Invocation): Promise<Caller> {
   const tenantId = (inv.values.tenant as string | undefined) ?? DEFAULT_TENANT;
@@ -281,16 +314,16 @@ function keyJson(core: Core, k: SigningKeyRecord) {
   };
 }
 
-function requireDatabase(dataDir: string): string {
-  if (!storageExists(dataDir)) {
-    throw new Failure(`no tessera database in ${dataDir} (set --data-dir or TESSERA_DATA_DIR; \`tessera serve\` creates one)`);
+function requireDatabase(config: Config): void {
+  if (!storageExists(config)) {
+    throw new Failure(`no tessera database in ${config.dataDir} (set --data-dir or TESSERA_DATA_DIR; \`tessera serve\` creates one)`);
   }
-  return dataDir;
 }
 
 async function withCore(inv: Invocation, fn: (core: Core) => number | Promise<number>): Promise<number> {
-  requireDatabase(inv.dataDir);
-  const core = await openCore(loadConfig(inv.env));
+  const config = loadConfig(inv.env);
+  requireDatabase(config);
+  const core = await openCore(config);
   try {
     return await fn(core);
   } finally {
@@ -300,8 +333,9 @@ async function withCore(inv: Invocation, fn: (core: Core) => number | Promise<nu
 
 /** The storage alone (no master key, no signing keys): schema and backup. */
 async function withStorage<T>(inv: Invocation, opts: { mustExist?: boolean; migrate: boolean }, fn: (storage: Storage) => Promise<T>): Promise<T> {
-  if (opts.mustExist === true) requireDatabase(inv.dataDir);
-  const storage = openStorage({ dataDir: inv.dataDir, synchronous: "FULL", busyTimeoutMs: 5000 }, { migrate: opts.migrate });
+  const config = loadConfig(inv.env);
+  if (opts.mustExist === true) requireDatabase(config);
+  const storage = await openStorage({ ...config, synchronous: "FULL" }, { migrate: opts.migrate });
   try {
     return await fn(storage);
   } finally {

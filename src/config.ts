@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from "node:path";
+import { parse as parsePostgresUrl } from "pg-connection-string";
 
 /** Every setting tessera reads, with its default. Read from the environment once, at start. */
 export interface Config {
@@ -24,6 +25,15 @@ export interface Config {
   busyTimeoutMs: number;
   /** Seconds between sweeps of expired rows. */
   sweepInterval: number;
+  /** PostgreSQL instead of SQLite (CONTRACT §7); undefined means SQLite in the data directory. */
+  database: PostgresConfig | undefined;
+}
+
+export interface PostgresConfig {
+  url: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
 }
 
 export type SigningAlgorithm = "EdDSA" | "ES256";
@@ -81,6 +91,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
+    database: postgres(env, secretKey),
+  };
+}
+
+/** `TESSERA_DATABASE_URL=postgres://…` (or `postgresql://…`): every instance must share TESSERA_SECRET_KEY. */
+function postgres(env: NodeJS.ProcessEnv, secretKey: string | undefined): PostgresConfig | undefined {
+  const url = optional(env, "TESSERA_DATABASE_URL");
+  if (url === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\//i.test(url)) {
+    throw new ConfigError("TESSERA_DATABASE_URL", "must be a postgres:// or postgresql:// URL (unset for SQLite in TESSERA_DATA_DIR)");
+  }
+  try {
+    const parsed = new URL(url);
+    if (parsed.hostname === "" && !parsed.searchParams.has("host")) throw new Error("no host");
+    parsePostgresUrl(url, { useLibpqCompat: true });
+  } catch {
+    throw new ConfigError("TESSERA_DATABASE_URL", "is not a valid PostgreSQL URL (postgres://user:password@host:5432/database?sslmode=verify-full)");
+  }
+  if (secretKey === undefined) {
+    throw new ConfigError("TESSERA_SECRET_KEY", "is required with TESSERA_DATABASE_URL: every instance must share it");
+  }
+  return {
+    url,
+    poolSize: integer(env, "TESSERA_DATABASE_POOL_SIZE", 10, 1, 1000),
+    statementTimeoutMs: integer(env, "TESSERA_DATABASE_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+    connectTimeoutMs: integer(env, "TESSERA_DATABASE_CONNECT_TIMEOUT_MS", 5000, 100, 600_000),
   };
 }
 

@@ -19,6 +19,7 @@ import { Sweeper } from "./core/sweeper.js";
 import { createLogger } from "./observability/log.js";
 import { Observer } from "./observability/observer.js";
 import type { Storage } from "./domain/ports.js";
+import { openPostgresStorage } from "./storage/postgres/index.js";
 import { openSqliteStorage, sqliteDatabaseExists } from "./storage/sqlite/index.js";
 import { applicationAdminImpl } from "./transport/rpc/admin/application-admin.js";
 import { resourceAdminImpl } from "./transport/rpc/admin/resource-admin.js";
@@ -206,15 +207,28 @@ export class App {
 export interface OpenStorageOptions {
   /** Bring the schema to the newest version (default true; `tessera migrate --to` opens without). */
   migrate?: boolean;
+  /** PostgreSQL: connection failures no caller sees (an idle or the LISTEN connection dropped). */
+  onBackgroundError?: (err: Error) => void;
 }
 
-/** Whether the data directory holds a database already. */
-export function storageExists(dataDir: string): boolean {
-  return sqliteDatabaseExists(dataDir);
+/** Whether the configured database exists already: always for PostgreSQL (the server holds it), else the data directory's file. */
+export function storageExists(config: Pick<Config, "dataDir" | "database">): boolean {
+  return config.database !== undefined || sqliteDatabaseExists(config.dataDir);
 }
 
-/** Opens the configured storage (SQLite in the data directory). Throws ConfigError for operator mistakes. */
-export function openStorage(config: Pick<Config, "dataDir" | "synchronous" | "busyTimeoutMs">, opts: OpenStorageOptions = {}): Storage {
+type StorageConfig = Pick<Config, "dataDir" | "synchronous" | "busyTimeoutMs" | "database">;
+
+/** Opens the configured storage: PostgreSQL with TESSERA_DATABASE_URL, else SQLite in the data directory. Throws ConfigError for operator mistakes. */
+export async function openStorage(config: StorageConfig, opts: OpenStorageOptions = {}): Promise<Storage> {
+  if (config.database !== undefined) {
+    try {
+      return await openPostgresStorage({ ...config.database, migrate: opts.migrate, onBackgroundError: opts.onBackgroundError });
+    } catch (err) {
+      // The URL may carry a password: name the host only.
+      const host = new URL(config.database.url).host;
+      throw new ConfigError("TESSERA_DATABASE_URL", `cannot open the PostgreSQL database at ${host}: ${(err as Error).message}`);
+    }
+  }
   try {
     return openSqliteStorage({ dataDir: config.dataDir, synchronous: config.synchronous, busyTimeoutMs: config.busyTimeoutMs, migrate: opts.migrate });
   } catch (err) {
@@ -227,7 +241,7 @@ export function openStorage(config: Pick<Config, "dataDir" | "synchronous" | "bu
  * the server and the CLI. Throws ConfigError for operator mistakes.
  */
 export async function openCore(config: Config, clock: Clock = systemClock, opts: OpenStorageOptions = {}): Promise<Core> {
-  const storage = openStorage(config, opts);
+  const storage = await openStorage(config, opts);
   try {
     const secrets = new Secrets(loadMasterKey(config.dataDir, config.secretKey));
     const check = await storage.settings.get("key_check");
@@ -246,7 +260,11 @@ export async function openCore(config: Config, clock: Clock = systemClock, opts:
 
 /** Opens (or creates) the data directory and wires everything. Throws ConfigError for operator mistakes. */
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
-  const core = await openCore(config, opts.clock);
+  const log = createLogger(config.logLevel, opts.logDestination);
+  const core = await openCore(config, opts.clock, {
+    // No secret in the line: pg errors name the server and the failure, never the URL's password.
+    onBackgroundError: (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, "database connection lost; reconnecting"),
+  });
   try {
     const bootstrap = await ensureBootstrap(core.storage, core.secrets, {
       dataDir: config.dataDir,
@@ -254,7 +272,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       clientSecret: config.bootstrapClientSecret,
       now: core.now(),
     });
-    const observer = new Observer(createLogger(config.logLevel, opts.logDestination), core);
+    const observer = new Observer(log, core);
     return wire(core, bootstrap, observer);
   } catch (err) {
     await core.storage.close();

@@ -13,10 +13,6 @@ export interface PostgresOptions {
   applicationName?: string;
 }
 
-export const DEFAULT_POOL_SIZE = 10;
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-
 const INT8_OID = 20;
 /** Times are BIGINT seconds and counts BIGINT: both fit a double, so read them as numbers, not strings. */
 const types = {
@@ -52,9 +48,4 @@ export function createPool(opts: PostgresOptions, onIdleError: (err: Error) => v
   // An idle connection that dies (server restart) emits here; without a listener it would crash the process.
   pool.on("error", onIdleError);
   return pool;
-}
-
-/** Whether a URL names PostgreSQL (CONTRACT §7: postgres:// or postgresql://). */
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(url);
 }

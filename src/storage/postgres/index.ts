@@ -4,7 +4,7 @@ import { migrate } from "./migrate.js";
 import { PostgresStorage } from "./storage.js";
 
 export { PostgresStorage } from "./storage.js";
-export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, isPostgresUrl, type PostgresOptions } from "./connect.js";
+export type { PostgresOptions } from "./connect.js";
 
 export interface PostgresStorageOptions extends PostgresOptions {
   /** Bring the schema to the newest version on open, under the migration lock (default true). */
