@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config.js";
 import { BOOTSTRAP_FILE, type BootstrapCredentials } from "../../src/core/bootstrap.js";
 import { buildApp, type App } from "../../src/server.js";
+import type { SqliteStorage } from "../../src/storage/sqlite/storage.js";
+import type Database from "better-sqlite3";
 
 /** A clock tests move by hand (milliseconds), instead of sleeping. */
 export class TestClock {
@@ -38,6 +40,11 @@ export interface StartOptions {
   logDestination?: { write(line: string): void };
 }
 
+/** The SQLite connection behind a test server, for assertions on rows no port exposes. */
+export function sqliteOf(server: TestServer): Database.Database {
+  return (server.app.core.storage as SqliteStorage).db;
+}
+
 export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), "tessera-test-"));
 }
@@ -53,7 +60,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     TESSERA_LOG_LEVEL: "silent",
     ...opts.env,
   });
-  const app = buildApp(config, { clock: clock.now, ...(opts.logDestination === undefined ? {} : { logDestination: opts.logDestination }) });
+  const app = await buildApp(config, { clock: clock.now, ...(opts.logDestination === undefined ? {} : { logDestination: opts.logDestination }) });
   const ports = await app.start();
   const bootstrap =
     app.bootstrapCredentials ?? (JSON.parse(readFileSync(join(dataDir, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials);

@@ -15,7 +15,7 @@ describe("CORS headers and preflight", () => {
   let creds: { clientId: string; clientSecret: string };
   beforeAll(async () => {
     server = await startServer();
-    creds = createClient(server.app, createApplication(server.app), { webOrigins: [`${ALLOWED}/`] });
+    creds = await createClient(server.app, await createApplication(server.app), { webOrigins: [`${ALLOWED}/`] });
   });
   afterAll(() => server.dispose());
 
@@ -83,7 +83,7 @@ describe("CORS headers and preflight", () => {
   it("follows changes: a client's new origin is allowed after the caches are invalidated", async () => {
     const later = "http://localhost:7777";
     expect((await preflight("/oidc/token", later)).status).toBe(403);
-    createClient(server.app, createApplication(server.app), { webOrigins: [later] });
+    await createClient(server.app, await createApplication(server.app), { webOrigins: [later] });
     server.app.core.invalidateCaches();
     expect((await preflight("/oidc/token", later)).status).toBe(204);
   });
@@ -120,7 +120,7 @@ window.tessera = async (issuer, clientId, clientSecret) => {
     out.fetch = { error: String(err) };
   }
   try {
-    const client = createClient(TokenService, createConnectTransport({ baseUrl: issuer }));
+    const client = await createClient(TokenService, createConnectTransport({ baseUrl: issuer }));
     const jwks = await client.getJwks({});
     const issued = await client.issueClientToken({ clientId, clientSecret });
     let denied;
@@ -187,7 +187,7 @@ describe("a browser app on another origin (headless Chromium, connect-web)", () 
     otherOrigin = originOf(otherPage);
     server = await startServer();
     issuer = server.httpUrl.replace("localhost", "127.0.0.1");
-    creds = createClient(server.app, createApplication(server.app), { webOrigins: [allowedOrigin] });
+    creds = await createClient(server.app, await createApplication(server.app), { webOrigins: [allowedOrigin] });
     browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],

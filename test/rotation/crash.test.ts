@@ -45,8 +45,8 @@ describe("crash safety", () => {
     execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
     // Fixtures through an in-process server on the same data dir, with the real clock (as the child has).
     const setup = await startServer({ dataDir, clock: new TestClock(Date.now()) });
-    const appId = createApplication(setup.app);
-    const { clientId, clientSecret } = createClient(setup.app, appId, { reuseLeeway: LEEWAY });
+    const appId = await createApplication(setup.app);
+    const { clientId, clientSecret } = await createClient(setup.app, appId, { reuseLeeway: LEEWAY });
     const user = await createUser(setup.app, { applicationIds: [appId] });
     const basic = setup.basic(clientId, clientSecret);
     await setup.stop();

@@ -1,10 +1,10 @@
 import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { DATABASE_FILE, migrate, openDatabase, schemaVersion, type Db } from "../../src/storage/database.js";
-import { MIGRATIONS } from "../../src/storage/migrations.js";
-import { Store } from "../../src/storage/store.js";
-import { tempDataDir } from "../helpers/server.js";
+import { DATABASE_FILE, migrate, openDatabase, schemaVersion, type Db } from "../../../src/storage/sqlite/database.js";
+import { openSqliteStorage } from "../../../src/storage/sqlite/index.js";
+import { MIGRATIONS } from "../../../src/storage/sqlite/migrations.js";
+import { tempDataDir } from "../../helpers/server.js";
 
 const tables = (db: Db) =>
   (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]).filter((n) => !n.startsWith("sqlite_"));
@@ -75,30 +75,30 @@ describe("database", () => {
     db.close();
   });
 
-  it("keeps committed data across close and reopen", () => {
+  it("keeps committed data across close and reopen", async () => {
     const d = dir();
-    const store = Store.open({ dataDir: d, synchronous: "FULL", busyTimeoutMs: 1000 });
-    store.transaction(() => {
-      store.tenants.insert({ id: "acme", name: "acme", createTime: 1 });
-      store.settings.put("marker", "kept");
+    const storage = openSqliteStorage({ dataDir: d, busyTimeoutMs: 1000 });
+    await storage.transaction(async (tx) => {
+      await tx.tenants.insert({ id: "acme", name: "acme", createTime: 1 });
+      await tx.settings.put("marker", "kept");
     });
-    store.close();
-    const again = Store.open({ dataDir: d, synchronous: "FULL", busyTimeoutMs: 1000 });
-    expect(again.tenants.get("acme")).toMatchObject({ id: "acme", name: "acme" });
-    expect(again.settings.get("marker")).toBe("kept");
-    expect(schemaVersion(again.db)).toBe(MIGRATIONS.length);
-    again.close();
+    await storage.close();
+    const again = openSqliteStorage({ dataDir: d, busyTimeoutMs: 1000 });
+    expect(await again.tenants.get("acme")).toMatchObject({ id: "acme", name: "acme" });
+    expect(await again.settings.get("marker")).toBe("kept");
+    expect(await again.schema.version()).toBe(MIGRATIONS.length);
+    await again.close();
   });
 
-  it("rolls a failed transaction back entirely", () => {
-    const store = Store.open({ dataDir: ":memory:", synchronous: "FULL", busyTimeoutMs: 1000 });
-    expect(() =>
-      store.transaction(() => {
-        store.settings.put("half", "written");
+  it("rolls a failed transaction back entirely", async () => {
+    const storage = openSqliteStorage({ dataDir: ":memory:", busyTimeoutMs: 1000 });
+    await expect(
+      storage.transaction(async (tx) => {
+        await tx.settings.put("half", "written");
         throw new Error("boom");
       }),
-    ).toThrow("boom");
-    expect(store.settings.get("half")).toBeUndefined();
-    store.close();
+    ).rejects.toThrow("boom");
+    expect(await storage.settings.get("half")).toBeUndefined();
+    await storage.close();
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { GroupCommit } from "../../src/storage/group-commit.js";
+import { GroupCommit } from "../../../src/storage/sqlite/group-commit.js";
 
 describe("group commit", () => {
   const dir = mkdtempSync(join(tmpdir(), "tessera-group-"));
