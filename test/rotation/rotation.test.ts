@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_REUSE_RETRIES } from "../../src/core/rotation.js";
 import { sweepOnce } from "../../src/core/sweeper.js";
 import { createResource } from "../helpers/fixtures.js";
-import { jwtPayload, sqliteOf, startServer, type TestServer } from "../helpers/server.js";
+import { jwtPayload, rowCount, startServer, type TestServer } from "../helpers/server.js";
 import { backendApp, cis, errorBody, login, refresh, refreshForm, renewBearer, type BackendApp } from "../sessions/setup.js";
 
 describe("the rotation engine", () => {
@@ -122,7 +122,7 @@ describe("the rotation engine", () => {
   it("the sweeper deletes dead chains in bounded batches and keeps consumed tokens of live families", async () => {
     const { core } = server.app;
     await sweepOnce(core);
-    const count = () => (sqliteOf(server).prepare("SELECT count(*) AS n FROM refresh_tokens").get() as { n: number }).n;
+    const count = () => rowCount(server, "refresh_tokens");
     const scoped = await backendApp(server, { refreshTokenTtl: 3600 });
     const live = await login(server, scoped);
     const next = await refreshForm(server, scoped, live.refresh_token);
@@ -131,10 +131,10 @@ describe("the rotation engine", () => {
     const kept = await refreshForm(server, scoped, next.body.refresh_token);
     server.clock.advance(1801);
     // The three idle chains are dead; the live one holds 3 rows (two consumed).
-    const before = count();
+    const before = await count();
     expect((await sweepOnce(core, 2)).families).toBe(2);
     expect((await sweepOnce(core, 2)).families).toBe(1);
-    expect(count()).toBe(before - 3);
+    expect(await count()).toBe(before - 3);
     expect((await sweepOnce(core)).families).toBe(0);
     expect((await refreshForm(server, scoped, kept.body.refresh_token)).status).toBe(200);
     const reuse = await refreshForm(server, scoped, live.refresh_token);
