@@ -53,29 +53,31 @@ const baseEnv = (dataDir, sync) => ({
 /** A data dir with an application, its client, one user of it and `rows` refresh tokens (10 per family, 9 consumed). */
 async function seed(rows, sync) {
   const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-"));
-  const app = buildApp(loadConfig(baseEnv(dataDir, sync)));
-  const { store, core } = app;
+  const app = await buildApp(loadConfig(baseEnv(dataDir, sync)));
+  const { core } = app;
+  const { storage } = core;
   const now = Math.floor(Date.now() / 1000);
   const client = { id: CLIENT_ID, applicationId: "app_bench" };
   const userId = "usr_bench";
-  store.transaction(() => {
-    store.applications.insert({ id: client.applicationId, tenantId: "default", displayName: "Bench", management: false, createTime: now, updateTime: now });
-    store.clients.insert({
+  await storage.transaction(async (tx) => {
+    await tx.applications.insert({ id: client.applicationId, tenantId: "default", displayName: "Bench", management: false, createTime: now, updateTime: now });
+    await tx.clients.insert({
       id: CLIENT_ID, tenantId: "default", applicationId: client.applicationId, displayName: "Bench client",
       secretHash: core.secrets.hash("client-secret", CLIENT_SECRET), previousSecretHash: undefined, previousSecretExpireTime: undefined,
       redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], webOrigins: [], resourceIds: [],
       accessTokenTtl: undefined, refreshTokenTtl: undefined, maxRotation: undefined, reuseLeeway: 0, createTime: now, updateTime: now,
     });
-    store.users.insert({
+    await tx.users.insert({
       id: userId, tenantId: "default", username: USERNAME, email: "", roles: ["bench"], customClaims: {},
       applicationIds: [client.applicationId], passwordHash: undefined, createTime: now, updateTime: now,
     });
   });
-  store.users.setPassword("default", userId, await hashPassword(PASSWORD), now);
+  const passwordHash = await hashPassword(PASSWORD);
+  await storage.users.setPassword("default", userId, passwordHash, now);
   const started = performance.now();
   if (rows > 0) {
-    seedRefreshTokens(store, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
-    store.db.pragma("wal_checkpoint(TRUNCATE)");
+    seedRefreshTokens(storage.db, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
+    storage.db.pragma("wal_checkpoint(TRUNCATE)");
   }
   const seedSeconds = (performance.now() - started) / 1000;
   await app.stop(0);

@@ -32,15 +32,38 @@ function settle<R>(fn: () => R): Promise<R> {
   }
 }
 
-/** The port view of a synchronous repository: every method runs through `run`. */
-function asPort<T>(repo: object, run: Run): T {
+type AnyRepository = Record<string, (...args: unknown[]) => unknown>;
+
+/** The port view of a synchronous repository class: every method runs through `run`, on the instance `repo()` gives. */
+function asPort<T>(cls: { prototype: object }, repo: () => AnyRepository, run: Run): T {
   const port: Record<string, unknown> = {};
-  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(repo))) {
-    const method = (repo as Record<string, unknown>)[name];
-    if (name === "constructor" || typeof method !== "function") continue;
-    port[name] = (...args: unknown[]) => run(() => method.apply(repo, args));
+  for (const name of Object.getOwnPropertyNames(cls.prototype)) {
+    if (name !== "constructor") port[name] = (...args: unknown[]) => run(() => repo()[name]!(...args));
   }
   return port as T;
+}
+
+const REPOSITORY_CLASSES = {
+  tenants: TenantRepository,
+  resources: ResourceRepository,
+  applications: ApplicationRepository,
+  clients: ClientRepository,
+  users: UserRepository,
+  signingKeys: SigningKeyRepository,
+  sessions: SessionRepository,
+  refreshTokens: RefreshTokenRepository,
+  settings: SettingsRepository,
+  authorizations: AuthorizationRepository,
+  loginThrottle: LoginThrottleRepository,
+};
+
+/** The port repositories over lazily prepared statements (a database opened without migrating has no tables yet). */
+function portRepositories(sync: () => SyncRepositories, run: Run): ports.Repositories {
+  const entries = Object.entries(REPOSITORY_CLASSES).map(([name, cls]) => [
+    name,
+    asPort(cls, () => sync()[name as keyof SyncRepositories] as unknown as AnyRepository, run),
+  ]);
+  return Object.fromEntries(entries) as unknown as ports.Repositories;
 }
 
 class SyncRepositories {
@@ -69,11 +92,6 @@ class SyncRepositories {
     this.authorizations = new AuthorizationRepository(db);
     this.loginThrottle = new LoginThrottleRepository(db);
   }
-
-  ports(run: Run): ports.Repositories {
-    const entries = Object.entries(this).map(([name, repo]) => [name, asPort(repo as object, run)]);
-    return Object.fromEntries(entries) as unknown as ports.Repositories;
-  }
 }
 
 /**
@@ -101,7 +119,7 @@ export class SqliteStorage implements ports.Storage {
   readonly schema: ports.SchemaPort;
   events: ports.StorageEvents = {};
 
-  private readonly sync: SyncRepositories;
+  private syncRepositories: SyncRepositories | undefined;
   private readonly lock = new WriteLock();
   private readonly groupCommit: GroupCommit;
   private readonly tx: ports.Repositories;
@@ -111,8 +129,8 @@ export class SqliteStorage implements ports.Storage {
   private readonly rollbackStmt;
 
   constructor(readonly db: Db) {
-    this.sync = new SyncRepositories(db);
-    const top = this.sync.ports((fn) => this.run(fn));
+    const sync = () => this.sync;
+    const top = portRepositories(sync, (fn) => this.run(fn));
     this.tenants = top.tenants;
     this.resources = top.resources;
     this.applications = top.applications;
@@ -124,7 +142,7 @@ export class SqliteStorage implements ports.Storage {
     this.settings = top.settings;
     this.authorizations = top.authorizations;
     this.loginThrottle = top.loginThrottle;
-    this.tx = this.sync.ports((fn) => (this.txOpen ? settle(fn) : Promise.reject(new Error("the transaction has ended"))));
+    this.tx = portRepositories(sync, (fn) => (this.txOpen ? settle(fn) : Promise.reject(new Error("the transaction has ended"))));
     this.groupCommit = new GroupCommit(db, this.lock);
     this.changes = new DataVersionFeed(db);
     this.schema = {
@@ -137,17 +155,33 @@ export class SqliteStorage implements ports.Storage {
     this.rollbackStmt = db.prepare("ROLLBACK");
   }
 
+  private get sync(): SyncRepositories {
+    return (this.syncRepositories ??= new SyncRepositories(this.db));
+  }
+
   /** A statement outside any unit of work: now, unless a transaction is open; then after it. */
   private run<R>(fn: () => R): Promise<R> {
     const wait = this.lock.held ? this.lock.acquire() : undefined;
-    if (wait === undefined) return settle(fn);
+    if (wait === undefined) return this.autocommit(fn);
     return wait.then(() => {
       try {
-        return settle(fn);
+        return this.autocommit(fn);
       } finally {
         this.lock.release();
       }
     });
+  }
+
+  /** One statement in its own implicit transaction: SQLITE_BUSY applied nothing, so it is retried like BEGIN (see `begin`). */
+  private autocommit<R>(fn: () => R): Promise<R> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return Promise.resolve(fn());
+      } catch (err) {
+        if (attempt >= BUSY_ATTEMPTS || !isSqliteBusy(err) || this.db.inTransaction) return Promise.reject(toStorageError(err));
+        this.events.retried?.();
+      }
+    }
   }
 
   async transaction<T>(fn: (tx: ports.Repositories) => Promise<T>): Promise<T> {
