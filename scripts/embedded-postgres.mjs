@@ -73,8 +73,9 @@ function freePort() {
 }
 
 /**
- * @param {{ log?: (line: string) => void }} [opts]
- * @returns {Promise<{ url: string, port: number, stop: () => Promise<void> }>}
+ * @param {{ log?: (line: string) => void, durable?: boolean, cpu?: string }} [opts] `durable` keeps fsync and
+ *   synchronous commits on (benches); `cpu` pins the server to those cores (taskset -c).
+ * @returns {Promise<{ url: string, port: number, pid: number, stop: () => Promise<void> }>}
  */
 export async function startPostgres(opts = {}) {
   const asRoot = process.getuid?.() === 0;
@@ -115,7 +116,7 @@ export async function startPostgres(opts = {}) {
   for (let attempt = 0; attempt < 3; attempt += 1) {
     const port = await freePort();
     try {
-      const child = await runServer(binDir, dataDir, port, spawnOpts, opts.log);
+      const child = await runServer(binDir, dataDir, port, spawnOpts, opts);
       const stop = () => stopServer(child, base);
       const onExit = () => {
         child.kill("SIGKILL");
@@ -124,6 +125,7 @@ export async function startPostgres(opts = {}) {
       return {
         url: `postgres://tessera:${password}@127.0.0.1:${port}/postgres`,
         port,
+        pid: child.pid,
         stop: async () => {
           process.off("exit", onExit);
           await stop();
@@ -137,20 +139,19 @@ export async function startPostgres(opts = {}) {
   throw lastError;
 }
 
-function runServer(binDir, dataDir, port, spawnOpts, log) {
-  // Durability is not under test here (tessera is what gets killed), so spare the shared disk.
+function runServer(binDir, dataDir, port, spawnOpts, { log, durable = false, cpu }) {
+  // In tests durability is not under test (tessera is what gets killed), so spare the shared disk.
   const settings = {
     listen_addresses: "127.0.0.1",
     port: String(port),
     unix_socket_directories: "",
-    fsync: "off",
-    synchronous_commit: "off",
-    full_page_writes: "off",
+    ...(durable ? {} : { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }),
     max_connections: "400",
     shared_buffers: "64MB",
   };
   const args = ["-D", dataDir, ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
-  const child = spawn(join(binDir, "postgres"), args, { ...spawnOpts, stdio: ["ignore", "ignore", "pipe"] });
+  const [file, argv] = cpu === undefined ? [join(binDir, "postgres"), args] : ["taskset", ["-c", cpu, join(binDir, "postgres"), ...args]];
+  const child = spawn(file, argv, { ...spawnOpts, stdio: ["ignore", "ignore", "pipe"] });
   return new Promise((resolve, reject) => {
     let output = "";
     const timer = setTimeout(() => {
