@@ -11,9 +11,10 @@ import type { DestinationStream } from "pino";
 import { ConfigError, type Config } from "./config.js";
 import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
-import { Core } from "./core/core.js";
+import { CACHE_TTL, Core } from "./core/core.js";
 import { rotateKeysIfDue } from "./core/key-rotation.js";
 import { KeyRing } from "./core/keys.js";
+import { Lease, LEASE_RENEWALS_PER_TTL, leaseRenewPeriod } from "./core/lease.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
 import { Sweeper } from "./core/sweeper.js";
 import { createLogger } from "./observability/log.js";
@@ -60,7 +61,11 @@ export class App {
   private listening = { http: false, grpc: false };
   private stopping: Promise<void> | undefined;
   private keyRotationTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private backstopTimer: NodeJS.Timeout | undefined;
   private readonly sweeper: Sweeper;
+  /** Sweeps and scheduled key rotation run only while this instance holds it; undefined when neither is configured. */
+  readonly lease: Lease | undefined;
 
   constructor(
     readonly core: Core,
@@ -91,7 +96,14 @@ export class App {
       }),
     );
     this.grpc = createGrpcServer({ services, onCallEnd: observer.grpcCallEnd });
-    this.sweeper = new Sweeper(core);
+    const renewEvery = leaseRenewPeriod([core.config.sweepInterval, core.config.keyRotationPeriod > 0 ? Math.min(core.config.keyRotationPeriod, 60) : 0]);
+    this.lease = renewEvery === undefined ? undefined : new Lease(core, renewEvery * LEASE_RENEWALS_PER_TTL);
+    const lease = this.lease;
+    this.sweeper = new Sweeper(
+      core,
+      (err) => observer.log.warn({ err: { message: (err as Error).message } }, "expiry sweep failed; retrying at the next interval"),
+      () => lease?.held === true,
+    );
     if (core.config.metricsPort !== undefined) {
       this.metricsServer = createServer(createGateway({ services: [], routes: [metrics] }));
     }
@@ -163,9 +175,42 @@ export class App {
       }
     }
     this.grpc.setServing(true);
+    this.startLease();
+    this.startCacheBackstop();
     this.startKeyRotation();
     this.sweeper.start(this.core.config.sweepInterval);
     return { http, grpc, ...(metrics === undefined ? {} : { metrics }) };
+  }
+
+  /** Takes the background jobs' lease now if it is free, and renews or tries again every ttl / 3 seconds. */
+  private startLease(): void {
+    const lease = this.lease;
+    if (lease === undefined || this.leaseTimer !== undefined) return;
+    const renew = () => {
+      const before = lease.held;
+      lease.renew().then(
+        (held) => {
+          if (held !== before) this.observer.log.info({ holder: lease.holder }, held ? "background jobs lease taken: this instance runs sweeps and key rotation" : "background jobs lease lost");
+        },
+        // The database is unreachable: what we hold lapses at its expiry; the next tick tries again.
+        () => undefined,
+      );
+    };
+    renew();
+    this.leaseTimer = setInterval(renew, (lease.ttl / LEASE_RENEWALS_PER_TTL) * 1000);
+    this.leaseTimer.unref();
+  }
+
+  /**
+   * The backstop for a lost change notification: signing keys are re-read every CACHE_TTL seconds
+   * (client and resource cache entries expire by themselves, core.ts).
+   */
+  private startCacheBackstop(): void {
+    if (this.backstopTimer !== undefined) return;
+    this.backstopTimer = setInterval(() => {
+      if (this.core.storage.isOpen) this.core.keys.reload().catch(() => undefined);
+    }, CACHE_TTL * 1000);
+    this.backstopTimer.unref();
   }
 
   /** Automatic signing key rotation, checked at most every minute against the core clock. */
@@ -173,7 +218,8 @@ export class App {
     const period = this.core.config.keyRotationPeriod;
     if (period <= 0 || this.keyRotationTimer !== undefined) return;
     this.keyRotationTimer = setInterval(() => {
-      // A busy database: the next tick tries again.
+      // One instance at a time (the lease); a busy database: the next tick tries again.
+      if (this.lease?.held !== true) return;
       rotateKeysIfDue(this.core).catch(() => undefined);
     }, Math.min(period, 60) * 1000);
     this.keyRotationTimer.unref();
@@ -183,8 +229,12 @@ export class App {
   stop(graceMs = 8000): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.keyRotationTimer);
+      clearInterval(this.leaseTimer);
+      clearInterval(this.backstopTimer);
       this.grpc.setServing(false);
       this.sweeper.stop();
+      // Hand the background jobs over now rather than at the lease's expiry (best effort: the database may be gone).
+      const released = this.lease?.release().catch(() => undefined);
       const httpClosed = new Promise<void>((resolve) => {
         if (!this.httpServer.listening) return resolve();
         this.httpServer.close(() => resolve());
@@ -198,6 +248,7 @@ export class App {
       const force = setTimeout(() => this.httpServer.closeAllConnections(), graceMs);
       await Promise.all([httpClosed, metricsClosed, this.grpc.close(graceMs)]);
       clearTimeout(force);
+      await released;
       await this.core.storage.close();
     })();
     return this.stopping;

@@ -18,6 +18,13 @@ export interface ClientContext {
   verifiedSecret?: Buffer;
 }
 
+/**
+ * The longest a cache entry (client context, resource by URI) or the signing keys in memory live
+ * without a re-read, in seconds: the backstop should a change notification be lost. Changes reach
+ * the other instances through the change feed in well under a second; this bounds the worst case.
+ */
+export const CACHE_TTL = 30;
+
 /** Counters the core reports; the metrics module reads them (no I/O here). */
 export interface CoreEvents {
   tokenIssued?(grant: string): void;
@@ -29,8 +36,8 @@ export interface CoreEvents {
  * (grants, admin, sessions) are functions that take a Core.
  */
 export class Core {
-  private readonly clientCache = new Map<string, ClientContext>();
-  private readonly resourceByUriCache = new Map<string, Resource | null>();
+  private readonly clientCache = new Map<string, { ctx: ClientContext; expireTime: number }>();
+  private readonly resourceByUriCache = new Map<string, { found: Resource | null; expireTime: number }>();
   /** Counts invalidations, so a read that straddles one is not cached. */
   private cacheGeneration = 0;
   events: CoreEvents = {};
@@ -75,7 +82,7 @@ export class Core {
   async clientContext(clientId: string): Promise<ClientContext | undefined> {
     this.syncWithOtherWriters();
     const cached = this.clientCache.get(clientId);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && cached.expireTime > this.now()) return cached.ctx;
     const generation = this.cacheGeneration;
     const { storage } = this;
     const client = await storage.clients.findById(clientId);
@@ -90,13 +97,13 @@ export class Core {
     // A write committed while we read would be lost in the cache: only what was read since the last invalidation is kept.
     if (generation !== this.cacheGeneration) return ctx;
     if (this.clientCache.size > 10_000) this.clientCache.clear();
-    this.clientCache.set(clientId, ctx);
+    this.clientCache.set(clientId, { ctx, expireTime: this.now() + CACHE_TTL });
     return ctx;
   }
 
   /** The cached context of a client, if any (no storage read): e.g. for a log line after authentication. */
   cachedClientContext(clientId: string): ClientContext | undefined {
-    return this.clientCache.get(clientId);
+    return this.clientCache.get(clientId)?.ctx;
   }
 
   /** A tenant's resource by URI, cached; null when there is none. */
@@ -104,12 +111,12 @@ export class Core {
     this.syncWithOtherWriters();
     const key = `${tenantId}\n${uri}`;
     const cached = this.resourceByUriCache.get(key);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined && cached.expireTime > this.now()) return cached.found ?? undefined;
     const generation = this.cacheGeneration;
     const found = await this.storage.resources.findByUri(tenantId, uri);
     if (generation === this.cacheGeneration) {
       if (this.resourceByUriCache.size > 10_000) this.resourceByUriCache.clear();
-      this.resourceByUriCache.set(key, found ?? null);
+      this.resourceByUriCache.set(key, { found: found ?? null, expireTime: this.now() + CACHE_TTL });
     }
     return found;
   }

@@ -40,6 +40,8 @@ export class Sweeper {
   constructor(
     private readonly core: Core,
     private readonly onError: (err: unknown) => void = () => undefined,
+    /** Whether this instance may sweep now (it holds the background lease, core/lease.ts). */
+    private readonly mayRun: () => boolean = () => true,
   ) {}
 
   start(intervalSeconds: number): void {
@@ -50,7 +52,7 @@ export class Sweeper {
   }
 
   private drain(): void {
-    if (this.stopped || this.running || !this.core.storage.isOpen) return;
+    if (this.stopped || this.running || !this.core.storage.isOpen || !this.mayRun()) return;
     this.running = true;
     sweepOnce(this.core).then(
       (counts) => {
