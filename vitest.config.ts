@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 // Tests that need PostgreSQL run in the `postgres` project, whose global setup starts one real server for the run.
-const POSTGRES_ONLY = ["test/storage/contract/**/*.test.ts", "test/storage/postgres/**/*.test.ts"];
+const POSTGRES_ONLY = ["test/storage/contract/**/*.test.ts", "test/storage/postgres/**/*.test.ts", "test/e2e/instances.test.ts"];
 // End-to-end files that run on both engines: there, test servers get a fresh PostgreSQL database each.
 const ON_BOTH_ENGINES = [
   "test/e2e/client-credentials.test.ts",

@@ -1,0 +1,211 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BOOTSTRAP_FILE, type BootstrapCredentials } from "../../src/core/bootstrap.js";
+import { BACKGROUND_LEASE_KEY } from "../../src/core/lease.js";
+import { startProcess, type RunningProcess } from "../helpers/process.js";
+import { databaseEnv, jwtHeader, postForm, tempDataDir } from "../helpers/server.js";
+
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+
+/**
+ * CONTRACT §7: two real `node dist/src/main.js` processes on one PostgreSQL database behave as one
+ * service. One pair of processes serves every case; the last one kills one of them.
+ */
+describe("two tessera processes on one PostgreSQL database", () => {
+  let dbEnv: Record<string, string>;
+  const dirs = [tempDataDir(), tempDataDir()];
+  let a: RunningProcess;
+  let b: RunningProcess;
+  let db: pg.Client;
+  let boot: BootstrapCredentials;
+  let adminToken: string;
+  let appId: string;
+
+  const token = (p: RunningProcess, auth: string, form: Record<string, string> = { grant_type: "client_credentials" }) =>
+    postForm(`${p.httpUrl}/oidc/token`, form, auth);
+  const admin = async (p: RunningProcess, method: string, body: unknown) => {
+    const res = await fetch(`${p.httpUrl}/tessera.v1.${method}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json()) as Record<string, any>;
+    if (res.status !== 200) throw new Error(`${method}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const bearerOf = async (p: RunningProcess, auth: string) => ((await (await token(p, auth)).json()) as { access_token: string }).access_token;
+  const newClient = async (through: RunningProcess, extra: Record<string, unknown> = {}) => {
+    const created = await admin(through, "ApplicationAdminService/CreateClient", {
+      client: { applicationId: appId, grantTypes: ["client_credentials", "refresh_token"], ...extra },
+    });
+    return { id: created.client.id as string, secret: created.clientSecret as string, auth: basic(created.client.id, created.clientSecret) };
+  };
+  const newUser = async (through: RunningProcess) => {
+    const username = `u${Math.random().toString(36).slice(2, 10)}`;
+    const password = "correct horse battery staple";
+    await admin(through, "UserAdminService/CreateUser", { user: { username, applicationIds: [appId] }, password });
+    return { username, password };
+  };
+  const login = async (p: RunningProcess, clientAuth: string, user: { username: string; password: string }) => {
+    const res = await fetch(`${p.httpUrl}/cis/v1/auth/password/authenticate`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${await bearerOf(p, clientAuth)}` },
+      body: JSON.stringify(user),
+    });
+    return { status: res.status, body: (await res.json()) as { refresh_token: string; session_id: string; error?: string } };
+  };
+  const refresh = (p: RunningProcess, clientAuth: string, refreshToken: string) =>
+    token(p, clientAuth, { grant_type: "refresh_token", refresh_token: refreshToken });
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
+    dbEnv = await databaseEnv();
+    db = new pg.Client(dbEnv.TESSERA_DATABASE_URL);
+    await db.connect();
+    // Both start at once on the empty database; sweeps every second, so the background lease lives 3 s.
+    const env = (dir: string) => ({ ...dbEnv, TESSERA_DATA_DIR: dir, TESSERA_SWEEP_INTERVAL: "1s", TESSERA_LOG_LEVEL: "warn" });
+    [a, b] = await Promise.all(dirs.map((dir) => startProcess(env(dir))));
+    const bootstrapped = dirs.filter((d) => existsSync(join(d, BOOTSTRAP_FILE)));
+    expect(bootstrapped).toHaveLength(1);
+    boot = JSON.parse(readFileSync(join(bootstrapped[0]!, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials;
+    adminToken = await bearerOf(a, basic(boot.client_id, boot.client_secret));
+    appId = (await admin(a, "ApplicationAdminService/CreateApplication", { application: { displayName: "Shop" } })).application.id;
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const p of [a, b]) if (p !== undefined && p.child.exitCode === null) p.child.kill("SIGKILL");
+    await db?.end();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("started at once on an empty database, they share one bootstrap: its client gets tokens from both", async () => {
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM clients");
+    expect(rows[0].n).toBe(1);
+    for (const p of [a, b]) expect((await token(p, basic(boot.client_id, boot.client_secret))).status).toBe(200);
+  });
+
+  it("a client created through A gets a token from B within 1 s; its new secret and its deletion reach B within 1 s", async () => {
+    const client = await newClient(a);
+    await vi.waitFor(async () => expect((await token(b, client.auth)).status).toBe(200), { timeout: 1000, interval: 20 });
+    // B has the client (and its checked secret) cached now; a new secret through A replaces it on B.
+    const rotated = await admin(a, "ApplicationAdminService/RotateClientSecret", { id: client.id, gracePeriod: "0s" });
+    await vi.waitFor(async () => expect((await token(b, client.auth)).status).toBe(401), { timeout: 1000, interval: 20 });
+    const fresh = basic(client.id, rotated.clientSecret);
+    expect((await token(b, fresh)).status).toBe(200);
+    await admin(a, "ApplicationAdminService/DeleteClient", { id: client.id });
+    await vi.waitFor(async () => expect((await token(b, fresh)).status).toBe(401), { timeout: 1000, interval: 20 });
+  });
+
+  it("a key rotated through A is in B's JWKS within 1 s, and B's new tokens verify against A's JWKS", async () => {
+    const client = await newClient(a);
+    const { key } = await admin(a, "KeyAdminService/RotateSigningKey", {});
+    const jwks = async (p: RunningProcess) => (await (await fetch(`${p.httpUrl}/oidc/jwks`)).json()) as JSONWebKeySet;
+    await vi.waitFor(async () => expect((await jwks(b)).keys.map((k) => k.kid)).toContain(key.kid), { timeout: 1000, interval: 20 });
+    // No announce period: the new key signs at once, on B too.
+    const fromB = await bearerOf(b, client.auth);
+    expect(jwtHeader(fromB).kid).toBe(key.kid);
+    const verified = await jwtVerify(fromB, createLocalJWKSet(await jwks(a)));
+    expect(verified.payload.client_id ?? verified.payload.sub).toBe(client.id);
+  });
+
+  it("50 concurrent refreshes of one token split between A and B: exactly one 200, and the reuse revokes the family on both", async () => {
+    const client = await newClient(a);
+    const user = await newUser(a);
+    const first = await login(a, client.auth, user);
+    expect(first.status).toBe(200);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const res = await refresh(i % 2 === 0 ? a : b, client.auth, first.body.refresh_token);
+        return { status: res.status, body: (await res.json()) as { refresh_token?: string; error?: string } };
+      }),
+    );
+    const won = results.filter((r) => r.status === 200);
+    expect(won).toHaveLength(1);
+    expect(results.filter((r) => r.status === 400 && r.body.error === "invalid_grant")).toHaveLength(49);
+    // The losers presented a consumed token: reuse, detected whichever instance saw it, revoked the family.
+    for (const p of [a, b]) expect((await refresh(p, client.auth, won[0]!.body.refresh_token!)).status).toBe(400);
+  });
+
+  it("a logout through A stops refreshes on B", async () => {
+    const client = await newClient(a);
+    const user = await newUser(a);
+    const session = await login(a, client.auth, user);
+    const next = await refresh(b, client.auth, session.body.refresh_token);
+    expect(next.status).toBe(200);
+    const res = await fetch(`${a.httpUrl}/cis/v1/auth/logout`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${await bearerOf(a, client.auth)}` },
+      body: JSON.stringify({ session_id: session.body.session_id }),
+    });
+    expect(res.status).toBe(204);
+    expect((await refresh(b, client.auth, ((await next.json()) as { refresh_token: string }).refresh_token)).status).toBe(400);
+  });
+
+  it("failed logins count across instances: alternating between A and B still locks the username", async () => {
+    const client = await newClient(a);
+    const user = await newUser(a);
+    for (let i = 0; i < 5; i++) expect((await login(i % 2 === 0 ? a : b, client.auth, { ...user, password: "wrong" })).status).toBe(400);
+    for (const p of [a, b]) expect((await login(p, client.auth, user)).body.error).toBe("too_many_attempts");
+  });
+
+  it("the lease holder killed with SIGKILL during a rotation storm: every acknowledged rotation is honoured exactly once through the other, which takes the sweeps over", async () => {
+    const lease = async () => {
+      const { rows } = await db.query("SELECT value FROM settings WHERE key = $1", [BACKGROUND_LEASE_KEY]);
+      return rows[0] === undefined ? undefined : (JSON.parse(rows[0].value) as { holder: string; expireTime: number }).holder;
+    };
+    const pidOf = (holder: string | undefined) => Number(holder?.split("/")[1]);
+    const staleReuseEvent = async () =>
+      Number((await db.query("INSERT INTO refresh_reuse_events (tenant_id, family_id, client_id, user_id, generation, create_time) VALUES ('default', 'fam_x', 'cli_x', 'usr_x', 1, 0) RETURNING id")).rows[0].id);
+    const swept = async (id: number) => (await db.query("SELECT 1 FROM refresh_reuse_events WHERE id = $1", [id])).rowCount === 0;
+
+    // One instance holds the lease and sweeps; the other does not.
+    const holderPid = pidOf(await lease());
+    expect([a.child.pid, b.child.pid]).toContain(holderPid);
+    const [victim, survivor] = holderPid === a.child.pid ? [a, b] : [b, a];
+    const before = await staleReuseEvent();
+    await vi.waitFor(async () => expect(await swept(before)).toBe(true), { timeout: 5000, interval: 100 });
+
+    // The storm: chains rotating through the holder as fast as they can, each 200's token the chain's newest.
+    const client = await newClient(a, { reuseLeeway: "120s" });
+    const user = await newUser(a);
+    const chains = await Promise.all(Array.from({ length: 8 }, async () => [(await login(victim, client.auth, user)).body.refresh_token]));
+    let killed = false;
+    const drive = async (chain: string[]) => {
+      while (!killed) {
+        try {
+          const res = await refresh(victim, client.auth, chain.at(-1)!);
+          const body = (await res.json()) as { refresh_token?: string };
+          if (res.status !== 200) throw new Error(`refresh answered ${res.status}: ${JSON.stringify(body)}`);
+          chain.push(body.refresh_token!);
+        } catch (err) {
+          if (killed) return;
+          throw err;
+        }
+      }
+    };
+    const load = Promise.all(chains.map(drive));
+    const rotated = () => chains.reduce((n, c) => n + c.length - 1, 0);
+    for (let waited = 0; rotated() < chains.length * 5 && waited < 20_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
+    killed = true;
+    victim.child.kill("SIGKILL");
+    await load;
+    await victim.exited;
+    expect(rotated()).toBeGreaterThanOrEqual(chains.length * 5);
+
+    for (const chain of chains) {
+      // The newest works through the survivor (rotated now, or retried inside the leeway if the kill ate the answer)...
+      expect((await refresh(survivor, client.auth, chain.at(-1)!)).status).toBe(200);
+      // ...and no older one does: each was consumed exactly once.
+      for (const old of chain.slice(0, -1)) expect((await refresh(survivor, client.auth, old)).status).toBe(400);
+    }
+
+    // The victim never renews again: once its lease expired (3 s) the survivor holds it and sweeps.
+    const after = await staleReuseEvent();
+    await vi.waitFor(async () => expect(await swept(after)).toBe(true), { timeout: 10_000, interval: 100 });
+    expect(pidOf(await lease())).toBe(survivor.child.pid);
+  }, 60_000);
+});
