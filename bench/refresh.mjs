@@ -88,10 +88,10 @@ async function seed(rows, sync) {
     await tx.applications.insert({ id: client.applicationId, tenantId: "default", displayName: "Bench", management: false, createTime: now, updateTime: now });
     await tx.clients.insert({
       id: CLIENT_ID, tenantId: "default", applicationId: client.applicationId, displayName: "Bench client",
+      tokenEndpointAuthMethod: "client_secret_basic", idTokenSignedResponseAlg: undefined,
       secretHash: core.secrets.hash("client-secret", CLIENT_SECRET), previousSecretHash: undefined, previousSecretExpireTime: undefined,
       redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], webOrigins: [], resourceIds: [],
       accessTokenTtl: undefined, refreshTokenTtl: undefined, maxRotation: undefined, reuseLeeway: 0, createTime: now, updateTime: now,
-      tokenEndpointAuthMethod: "client_secret_basic", idTokenSignedResponseAlg: undefined,
     });
     await tx.users.insert({
       id: userId, tenantId: "default", username: USERNAME, email: "", roles: ["bench"], customClaims: {},
