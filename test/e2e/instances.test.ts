@@ -6,8 +6,11 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BOOTSTRAP_FILE, type BootstrapCredentials } from "../../src/core/bootstrap.js";
 import { BACKGROUND_LEASE_KEY } from "../../src/core/lease.js";
+import type { PostgresStorage } from "../../src/storage/postgres/index.js";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { createApplication, createClient, createUser } from "../helpers/fixtures.js";
 import { startProcess, type RunningProcess } from "../helpers/process.js";
-import { databaseEnv, jwtHeader, postForm, tempDataDir } from "../helpers/server.js";
+import { clientToken, databaseEnv, jwtHeader, postForm, startServer, tempDataDir } from "../helpers/server.js";
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 
@@ -207,5 +210,92 @@ describe("two tessera processes on one PostgreSQL database", () => {
     const after = await staleReuseEvent();
     await vi.waitFor(async () => expect(await swept(after)).toBe(true), { timeout: 10_000, interval: 100 });
     expect(pidOf(await lease())).toBe(survivor.child.pid);
+  }, 60_000);
+});
+
+/** A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new ones refused) and restore. */
+async function cuttableProxy(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => s.destroy());
+  };
+  let server: Server;
+  const listen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server = createServer((inbound) => {
+        const outbound = connect(Number(target.port), target.hostname);
+        track(inbound);
+        track(outbound);
+        inbound.pipe(outbound).on("close", () => inbound.destroy());
+        outbound.pipe(inbound).on("close", () => outbound.destroy());
+        inbound.on("close", () => outbound.destroy());
+        outbound.on("close", () => inbound.destroy());
+      });
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve((server.address() as { port: number }).port));
+    });
+  const port = await listen(0);
+  const url = new URL(target);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    cut: async () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+    restore: async () => {
+      if (!server.listening) await listen(port);
+    },
+  };
+}
+
+describe("an instance cut off from PostgreSQL", () => {
+  it("answers 503 on writes and refreshes, goes on issuing client tokens from its cache, and recovers by itself", async () => {
+    const dbEnv = await databaseEnv();
+    const proxy = await cuttableProxy(new URL(dbEnv.TESSERA_DATABASE_URL!));
+    const server = await startServer({ env: { ...dbEnv, TESSERA_DATABASE_URL: proxy.url, TESSERA_DATABASE_CONNECT_TIMEOUT_MS: "1000" } });
+    try {
+      const appId = await createApplication(server.app);
+      const { clientId, clientSecret } = await createClient(server.app, appId);
+      const user = await createUser(server.app, { applicationIds: [appId] });
+      const auth = server.basic(clientId, clientSecret);
+      const bearer = await clientToken(server, {}, auth);
+      const login = await fetch(`${server.httpUrl}/cis/v1/auth/password/authenticate`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
+        body: JSON.stringify({ username: user.username, password: user.password }),
+      });
+      const { refresh_token } = (await login.json()) as { refresh_token: string };
+      const adminBearer = await clientToken(server);
+      const createResource = (uri: string) =>
+        fetch(`${server.httpUrl}/tessera.v1.ResourceAdminService/CreateResource`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${adminBearer}` },
+          body: JSON.stringify({ resource: { uri, displayName: "r" } }),
+        });
+
+      await proxy.cut();
+      // The instance knows: its LISTEN connection is gone too (so notifications may be missed from now on).
+      await vi.waitFor(() => expect((server.app.core.storage as PostgresStorage).changes.isListening).toBe(false), { timeout: 2000, interval: 10 });
+      // Client credentials need no write: the cached client (CACHE_TTL at most) still gets tokens.
+      expect((await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "client_credentials" }, auth)).status).toBe(200);
+      // Writes and refreshes need the database: 503 temporarily_unavailable, never 500.
+      const refreshed = await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "refresh_token", refresh_token }, auth);
+      expect(refreshed.status).toBe(503);
+      expect(((await refreshed.json()) as { error: string }).error).toBe("temporarily_unavailable");
+      expect((await createResource("https://api.example/down")).status).toBe(503);
+      expect((await fetch(`${server.httpUrl}/readyz`)).status).toBe(503);
+
+      await proxy.restore();
+      await vi.waitFor(async () => expect((await fetch(`${server.httpUrl}/readyz`)).status).toBe(200), { timeout: 10_000, interval: 100 });
+      expect((await createResource("https://api.example/up")).status).toBe(200);
+      expect((await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "refresh_token", refresh_token }, auth)).status).toBe(200);
+    } finally {
+      await proxy.restore().catch(() => undefined);
+      await server.dispose();
+    }
   }, 60_000);
 });

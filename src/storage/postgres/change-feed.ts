@@ -8,9 +8,10 @@ const RECONNECT_MAX_MS = 5000;
 /**
  * Other writers' commits through LISTEN/NOTIFY (the triggers of migration 2 notify inside the writing
  * transaction, so a notification means a commit). One dedicated connection listens. While it is down a
- * notification may be missed, so then every poll reports ALL_TOPICS (the caches are bypassed, not
- * trusted), and once it listens again ALL_TOPICS is reported once more: a revoked client cannot
- * outlive a lost notification.
+ * notification may be missed: the caches keep what they hold, each entry for at most its lifetime
+ * (CACHE_TTL in core/core.ts), so an instance cut off from the database goes on issuing client tokens
+ * from its cache for that long and a change it missed is honoured within that bound; once it listens
+ * again ALL_TOPICS is reported, dropping every cache.
  */
 export class NotifyFeed implements ChangeFeed {
   private readonly listeners = new Set<(topics: readonly ChangeTopic[]) => void>();
@@ -19,7 +20,6 @@ export class NotifyFeed implements ChangeFeed {
   private closed = false;
   private reconnectMs = RECONNECT_FIRST_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private polledThisTurn = false;
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -35,14 +35,8 @@ export class NotifyFeed implements ChangeFeed {
     return this.listening;
   }
 
-  poll(): void {
-    if (this.listening || this.closed || this.polledThisTurn) return;
-    this.polledThisTurn = true;
-    setImmediate(() => {
-      this.polledThisTurn = false;
-    });
-    this.emit(ALL_TOPICS);
-  }
+  /** Nothing to do: notifications arrive by themselves (and the cache lifetime covers those missed while not listening). */
+  poll(): void {}
 
   subscribe(listener: (topics: readonly ChangeTopic[]) => void): () => void {
     this.listeners.add(listener);
@@ -97,7 +91,6 @@ export class NotifyFeed implements ChangeFeed {
     client.end().catch(() => undefined);
     if (err) this.onError(err);
     if (this.closed) return;
-    this.emit(ALL_TOPICS);
     this.scheduleReconnect();
   }
 
