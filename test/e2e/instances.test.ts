@@ -103,6 +103,24 @@ describe("two tessera processes on one PostgreSQL database", () => {
     await vi.waitFor(async () => expect((await token(b, fresh)).status).toBe(401), { timeout: 1000, interval: 20 });
   });
 
+  it("a resource created and assigned through A is honoured by B within 1 s after B refused it", async () => {
+    const client = await newClient(a);
+    const uri = `https://orders-${Date.now()}.example.com`;
+    const withResource = () => token(b, client.auth, { grant_type: "client_credentials", resource: uri });
+    expect((await withResource()).status).toBe(400);
+    const { resource } = await admin(a, "ResourceAdminService/CreateResource", { resource: { uri, displayName: "Orders" } });
+    await admin(a, "ApplicationAdminService/UpdateClient", { client: { id: client.id, resourceIds: [resource.id] }, updateMask: "resourceIds" });
+    await vi.waitFor(
+      async () => {
+        const res = await withResource();
+        expect(res.status).toBe(200);
+        const { access_token } = (await res.json()) as { access_token: string };
+        expect(JSON.parse(Buffer.from(access_token.split(".")[1]!, "base64url").toString()).aud).toContain(uri);
+      },
+      { timeout: 1000, interval: 20 },
+    );
+  });
+
   it("a key rotated through A is in B's JWKS within 1 s, and B's new tokens verify against A's JWKS", async () => {
     const client = await newClient(a);
     const { key } = await admin(a, "KeyAdminService/RotateSigningKey", {});
