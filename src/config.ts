@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 
 /** Every setting tessera reads, with its default. Read from the environment once, at start. */
@@ -24,6 +25,8 @@ export interface Config {
   busyTimeoutMs: number;
   /** Seconds between sweeps of expired rows. */
   sweepInterval: number;
+  /** Worker processes serving the two ports (TESSERA_WORKERS; 1 = this process serves them itself). */
+  workers: number;
 }
 
 export type SigningAlgorithm = "EdDSA" | "ES256";
@@ -81,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
+    workers: workers(env),
   };
 }
 
@@ -134,6 +138,17 @@ function host(env: NodeJS.ProcessEnv): string {
     throw new ConfigError("TESSERA_HOST", `must be an IP address or host name such as 127.0.0.1, :: or localhost, got "${raw.slice(0, 80)}"`);
   }
   return raw;
+}
+
+/** A number of worker processes, or `auto` for one per CPU. */
+function workers(env: NodeJS.ProcessEnv): number {
+  const raw = optional(env, "TESSERA_WORKERS");
+  if (raw === undefined) return 1;
+  if (raw.toLowerCase() === "auto") return availableParallelism();
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) {
+    throw new ConfigError("TESSERA_WORKERS", `must be a whole number from 1 to 256 or "auto", got "${raw.slice(0, 40)}"`);
+  }
+  return Number(raw);
 }
 
 function dataDir(env: NodeJS.ProcessEnv): string {

@@ -8,6 +8,7 @@ import { ResourceAdminService } from "../gen/tessera/v1/resource_admin_service_p
 import { TokenService } from "../gen/tessera/v1/token_service_pb.js";
 import { UserAdminService } from "../gen/tessera/v1/user_admin_service_pb.js";
 import type { DestinationStream } from "pino";
+import { clusterMetrics, workerIndex } from "./cluster.js";
 import { ConfigError, type Config } from "./config.js";
 import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
@@ -98,7 +99,8 @@ export class App {
 
   private sendMetrics(res: Parameters<typeof sendJson>[0]): Promise<void> {
     const { registry } = this.observer.metrics;
-    return registry.metrics().then((text) => {
+    // A worker answers for the whole process: the primary adds up every worker's series.
+    return (workerIndex() === undefined ? registry.metrics() : clusterMetrics()).then((text) => {
       res.writeHead(200, { "Content-Type": registry.contentType, "Cache-Control": "no-store" });
       res.end(text);
     });
@@ -124,7 +126,8 @@ export class App {
     }
   }
 
-  async start(): Promise<Ports> {
+  /** Listens on both ports; `backgroundJobs: false` leaves sweeps and key rotation to another worker. */
+  async start(opts: { backgroundJobs?: boolean } = {}): Promise<Ports> {
     const { host, httpPort, grpcPort, metricsPort } = this.core.config;
     const http = await new Promise<number>((resolve, reject) => {
       this.httpServer.once("error", (err: NodeJS.ErrnoException) =>
@@ -162,8 +165,10 @@ export class App {
       }
     }
     this.grpc.setServing(true);
-    this.startKeyRotation();
-    this.sweeper.start(this.core.config.sweepInterval);
+    if (opts.backgroundJobs !== false) {
+      this.startKeyRotation();
+      this.sweeper.start(this.core.config.sweepInterval);
+    }
     return { http, grpc, ...(metrics === undefined ? {} : { metrics }) };
   }
 
