@@ -61,6 +61,8 @@ describe("RFC 8414: an issuer with a path", () => {
   it("answers OAuth, /cis, Connect and health endpoints both under the issuer's path and at the root", async () => {
     for (const prefix of ["/auth", ""]) {
       expect((await fetch(`${base}${prefix}/healthz`)).status, `${prefix}/healthz`).toBe(200);
+      expect((await fetch(`${base}${prefix}/readyz`)).status, `${prefix}/readyz`).toBe(200);
+      expect((await fetch(`${base}${prefix}/metrics`)).status, `${prefix}/metrics`).toBe(200);
       expect((await fetch(`${base}${prefix}/oidc/jwks`)).status).toBe(200);
       const token = await fetch(`${base}${prefix}/oidc/token`, {
         method: "POST",
