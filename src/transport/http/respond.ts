@@ -13,9 +13,14 @@ export type HttpHandler = (ctx: HttpContext) => Promise<void> | void;
 
 /** The issuer's path without a trailing slash (`/auth`), "" for an issuer at the root of its host. */
 export function issuerPath(issuer: string): string {
-  const path = new URL(issuer).pathname;
-  return path === "/" ? "" : path;
+  // Asked on every request; the issuer changes at most once (set after listen), so remember the last answer.
+  if (issuer !== lastIssuer.issuer) {
+    const path = new URL(issuer).pathname;
+    lastIssuer = { issuer, path: path === "/" ? "" : path };
+  }
+  return lastIssuer.path;
 }
+let lastIssuer = { issuer: "", path: "" };
 
 export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const;
 
