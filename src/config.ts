@@ -171,5 +171,12 @@ function issuer(env: NodeJS.ProcessEnv): string | undefined {
   if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "") {
     throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query or fragment, got "${raw}"`);
   }
-  return raw.replace(/\/+$/, "");
+  // A bare origin may end in "/" (that is how URLs print); a path may not, or `<issuer>/oidc/token` gets "//".
+  if (url.pathname !== "/" && (raw.endsWith("/") || url.pathname.includes("//"))) {
+    throw new ConfigError("TESSERA_ISSUER", `must not end in "/" or contain "//" in its path, got "${raw}"`);
+  }
+  if (raw.replace(/\/$/, "") !== url.origin + (url.pathname === "/" ? "" : url.pathname)) {
+    throw new ConfigError("TESSERA_ISSUER", `must be written in its normal form (lower-case scheme and host, no default port, no "." or ".." or escapes in the path), got "${raw}"`);
+  }
+  return raw.replace(/\/$/, "");
 }

@@ -31,7 +31,7 @@ import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transp
 import { Cors } from "./transport/http/cors.js";
 import { createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
-import { sendJson } from "./transport/http/respond.js";
+import { issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
 import { userGrants, userRoutes } from "./transport/http/user-routes.js";
 
@@ -84,6 +84,7 @@ export class App {
         services,
         routes: [...routes, ...probes],
         interceptors: [observer.interceptor],
+        basePath: () => issuerPath(core.issuer),
         before: (req, res) => {
           observer.http(req, res);
           return cors.handle(req, res);
@@ -275,6 +276,10 @@ function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefi
     { method: "GET", path: "/oidc/jwks", handler: jwksEndpoint(core) },
     { method: "GET", path: "/.well-known/openid-configuration", handler: discoveryEndpoint(core, discovery) },
     { method: "GET", path: "/.well-known/oauth-authorization-server", handler: discoveryEndpoint(core, discovery) },
+    // RFC 8414 §3: an issuer with a path has its metadata at the well-known name followed by that path.
+    ...(issuerPath(core.issuer) === ""
+      ? []
+      : [{ method: "GET" as const, path: `/.well-known/oauth-authorization-server${issuerPath(core.issuer)}`, handler: discoveryEndpoint(core, discovery) }]),
     ...userRoutes(core),
     ...oidcRoutes(core),
   ];

@@ -6,7 +6,8 @@ import { clientAllowsGrant, type Resource, type Session, type User } from "../do
 import type { InteractionRecord } from "../storage/authorizations.js";
 import type { ClientContext, Core } from "./core.js";
 import { verifyPassword } from "./passwords.js";
-import { parseScope, USER_SCOPES } from "./scopes.js";
+import { IGNORED_OIDC_SCOPES, parseScope, USER_SCOPES } from "./scopes.js";
+import { readIdTokenHint } from "./id-token-hint.js";
 import { findLiveSession, insertSession, newSession } from "./sessions.js";
 import { resolveTargetResource } from "./tokens.js";
 
@@ -30,6 +31,8 @@ export interface AuthorizationRequest {
   prompt: string[];
   maxAge: number | undefined;
   loginHint: string | undefined;
+  /** The user an `id_token_hint` names: a session of anyone else is not reused (OIDC Core §3.1.2.1). */
+  hintedUserId?: string | undefined;
 }
 
 /** A mistake shown on an error page: the redirect URI cannot be trusted, so the browser is not sent back. */
@@ -87,6 +90,30 @@ function single(params: Map<string, string>, name: string, max = 2048): string |
   return value;
 }
 
+/** Loopback IP literals of RFC 8252 §7.3; `localhost` is not one (§8.3: it may resolve elsewhere), so it matches exactly. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]"]);
+
+/**
+ * Exact string match, except that a registered `http` loopback IP redirect URI matches any port
+ * (RFC 8252 §7.3: a native app picks a free port at run time); everything else about it must be equal.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  let r: URL;
+  let q: URL;
+  try {
+    r = new URL(registered);
+    q = new URL(requested);
+  } catch {
+    return false;
+  }
+  if (r.protocol !== "http:" || !LOOPBACK_HOSTS.has(r.hostname) || q.protocol !== "http:" || q.hostname !== r.hostname) return false;
+  // Compare the URIs with the ports taken out; the requested one must be written as plainly as the registered one.
+  q.port = "";
+  r.port = "";
+  return q.href === r.href && requested === new URL(requested).href;
+}
+
 /** The client and redirect URI of a request; failures here are shown on a page, never redirected. */
 export function identifyClient(core: Core, params: Map<string, string>): { ctx: ClientContext; redirectUri: string } {
   const clientId = params.get("client_id");
@@ -95,7 +122,7 @@ export function identifyClient(core: Core, params: Map<string, string>): { ctx: 
   if (ctx === undefined) throw new AuthorizationPageError("The application that sent you here is not known (unknown client_id).");
   const redirectUri = params.get("redirect_uri");
   if (redirectUri === undefined || redirectUri === "") throw new AuthorizationPageError("The request has no redirect_uri.");
-  if (!ctx.client.redirectUris.includes(redirectUri)) {
+  if (!ctx.client.redirectUris.some((registered) => redirectUriMatches(registered, redirectUri))) {
     throw new AuthorizationPageError("The redirect_uri is not registered for this application.");
   }
   return { ctx, redirectUri };
@@ -121,6 +148,7 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
   } catch (err) {
     throw new AuthorizationRedirectError("invalid_scope", (err as Error).message);
   }
+  scopes = scopes.filter((s) => !IGNORED_OIDC_SCOPES.has(s));
   if (!scopes.includes("openid")) throw new AuthorizationRedirectError("invalid_scope", 'scope must contain "openid"');
   const allowed = new Set<string>([...USER_SCOPES, ...ctx.client.scopes]);
   const denied = scopes.find((s) => !allowed.has(s));
@@ -156,6 +184,9 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
   if (maxAgeText !== undefined && !/^\d{1,9}$/.test(maxAgeText)) {
     throw new AuthorizationRedirectError("invalid_request", "max_age must be a non-negative number of seconds");
   }
+  const idTokenHint = single(params, "id_token_hint", 16384);
+  const hint = idTokenHint === undefined ? undefined : readIdTokenHint(core, idTokenHint);
+  if (idTokenHint !== undefined && hint === undefined) throw new AuthorizationRedirectError("invalid_request", "id_token_hint is not an ID token issued here");
   return {
     clientId: ctx.client.id,
     redirectUri,
@@ -167,6 +198,7 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
     prompt,
     maxAge: maxAgeText === undefined ? undefined : Number(maxAgeText),
     loginHint: single(params, "login_hint", 256),
+    hintedUserId: hint?.userId,
   };
 }
 
@@ -225,6 +257,7 @@ function reusableSession(core: Core, ctx: ClientContext, req: AuthorizationReque
   if (sessionSecret === undefined || req.prompt.includes("login")) return undefined;
   const session = findLiveSession(core, sessionSecret);
   if (session === undefined || session.tenantId !== ctx.tenant.id || memberOf(core, ctx, session.userId) === undefined) return undefined;
+  if (req.hintedUserId !== undefined && req.hintedUserId !== session.userId) return undefined;
   // max_age=0 means "authenticate now", like prompt=login (OIDC Core §3.1.2.1).
   if (req.maxAge !== undefined && (req.maxAge === 0 || core.now() - session.authTime > req.maxAge)) return undefined;
   return session;

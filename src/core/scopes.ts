@@ -3,6 +3,12 @@ import { invalidRequest, invalidScope } from "../domain/errors.js";
 /** Scopes every user grant may ask for, besides the client's own. */
 export const USER_SCOPES = ["openid", "profile", "email", "offline_access"] as const;
 
+/**
+ * Scopes OIDC Core §5.4 defines that tessera has no claims for: ignored at the authorization endpoint
+ * (an OP may decline to return claims it does not hold), never refused as invalid_scope.
+ */
+export const IGNORED_OIDC_SCOPES: ReadonlySet<string> = new Set(["phone", "address"]);
+
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /** Splits an RFC 6749 §3.3 scope string into unique scope tokens, in order. */

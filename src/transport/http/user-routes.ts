@@ -31,7 +31,7 @@ function cisEndpoint(core: Core, members: readonly string[], action: (ctx: Clien
       }
     } catch (err) {
       if (err instanceof ThrottledError) http.res.setHeader("Retry-After", String(err.retryAfter));
-      sendError(http, err, true);
+      sendError(http, err, http.req.headers.authorization === undefined ? "no-credentials" : true);
     }
   };
 }
