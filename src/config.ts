@@ -24,6 +24,9 @@ export interface Config {
   busyTimeoutMs: number;
   /** Seconds between sweeps of expired rows. */
   sweepInterval: number;
+  /** Password hashes (scrypt) run at once, and how many more may wait before a check is refused with 429. */
+  passwordHashConcurrency: number;
+  passwordHashQueue: number;
 }
 
 export type SigningAlgorithm = "EdDSA" | "ES256";
@@ -81,6 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
+    passwordHashConcurrency: integer(env, "TESSERA_PASSWORD_HASH_CONCURRENCY", 2, 1, 64),
+    passwordHashQueue: integer(env, "TESSERA_PASSWORD_HASH_QUEUE", 32, 0, 10_000),
   };
 }
 
