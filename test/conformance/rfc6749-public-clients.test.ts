@@ -4,11 +4,13 @@
 // - RotateClientSecret on it is FAILED_PRECONDITION; the method is immutable; unknown methods are refused;
 // - client_secret_post clients keep accepting Basic as well (CONTRACT §6);
 // - the full code flow with a created public client: PKCE S256 required at /oidc/auth, code exchange and
-//   refresh with client_id only, and no client_credentials token.
+//   refresh with client_id only, and no client_credentials token;
+// - the CLI creates one with `tessera client create <app> --public` (no secret printed).
+import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClients, Code, DOORS, expectFailure, managementToken, unique, type Admin } from "../admin/admin-helpers.js";
-import { postForm, startServer, type TestServer } from "../helpers/server.js";
+import { postForm, startServer, TestClock, type TestServer } from "../helpers/server.js";
 import { CookieBrowser, completeLogin } from "../oidc/oidc-helpers.js";
 
 const REDIRECT = "http://127.0.0.1:8123/callback";
@@ -131,5 +133,39 @@ describe("a public client created through the Admin API runs the code flow with 
     expect(clientCredentials.status).toBe(401);
     expect(await clientCredentials.json()).toMatchObject({ error: "invalid_client" });
     admin.close();
+  });
+});
+
+describe("tessera client create --public", () => {
+  const cli = (args: string[], env: Record<string, string>) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["dist/src/cli.js", ...args], { env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : 1, stdout, stderr }),
+      );
+    });
+
+  beforeAll(() => {
+    execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
+  }, 300_000);
+
+  it("creates a public client and prints no secret; --help documents it", async () => {
+    const local = await startServer({ clock: new TestClock(Date.now()) });
+    try {
+      const env = { TESSERA_DATA_DIR: local.dataDir };
+      expect((await cli(["client", "create", "--help"], env)).stdout).toContain("--public");
+      const app = JSON.parse((await cli(["app", "create", "Native", "--json"], env)).stdout) as { id: string };
+      const created = await cli(["client", "create", app.id, "--public", "--redirect-uri", REDIRECT, "--json"], env);
+      expect(created).toMatchObject({ code: 0, stderr: "" });
+      const out = JSON.parse(created.stdout) as Record<string, unknown>;
+      expect(out).toMatchObject({ token_endpoint_auth_method: "none", application_id: app.id });
+      expect(out).not.toHaveProperty("client_secret");
+      const stored = local.app.store.clients.findById(out.client_id as string)!;
+      expect(stored).toMatchObject({ tokenEndpointAuthMethod: "none", secretHash: undefined, grantTypes: ["authorization_code", "refresh_token"] });
+      const refused = await cli(["client", "create", app.id, "--public", "--grant-type", "client_credentials"], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("client_credentials");
+    } finally {
+      await local.dispose();
+    }
   });
 });
