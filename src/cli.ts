@@ -110,10 +110,13 @@ const COMMANDS: Command[] = [
   {
     name: "client create",
     args: ["<application-id>"],
-    summary: "create a client of an application; prints its client_id and secret (shown only this once)",
+    summary:
+      "create a client of an application; prints its client_id and secret (shown only this once). --public (same as --auth-method none) creates a public client: no secret, PKCE S256 required, authorization_code and refresh_token only",
     options: {
       tenant: { type: "string" },
       name: { type: "string" },
+      public: { type: "boolean" },
+      "auth-method": { type: "string" },
       resource: { type: "string", multiple: true },
       "redirect-uri": { type: "string", multiple: true },
       "grant-type": { type: "string", multiple: true },
@@ -133,8 +136,13 @@ const COMMANDS: Command[] = [
           scopes: list("scope"),
           webOrigins: list("web-origin"),
           reuseLeeway: seconds(inv.values["reuse-leeway"] as string | undefined, "--reuse-leeway"),
+          tokenEndpointAuthMethod: inv.values.public === true ? "none" : (inv.values["auth-method"] as string | undefined),
         });
-        inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, application_id: client.applicationId });
+        if (client.tokenEndpointAuthMethod === "none") {
+          inv.out(`client_id=${client.id} (public: no secret; PKCE S256 required)`, { client_id: client.id, application_id: client.applicationId, token_endpoint_auth_method: "none" });
+        } else {
+          inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, application_id: client.applicationId });
+        }
         return 0;
       }),
   },

@@ -27,6 +27,9 @@ export interface Config {
   sweepInterval: number;
   /** Worker processes serving the two ports (TESSERA_WORKERS; 1 = this process serves them itself). */
   workers: number;
+  /** Password hashes (scrypt) run at once, and how many more may wait before a check is refused with 429. */
+  passwordHashConcurrency: number;
+  passwordHashQueue: number;
 }
 
 export type SigningAlgorithm = "EdDSA" | "ES256";
@@ -85,6 +88,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
     workers: workers(env),
+    passwordHashConcurrency: integer(env, "TESSERA_PASSWORD_HASH_CONCURRENCY", 2, 1, 64),
+    passwordHashQueue: integer(env, "TESSERA_PASSWORD_HASH_QUEUE", 32, 0, 10_000),
   };
 }
 

@@ -5,8 +5,8 @@ import { OAuthError } from "../domain/errors.js";
 import { clientAllowsGrant, type Resource, type Session, type User } from "../domain/types.js";
 import type { InteractionRecord } from "../storage/authorizations.js";
 import type { ClientContext, Core } from "./core.js";
-import { verifyPassword } from "./passwords.js";
-import { IGNORED_OIDC_SCOPES, parseScope, USER_SCOPES } from "./scopes.js";
+import { checkPassword, clearFailures } from "./password-check.js";
+import { IGNORED_OIDC_SCOPES, parseScope, requireGrantableScopes } from "./scopes.js";
 import { readIdTokenHint } from "./id-token-hint.js";
 import { findLiveSession, insertSession, newSession } from "./sessions.js";
 import { resolveTargetResource } from "./tokens.js";
@@ -150,9 +150,6 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
   }
   scopes = scopes.filter((s) => !IGNORED_OIDC_SCOPES.has(s));
   if (!scopes.includes("openid")) throw new AuthorizationRedirectError("invalid_scope", 'scope must contain "openid"');
-  const allowed = new Set<string>([...USER_SCOPES, ...ctx.client.scopes]);
-  const denied = scopes.find((s) => !allowed.has(s));
-  if (denied !== undefined) throw new AuthorizationRedirectError("invalid_scope", `scope "${denied.slice(0, 64)}" is not allowed for this client`);
 
   const resourceParam = single(params, "resource");
   if (resourceParam?.includes(" ")) throw new AuthorizationRedirectError("invalid_target", "only one resource may be requested at a time");
@@ -161,6 +158,11 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
     resource = resolveTargetResource(core, ctx, resourceParam);
   } catch (err) {
     throw new AuthorizationRedirectError("invalid_target", err instanceof OAuthError ? err.description : "invalid resource");
+  }
+  try {
+    requireGrantableScopes(scopes, ctx.client, resource, true);
+  } catch (err) {
+    throw new AuthorizationRedirectError("invalid_scope", (err as Error).message);
   }
 
   const codeChallenge = single(params, "code_challenge", 128);
@@ -359,7 +361,8 @@ export type LoginResult =
 /**
  * The login form: checks the password (outside any transaction), then starts a new browser
  * session and either issues the code or moves on to consent. Unknown user, wrong password and
- * a user of another application fail the same way.
+ * a user of another application fail the same way; the check is throttled like the password grant
+ * (ThrottledError for a locked username, HashesBusyError when too many checks wait).
  */
 export async function submitLogin(
   core: Core,
@@ -368,9 +371,7 @@ export async function submitLogin(
   password: string,
   previousSessionSecret: string | undefined,
 ): Promise<LoginResult> {
-  const candidate = username.length > 0 && username.length <= 256 ? core.store.users.findByUsername(ix.ctx.tenant.id, username) : undefined;
-  const valid = await verifyPassword(password.slice(0, 1024), candidate?.passwordHash);
-  const user = valid && candidate !== undefined ? memberOf(core, ix.ctx, candidate.id) : undefined;
+  const user = await checkPassword(core, ix.ctx, username, password);
   if (user === undefined) return { ok: false };
   // The same user logging in again (prompt=login, max_age) refreshes the browser session instead of forking it.
   const previous = previousSessionSecret === undefined ? undefined : findLiveSession(core, previousSessionSecret);
@@ -390,6 +391,7 @@ export async function submitLogin(
   }
   const persistLogin = () => {
     persistSession();
+    clearFailures(core, ix.ctx, username);
     core.store.authorizations.setInteractionUser(ix.record.id, user.id, sessionId, now);
   };
   if (needsConsent(core, ix.request, user.id)) {

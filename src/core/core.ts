@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import type { Application, Client, Resource, Tenant } from "../domain/types.js";
 import type { Store } from "../storage/store.js";
 import { seconds, type Clock } from "./clock.js";
+import { HashSlots } from "./hash-slots.js";
 import type { KeyRing } from "./keys.js";
 import type { Secrets } from "./secrets.js";
 
@@ -37,6 +38,8 @@ export class Core {
   /** Set after the first data_version read of an event-loop turn; cleared by setImmediate. */
   private syncedThisTurn = false;
   private readonly invalidationListeners: (() => void)[] = [];
+  /** Every scrypt run (password checks and new passwords) goes through these bounded slots. */
+  readonly passwordHashes: HashSlots;
 
   constructor(
     readonly store: Store,
@@ -48,6 +51,7 @@ export class Core {
   ) {
     this.dataVersionStmt = store.db.prepare("PRAGMA data_version").pluck();
     this.dataVersion = this.dataVersionStmt.get() as number;
+    this.passwordHashes = new HashSlots(config.passwordHashConcurrency, config.passwordHashQueue);
   }
 
   /**

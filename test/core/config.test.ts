@@ -30,6 +30,8 @@ describe("loadConfig", () => {
       keyRotationPeriod: 0,
       busyTimeoutMs: 5000,
       sweepInterval: 300,
+      passwordHashConcurrency: 2,
+      passwordHashQueue: 32,
     });
     expect(c.dataDir).toMatch(/\/data$/);
   });
@@ -56,6 +58,8 @@ describe("loadConfig", () => {
       TESSERA_KEY_ROTATION_PERIOD: "30d",
       TESSERA_BUSY_TIMEOUT_MS: "100",
       TESSERA_SWEEP_INTERVAL: "90s",
+      TESSERA_PASSWORD_HASH_CONCURRENCY: "4",
+      TESSERA_PASSWORD_HASH_QUEUE: "0",
     });
     expect(c).toEqual({
       host: "0.0.0.0",
@@ -74,6 +78,8 @@ describe("loadConfig", () => {
       keyRotationPeriod: 30 * 86400,
       busyTimeoutMs: 100,
       sweepInterval: 90,
+      passwordHashConcurrency: 4,
+      passwordHashQueue: 0,
     });
   });
 

@@ -15,7 +15,7 @@ describe("client_credentials on POST /oidc/token", () => {
   beforeAll(async () => {
     server = await startServer();
     appId = createApplication(server.app);
-    const orders = createResource(server.app, ordersApi, { accessTokenTtl: 300 });
+    const orders = createResource(server.app, ordersApi, { accessTokenTtl: 300, scopes: ["orders:read", "orders:write"] });
     createResource(server.app, billingApi);
     client = createClient(server.app, appId, { scopes: ["orders:read", "orders:write"], resourceIds: [orders], accessTokenTtl: 900 });
   });
@@ -90,10 +90,10 @@ describe("client_credentials on POST /oidc/token", () => {
   });
 
   it("grants requested scopes the client has, echoing them and putting them in the token", async () => {
-    const res = await token({ scope: "orders:read" }, server.basic(client.clientId, client.clientSecret));
+    const res = await token({ scope: "orders:read", resource: ordersApi }, server.basic(client.clientId, client.clientSecret));
     const body = (await res.json()) as { access_token: string; scope: string };
     expect(body.scope).toBe("orders:read");
-    expect((await verifyAccessToken(server, body.access_token)).scope).toBe("orders:read");
+    expect((await verifyAccessToken(server, body.access_token, ordersApi)).scope).toBe("orders:read");
   });
 
   it("grants no scopes when none are requested", async () => {

@@ -40,7 +40,7 @@ describe("TokenService.IssueClientToken over RPC", () => {
     server = await startServer();
     grpc = createGrpcClient(TokenService, server.grpcAddress);
     const appId = createApplication(server.app);
-    const orders = createResource(server.app, ordersApi, { accessTokenTtl: 120 });
+    const orders = createResource(server.app, ordersApi, { accessTokenTtl: 120, scopes: ["orders:read"] });
     client = createOAuthClient(server.app, appId, { resourceIds: [orders], scopes: ["orders:read"] });
   });
   afterAll(async () => {

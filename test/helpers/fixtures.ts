@@ -30,7 +30,7 @@ export function createApplication(app: App, opts: { tenantId?: string; managemen
   return id;
 }
 
-export function createResource(app: App, uri: string, lifetimes: LifetimeOverrides = {}, tenantId = "default"): string {
+export function createResource(app: App, uri: string, lifetimes: LifetimeOverrides & { scopes?: string[] } = {}, tenantId = "default"): string {
   const { core } = app;
   const id = newId("res");
   const now = core.now();

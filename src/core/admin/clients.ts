@@ -1,11 +1,11 @@
 import { newClientId, newSecret } from "../../domain/ids.js";
-import { notFound, invalidRequest } from "../../domain/errors.js";
-import type { Client, GrantType, LifetimeOverrides } from "../../domain/types.js";
+import { failedPrecondition, notFound, invalidRequest } from "../../domain/errors.js";
+import { TOKEN_ENDPOINT_AUTH_METHODS, type Client, type GrantType, type LifetimeOverrides, type TokenEndpointAuthMethod } from "../../domain/types.js";
 import type { Core } from "../core.js";
 import { truncate } from "../resource-indicators.js";
 import { applicationFilter, ownsApplication, type Caller } from "./authorize.js";
 import { ownApplication } from "./applications.js";
-import { resourceVisible } from "./resources.js";
+import { definedScopes, resourceVisible } from "./resources.js";
 import { listPage, type Page, type PageRequest } from "./paging.js";
 import {
   maskPaths,
@@ -34,12 +34,48 @@ export interface ClientInput extends LifetimeOverrides {
   resourceIds?: string[] | undefined;
   /** Seconds; unset means 0. */
   reuseLeeway?: number | undefined;
+  /** Empty or unset means client_secret_basic; fixed at creation. */
+  tokenEndpointAuthMethod?: string | undefined;
 }
 
 export interface ClientWithSecret {
   client: Client;
-  /** Shown once; only its keyed hash is stored. */
+  /** Shown once; only its keyed hash is stored. Empty for a public client. */
   clientSecret: string;
+}
+
+/** The grants a public client may use (CONTRACT §7): it cannot prove who it is, so no client_credentials. */
+const PUBLIC_GRANTS: GrantType[] = ["authorization_code", "refresh_token"];
+
+function authMethodOf(input: ClientInput): TokenEndpointAuthMethod {
+  const method = input.tokenEndpointAuthMethod ?? "";
+  if (method === "") return "client_secret_basic";
+  if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
+    throw invalidRequest(`client.token_endpoint_auth_method "${truncate(method)}" must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(", ")}`);
+  }
+  return method as TokenEndpointAuthMethod;
+}
+
+/** A public client's grant types: every grant (empty) means the two it may use; client_credentials is refused. */
+function grantTypesFor(method: TokenEndpointAuthMethod, grantTypes: GrantType[]): GrantType[] {
+  if (method !== "none") return grantTypes;
+  if (grantTypes.length === 0) return [...PUBLIC_GRANTS];
+  if (grantTypes.includes("client_credentials")) {
+    throw invalidRequest('client.grant_types: a public client (token_endpoint_auth_method "none") may not use client_credentials');
+  }
+  return grantTypes;
+}
+
+/**
+ * Every scope of a client must be defined by one of its resources or the tenant's default resource,
+ * or be an OpenID scope; names the first one that is not.
+ */
+function checkScopesDefined(core: Core, tenantId: string, scopes: readonly string[], resourceIds: readonly string[]): void {
+  const defined = definedScopes(core, tenantId, resourceIds);
+  const stray = scopes.find((s) => !defined.has(s));
+  if (stray !== undefined) {
+    throw invalidRequest(`client.scopes: scope "${truncate(stray)}" is not defined by the client's resources or the default resource`);
+  }
 }
 
 /** Mask path → settings key. */
@@ -110,17 +146,19 @@ function checkResourceIds(core: Core, caller: Caller, ids: readonly string[], cu
 
 export function createClient(core: Core, caller: Caller, input: ClientInput): ClientWithSecret {
   if (input.applicationId === "") throw invalidRequest("client.application_id is required");
-  const settings = validateSettings(settingsOf(input));
-  const clientSecret = newSecret();
+  const method = authMethodOf(input);
+  const validated = validateSettings(settingsOf(input));
+  const settings = { ...validated, grantTypes: grantTypesFor(method, validated.grantTypes) };
+  const clientSecret = method === "none" ? "" : newSecret();
   const now = core.now();
   const client: Client = {
     ...settings,
     id: newClientId(),
     tenantId: caller.tenantId,
     applicationId: input.applicationId,
-    tokenEndpointAuthMethod: "client_secret_basic",
+    tokenEndpointAuthMethod: method,
     idTokenSignedResponseAlg: undefined,
-    secretHash: core.secrets.hash("client-secret", clientSecret),
+    secretHash: method === "none" ? undefined : core.secrets.hash("client-secret", clientSecret),
     previousSecretHash: undefined,
     previousSecretExpireTime: undefined,
     createTime: now,
@@ -129,6 +167,7 @@ export function createClient(core: Core, caller: Caller, input: ClientInput): Cl
   core.store.transaction(() => {
     ownApplication(core, caller, input.applicationId);
     checkResourceIds(core, caller, client.resourceIds, []);
+    checkScopesDefined(core, caller.tenantId, client.scopes, client.resourceIds);
     core.store.clients.insert(client);
   });
   core.invalidateCaches();
@@ -151,18 +190,25 @@ export function listClients(core: Core, caller: Caller, req: PageRequest & { app
   );
 }
 
-/** Updates the fields the mask names (all updatable ones when empty); the application is fixed. */
+/** Updates the fields the mask names (all updatable ones when empty); the application and authentication method are fixed. */
 export function updateClient(core: Core, caller: Caller, id: string, input: ClientInput, mask: readonly string[]): Client {
-  const paths = maskPaths(mask, [...CLIENT_UPDATABLE, "application_id"]);
+  const paths = maskPaths(mask, [...CLIENT_UPDATABLE, "application_id", "token_endpoint_auth_method"]);
   const updated = core.store.transaction(() => {
     const current = ownClient(core, caller, id);
     const appGiven = mask.length === 0 ? input.applicationId !== "" : paths.has("application_id");
     if (appGiven && input.applicationId !== current.applicationId) throw invalidRequest("client.application_id cannot be changed");
+    const methodGiven = mask.length === 0 ? (input.tokenEndpointAuthMethod ?? "") !== "" : paths.has("token_endpoint_auth_method");
+    if (methodGiven && authMethodOf(input) !== current.tokenEndpointAuthMethod) {
+      throw invalidRequest("client.token_endpoint_auth_method cannot be changed; create a new client instead");
+    }
     const given = settingsOf(input);
     const next: ClientSettings = { ...current };
     for (const [path, key] of CLIENT_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
-    const settings = validateSettings(next);
+    const validated = validateSettings(next);
+    const settings = { ...validated, grantTypes: grantTypesFor(current.tokenEndpointAuthMethod, validated.grantTypes) };
     checkResourceIds(core, caller, settings.resourceIds, current.resourceIds);
+    // Unassigning a resource while keeping its scopes is refused here, naming the scope.
+    if (paths.has("scopes") || paths.has("resource_ids")) checkScopesDefined(core, caller.tenantId, settings.scopes, settings.resourceIds);
     core.store.clients.update({ ...current, ...settings, updateTime: core.now() });
     return core.store.clients.get(caller.tenantId, id)!;
   });
@@ -189,6 +235,9 @@ export function rotateClientSecret(core: Core, caller: Caller, id: string, grace
   const secretHash = core.secrets.hash("client-secret", clientSecret);
   const client = core.store.transaction(() => {
     const current = ownClient(core, caller, id);
+    if (current.tokenEndpointAuthMethod === "none") {
+      throw failedPrecondition('client is public (token_endpoint_auth_method "none") and has no secret to rotate');
+    }
     const now = core.now();
     const previous = graceSeconds > 0 && current.secretHash !== undefined ? { hash: current.secretHash, expireTime: now + graceSeconds } : undefined;
     core.store.clients.setSecret(id, secretHash, previous, now);

@@ -14,6 +14,8 @@ import { readClientCredentials } from "../../core/client-auth.js";
 import type { Core } from "../../core/core.js";
 import { confirmLogout, requestLogout } from "../../core/end-session.js";
 import { exchangeAuthorizationCode } from "../../core/grants/authorization-code.js";
+import { HashesBusyError } from "../../core/hash-slots.js";
+import { ThrottledError } from "../../core/password-check.js";
 import { introspectToken, revokeToken, userInfo, type TokenRequestInput } from "../../core/introspection.js";
 import { OAuthError } from "../../domain/errors.js";
 import { bearerToken, formToMap, readForm } from "./body.js";
@@ -141,7 +143,18 @@ function loginSubmit(core: Core) {
   return page(async (ctx) => {
     const { ix, form, cookies, csrf } = await postedInteraction(core, ctx);
     const username = form.get("username") ?? "";
-    const result = await submitLogin(core, ix, username, form.get("password") ?? "", cookies.get(SESSION_COOKIE));
+    let result: Awaited<ReturnType<typeof submitLogin>>;
+    try {
+      result = await submitLogin(core, ix, username, form.get("password") ?? "", cookies.get(SESSION_COOKIE));
+    } catch (err) {
+      if (!(err instanceof ThrottledError || err instanceof HashesBusyError)) throw err;
+      ctx.res.setHeader("Retry-After", String(err.retryAfter));
+      const error =
+        err instanceof ThrottledError
+          ? `This account is temporarily locked after too many failed sign-in attempts. Try again in ${err.retryAfter} seconds.`
+          : "Too many sign-in attempts are being checked right now. Try again in a moment.";
+      return showStage(core, ctx, ix, csrf, { error, username, status: 429 });
+    }
     if (!result.ok) return showStage(core, ctx, ix, csrf, { error: "Wrong username or password.", username, status: 400 });
     const sessionCookie = cookie(core, SESSION_COOKIE, result.session.secret, result.session.expireTime - core.now());
     if (result.next === "consent") return redirect(ctx.res, `${issuerPath(core.issuer)}/oidc/interaction?id=${encodeURIComponent(ix.record.id)}`, [sessionCookie]);

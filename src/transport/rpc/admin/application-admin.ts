@@ -18,6 +18,7 @@ function clientInput(m: ClientMessage): ClientInput {
     resourceIds: m.resourceIds,
     ...lifetimesFrom(m, "client"),
     reuseLeeway: durationSeconds(m.reuseLeeway, "client.reuse_leeway"),
+    tokenEndpointAuthMethod: m.tokenEndpointAuthMethod,
   };
 }
 
@@ -34,6 +35,7 @@ function clientMessage(c: Client) {
     reuseLeeway: toDuration(c.reuseLeeway),
     webOrigins: c.webOrigins,
     postLogoutRedirectUris: c.postLogoutRedirectUris,
+    tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,
     createTime: toTimestamp(c.createTime),
     updateTime: toTimestamp(c.updateTime),
   };

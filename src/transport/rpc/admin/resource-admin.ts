@@ -9,6 +9,7 @@ function resourceInput(m: ResourceMessage): ResourceInput {
   return {
     uri: m.uri,
     displayName: m.displayName,
+    scopes: m.scopes,
     ...lifetimesFrom(m, "resource"),
   };
 }
@@ -20,6 +21,7 @@ function resourceMessage(r: Resource) {
     displayName: r.displayName,
     ...lifetimeFields(r),
     default: r.isDefault,
+    scopes: r.scopes,
     createTime: toTimestamp(r.createTime),
     updateTime: toTimestamp(r.updateTime),
   };
