@@ -11,6 +11,7 @@ import { createApplication, createResource } from "../helpers/fixtures.js";
 import { createGrpcClient, errorReason, type GrpcClient } from "../helpers/grpc-client.js";
 import { jwtPayload, startServer, type TestServer } from "../helpers/server.js";
 import { backendApp, login, refresh, refreshForm, type BackendApp } from "../sessions/setup.js";
+import { REDIRECT_URI } from "../oidc/oidc-helpers.js";
 import { authorizationCode, codeClient, exchangeCode, type CodeClient } from "./binding-helpers.js";
 
 const ORDERS = "https://orders.example.com/api";
@@ -80,6 +81,15 @@ describe("RFC 8707 §2.2: tokens only for the resource the grant covered", () =>
     const unknown = await exchangeCode(server, rp, code, { resource: "https://nowhere.example.com/" });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error).toBe("invalid_target");
+
+    const viaGrpc = (await grpcClient
+      .exchangeAuthorizationCode(
+        { code: code.code, codeVerifier: code.verifier, redirectUri: REDIRECT_URI, resource: BILLING },
+        { authorization: server.basic(rp.clientId, rp.clientSecret) },
+      )
+      .catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(viaGrpc.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(errorReason(viaGrpc)).toBe("invalid_target");
 
     // The refusals did not use the code up.
     const ok = await exchangeCode(server, rp, code, { resource: ORDERS });
