@@ -3,6 +3,7 @@ import { verifyAccessToken, type AccessTokenClaims } from "./access-tokens.js";
 import { authenticateClient, type ClientCredentials } from "./client-auth.js";
 import type { ClientContext, Core } from "./core.js";
 import { authenticateClientOrPublic } from "./public-clients.js";
+import { GRANT_CLAIM } from "./tokens.js";
 
 /** RFC 7662 §2.2 members tessera returns; only `active` when the token is not active. */
 export interface IntrospectionResult {
@@ -37,13 +38,23 @@ function sessionEnded(core: Core, tenantId: string, sid: string | undefined): bo
 
 /**
  * An access token tessera still vouches for: valid signature and times, not revoked through
- * /oidc/revoke, and, for user tokens, issued in a session that has not ended.
+ * /oidc/revoke, and, for user tokens, issued in a session that has not ended and under a
+ * refresh family (GRANT_CLAIM) that is not revoked.
  */
 export function liveAccessToken(core: Core, token: string): AccessTokenClaims {
   const claims = verifyAccessToken(core, token);
   if (core.store.authorizations.isAccessTokenRevoked(claims.jti)) throw invalidToken("token was revoked");
   if (sessionEnded(core, claims.tid, claims.sid)) throw invalidToken("the token's session has ended");
+  if (grantRevoked(core, claims)) throw invalidToken("the token's grant was revoked");
   return claims;
+}
+
+/** Whether the refresh family a user token was issued under is revoked or gone (client tokens have none). */
+function grantRevoked(core: Core, claims: AccessTokenClaims): boolean {
+  const familyId = claims[GRANT_CLAIM];
+  if (familyId === undefined) return false;
+  const family = typeof familyId === "string" ? core.store.refreshTokens.getFamily(familyId) : undefined;
+  return family === undefined || family.tenantId !== claims.tid || family.revokeTime !== undefined;
 }
 
 function introspectAccessToken(core: Core, ctx: ClientContext, token: string): IntrospectionResult {
@@ -127,9 +138,10 @@ export function introspectToken(core: Core, input: TokenRequestInput): Introspec
 }
 
 /**
- * RFC 7009 revocation (public clients identify themselves by client_id): a refresh token revokes its whole family; an access token's `jti` is
- * denied by introspection and userinfo until it expires (resource servers that verify JWTs
- * locally cannot see that). Unknown tokens and other applications' tokens change nothing.
+ * RFC 7009 revocation (public clients identify themselves by client_id): a refresh token revokes its whole family
+ * (and so every access token carrying its id); an access token's `jti` is denied by introspection
+ * and userinfo until it expires (resource servers that verify JWTs locally cannot see that).
+ * Unknown tokens and tokens issued to another client change nothing.
  */
 export function revokeToken(core: Core, input: TokenRequestInput): void {
   const ctx = authenticateClientOrPublic(core, input.credentials);
@@ -143,7 +155,8 @@ export function revokeToken(core: Core, input: TokenRequestInput): void {
     } catch {
       return;
     }
-    if (claims.tid !== ctx.tenant.id || claims.app_id !== ctx.application.id) return;
+    // RFC 7009 §2.1: only the client the token was issued to may revoke it.
+    if (claims.tid !== ctx.tenant.id || claims.client_id !== ctx.client.id) return;
     core.store.transaction(() => {
       core.store.authorizations.sweep(now);
       core.store.authorizations.revokeAccessToken(claims.jti, claims.exp);
@@ -152,7 +165,7 @@ export function revokeToken(core: Core, input: TokenRequestInput): void {
   }
   const record = token.length > 256 ? undefined : core.store.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
   const family = record === undefined ? undefined : core.store.refreshTokens.getFamily(record.familyId);
-  if (family === undefined || family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id) return;
+  if (family === undefined || family.tenantId !== ctx.tenant.id || family.clientId !== ctx.client.id) return;
   core.store.transaction(() => core.store.refreshTokens.revokeFamily(family.id, now, "revoked by the client"));
 }
 

@@ -1,5 +1,5 @@
 import { createHash, hash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import type { SigningAlgorithm } from "../config.js";
+import { CLOCK_TOLERANCE_S, type SigningAlgorithm } from "../config.js";
 import { invalidToken } from "../domain/errors.js";
 import type { SigningKeyRecord } from "../storage/signing-keys.js";
 import type { Store } from "../storage/store.js";
@@ -138,15 +138,19 @@ export class KeyRing {
     return { jwt: `${input}.${signature.toString("base64url")}`, alg: key.alg };
   }
 
-  /** Verifies signature and the JOSE header of a JWT tessera signed; returns header and payload (claims unchecked). */
+  /**
+   * Verifies signature and the JOSE header of a JWT tessera signed, with strictly canonical
+   * base64url parts, and `nbf` when present; returns header and payload (other claims unchecked).
+   */
   verifySignature(jwt: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
     const parts = jwt.split(".");
     if (parts.length !== 3) throw invalidToken("malformed token");
+    const [encodedHeader, encodedPayload, encodedSignature] = parts.map(base64urlStrict) as [Buffer, Buffer, Buffer];
     let header: Record<string, unknown>;
     let payload: Record<string, unknown>;
     try {
-      header = JSON.parse(Buffer.from(parts[0]!, "base64url").toString("utf8")) as Record<string, unknown>;
-      payload = JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
+      header = JSON.parse(encodedHeader.toString("utf8")) as Record<string, unknown>;
+      payload = JSON.parse(encodedPayload.toString("utf8")) as Record<string, unknown>;
     } catch {
       throw invalidToken("malformed token");
     }
@@ -159,9 +163,12 @@ export class KeyRing {
       key.alg === "EdDSA" ? null : "sha256",
       Buffer.from(`${parts[0]}.${parts[1]}`),
       { key: key.publicKey, dsaEncoding: "ieee-p1363" },
-      Buffer.from(parts[2]!, "base64url"),
+      encodedSignature,
     );
     if (!ok) throw invalidToken("invalid token signature");
+    if (payload.nbf !== undefined && (typeof payload.nbf !== "number" || payload.nbf - CLOCK_TOLERANCE_S > now)) {
+      throw invalidToken("token not valid yet");
+    }
     return { header, payload };
   }
 
@@ -194,6 +201,17 @@ export class KeyRing {
       headers: new Map(),
     };
   }
+}
+
+/**
+ * Decodes one JWS part, refusing what Buffer would silently accept: characters outside the
+ * base64url alphabet, padding, and non-zero unused bits (RFC 7515 §2 and §C).
+ */
+function base64urlStrict(part: string): Buffer {
+  if (!/^[A-Za-z0-9_-]*$/.test(part) || part.length % 4 === 1) throw invalidToken("malformed token");
+  const bytes = Buffer.from(part, "base64url");
+  if (bytes.toString("base64url") !== part) throw invalidToken("malformed token");
+  return bytes;
 }
 
 /** RFC 7638 JWK thumbprint, base64url: a stable kid. */

@@ -29,10 +29,18 @@ export interface UserTokenInput {
   /** The session's public id (the `sid` claim), if the tokens are born in a session. */
   sid: string | undefined;
   nonce?: string | undefined;
+  /** The refresh family the access token belongs to, if any (see GRANT_CLAIM). */
+  grantId?: string | undefined;
+}
+
+/** The access token of a signed user token set, as a denylist entry would name it. */
+export interface SignedAccessToken {
+  jti: string;
+  exp: number;
 }
 
 /** Signs the access token and the ID token of a user grant (outside any transaction). */
-export function signUserTokens(core: Core, input: UserTokenInput): { accessToken: string; idToken: string; expiresIn: number } {
+export function signUserTokens(core: Core, input: UserTokenInput): { accessToken: string; idToken: string; expiresIn: number; access: SignedAccessToken } {
   const { accessTokenTtl } = lifetimesFor(input.ctx, input.resource);
   const access = signAccessToken(core, {
     ctx: input.ctx,
@@ -43,6 +51,7 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
     roles: input.snapshot.roles,
     authTime: input.authTime,
     sid: input.sid,
+    grantId: input.grantId,
     customClaims: input.snapshot.customClaims,
   });
   const now = core.now();
@@ -65,7 +74,7 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
   if (input.scopes.includes("email") && input.snapshot.email !== "") claims.email = input.snapshot.email;
   if (input.scopes.includes("profile")) claims.preferred_username = input.snapshot.username;
   const idToken = core.keys.sign(claims, "JWT").jwt;
-  return { accessToken: access.token, idToken, expiresIn: access.expiresIn };
+  return { accessToken: access.token, idToken, expiresIn: access.expiresIn, access: { jti: access.jti, exp: access.exp } };
 }
 
 export interface NewRefreshToken {
@@ -110,18 +119,19 @@ export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
 }
 
 /**
- * Issues a user's token set: access and ID token signed first, then (with `offline`) a new
- * refresh family stored in one transaction together with whatever `persist` writes
- * (a new session, a session touch, a consumed code: it sees the new family, if any).
+ * Issues a user's token set: (with `offline`) a new refresh family whose id the access token
+ * carries, access and ID token signed, then the family stored in one transaction together with
+ * whatever `persist` writes (a new session, a session touch, a consumed code: it sees the new
+ * family, if any, and the access token).
  */
 export function issueUserTokens(
   core: Core,
-  input: UserTokenInput & { offline: boolean; persist?: (refresh: NewRefreshToken | undefined) => void },
+  input: UserTokenInput & { offline: boolean; persist?: (refresh: NewRefreshToken | undefined, access: SignedAccessToken) => void },
 ): TokenSet {
-  const signed = signUserTokens(core, input);
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
+  const signed = signUserTokens(core, { ...input, grantId: refresh?.family.id });
   core.store.transaction(() => {
-    input.persist?.(refresh);
+    input.persist?.(refresh, signed.access);
     if (refresh !== undefined) insertRefreshFamily(core, refresh);
   });
   const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };

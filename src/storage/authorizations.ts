@@ -47,6 +47,9 @@ export interface AuthorizationCodeRecord {
   consumeTime: number | undefined;
   /** The refresh family the exchange created, revoked if the code is presented again. */
   familyId: string | undefined;
+  /** The access token the exchange issued, denied if the code is presented again. */
+  accessTokenJti: string | undefined;
+  accessTokenExpireTime: number | undefined;
 }
 
 interface InteractionRow {
@@ -89,6 +92,8 @@ interface CodeRow {
   expire_time: number;
   consume_time: number | null;
   family_id: string | null;
+  access_token_jti: string | null;
+  access_token_expire_time: number | null;
 }
 
 const toInteraction = (r: InteractionRow): InteractionRecord => ({
@@ -131,6 +136,8 @@ const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
   expireTime: r.expire_time,
   consumeTime: optionalNumber(r.consume_time),
   familyId: r.family_id ?? undefined,
+  accessTokenJti: r.access_token_jti ?? undefined,
+  accessTokenExpireTime: optionalNumber(r.access_token_expire_time),
 });
 
 /** Authorization requests in flight, remembered consents, authorization codes and revoked access token ids. */
@@ -172,8 +179,9 @@ export class AuthorizationRepository {
          @scope, @nonce, @offline, @auth_time, @create_time, @expire_time)`,
     );
     this.getCodeStmt = db.prepare<[Buffer], CodeRow>("SELECT * FROM authorization_codes WHERE hash = ?");
-    this.consumeCodeStmt = db.prepare<[number, string | null, Buffer]>(
-      "UPDATE authorization_codes SET consume_time = ?, family_id = ? WHERE hash = ? AND consume_time IS NULL",
+    this.consumeCodeStmt = db.prepare<[number, string | null, string, number, Buffer]>(
+      `UPDATE authorization_codes SET consume_time = ?, family_id = ?, access_token_jti = ?, access_token_expire_time = ?
+       WHERE hash = ? AND consume_time IS NULL`,
     );
     this.revokeJtiStmt = db.prepare<[string, number]>("INSERT OR IGNORE INTO revoked_access_tokens (jti, expire_time) VALUES (?, ?)");
     this.isJtiRevokedStmt = db.prepare<[string], number>("SELECT 1 FROM revoked_access_tokens WHERE jti = ?").pluck();
@@ -226,7 +234,7 @@ export class AuthorizationRepository {
     });
   }
 
-  insertCode(c: Omit<AuthorizationCodeRecord, "consumeTime" | "familyId">): void {
+  insertCode(c: Omit<AuthorizationCodeRecord, "consumeTime" | "familyId" | "accessTokenJti" | "accessTokenExpireTime">): void {
     this.insertCodeStmt.run({
       hash: c.hash,
       tenant_id: c.tenantId,
@@ -248,9 +256,12 @@ export class AuthorizationRepository {
     const row = this.getCodeStmt.get(hash);
     return row && toCode(row);
   }
-  /** Marks a code used; false when another exchange used it first (the conditional update decides). */
-  consumeCode(hash: Buffer, now: number, familyId: string | undefined): boolean {
-    return this.consumeCodeStmt.run(now, nullable(familyId), hash).changes === 1;
+  /**
+   * Marks a code used, remembering what its exchange issued; false when another exchange used it
+   * first (the conditional update decides).
+   */
+  consumeCode(hash: Buffer, now: number, issued: { familyId: string | undefined; accessTokenJti: string; accessTokenExpireTime: number }): boolean {
+    return this.consumeCodeStmt.run(now, nullable(issued.familyId), issued.accessTokenJti, issued.accessTokenExpireTime, hash).changes === 1;
   }
 
   revokeAccessToken(jti: string, expireTime: number): void {

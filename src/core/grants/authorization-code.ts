@@ -1,23 +1,26 @@
-import { invalidClient, invalidGrant, invalidRequest, OAuthError } from "../../domain/errors.js";
+import { invalidClient, invalidGrant, invalidRequest, invalidTarget, OAuthError } from "../../domain/errors.js";
 import { clientAllowsGrant } from "../../domain/types.js";
 import { pkceMatches } from "../authorization.js";
 import type { ClientCredentials } from "../client-auth.js";
 import type { Core } from "../core.js";
 import { authenticateClientOrPublic } from "../public-clients.js";
 import { snapshotOf, issueUserTokens } from "../user-tokens.js";
-import type { TokenSet } from "../tokens.js";
+import { resolveTargetResource, type TokenSet } from "../tokens.js";
 
 export interface AuthorizationCodeInput {
   credentials: ClientCredentials | undefined;
   code: string | undefined;
   redirectUri: string | undefined;
   codeVerifier: string | undefined;
+  /** RFC 8707: may only name the resource the authorization request was granted. */
+  resource?: string | undefined;
 }
 
 /**
  * The authorization_code grant (RFC 6749 §4.1.3 with PKCE): the code is single use, bound to
  * its client, redirect URI and code challenge, and at most CODE_TTL old. Presenting a used code
- * again revokes the refresh family its first exchange created.
+ * again revokes what its first exchange issued: the refresh family (and with it every access
+ * token carrying its id) and the exchange's own access token.
  */
 export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): TokenSet {
   const codeVerifier = input.codeVerifier === "" ? undefined : input.codeVerifier;
@@ -34,10 +37,12 @@ export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeIn
   const now = core.now();
   if (code === undefined || code.clientId !== ctx.client.id) throw invalidGrant("authorization code is invalid");
   if (code.consumeTime !== undefined) {
-    if (code.familyId !== undefined) {
-      const familyId = code.familyId;
-      core.store.transaction(() => core.store.refreshTokens.revokeFamily(familyId, now, "authorization code reused"));
-    }
+    core.store.transaction(() => {
+      if (code.familyId !== undefined) core.store.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
+      if (code.accessTokenJti !== undefined && code.accessTokenExpireTime !== undefined && code.accessTokenExpireTime > now) {
+        core.store.authorizations.revokeAccessToken(code.accessTokenJti, code.accessTokenExpireTime);
+      }
+    });
     throw invalidGrant("authorization code was already used; the tokens it issued are revoked");
   }
   if (code.expireTime <= now) throw invalidGrant("authorization code expired");
@@ -52,6 +57,8 @@ export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeIn
   const session = core.store.sessions.get(ctx.tenant.id, code.sessionId);
   if (user === undefined || !user.applicationIds.includes(ctx.application.id)) throw invalidGrant("the user no longer exists in this application");
   if (session === undefined || session.revokeTime !== undefined || session.expireTime <= now) throw invalidGrant("the user's session has ended");
+  const requested = input.resource === undefined || input.resource === "" ? undefined : resolveTargetResource(core, ctx, input.resource);
+  if (requested !== undefined && requested.id !== code.resourceId) throw invalidTarget("the authorization code was not granted for this resource");
   const resource = core.store.resources.get(ctx.tenant.id, code.resourceId);
   if (resource === undefined) throw invalidGrant("the requested resource no longer exists");
   const scopes = code.scope.split(" ");
@@ -65,8 +72,9 @@ export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeIn
     sid: session.id,
     nonce: code.nonce,
     offline: code.offline,
-    persist: (refresh) => {
-      if (!core.store.authorizations.consumeCode(hash, now, refresh?.family.id)) throw invalidGrant("authorization code was already used");
+    persist: (refresh, access) => {
+      const issued = { familyId: refresh?.family.id, accessTokenJti: access.jti, accessTokenExpireTime: access.exp };
+      if (!core.store.authorizations.consumeCode(hash, now, issued)) throw invalidGrant("authorization code was already used");
     },
   });
   core.events.tokenIssued?.("authorization_code");

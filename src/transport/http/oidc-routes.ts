@@ -290,6 +290,7 @@ export function oidcGrants(): TokenGrant[] {
           code: params.get("code"),
           redirectUri: params.get("redirect_uri"),
           codeVerifier: params.get("code_verifier"),
+          resource: params.get("resource"),
         }),
     },
   ];
