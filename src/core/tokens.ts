@@ -78,5 +78,5 @@ export function signAccessToken(core: Core, input: AccessTokenInput): { token: s
   if (input.roles !== undefined && input.roles.length > 0) claims.roles = [...input.roles];
   if (input.authTime !== undefined) claims.auth_time = input.authTime;
   if (input.sid !== undefined) claims.sid = input.sid;
-  return { token: core.keys.sign(claims, "at+jwt").jwt, expiresIn: input.ttl };
+  return { token: core.keys.sign(claims, "at+jwt", input.resource.signingAlg).jwt, expiresIn: input.ttl };
 }

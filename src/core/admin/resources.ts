@@ -5,24 +5,28 @@ import type { Core } from "../core.js";
 import { validateResourceUri } from "../resource-indicators.js";
 import { applicationFilter, requireManagement, type Caller } from "./authorize.js";
 import { listPage, type Page, type PageRequest } from "./paging.js";
-import { maskPaths, validateDisplayName, validateLifetimes } from "./validation.js";
+import { maskPaths, validateDisplayName, validateLifetimes, validateSigningAlg } from "./validation.js";
 
 export interface ResourceInput extends LifetimeOverrides {
   uri: string;
   displayName?: string | undefined;
+  /** `ES256`, `EdDSA` or `RS256` for this resource's access tokens; empty or unset means TESSERA_SIGNING_ALG. */
+  signingAlg?: string | undefined;
 }
 
 /** Mask path → resource key; `uri` may be named only with its current value. */
-const RESOURCE_FIELDS: [string, "displayName" | keyof LifetimeOverrides][] = [
+const RESOURCE_FIELDS: [string, "displayName" | "signingAlg" | keyof LifetimeOverrides][] = [
   ["display_name", "displayName"],
   ["access_token_ttl", "accessTokenTtl"],
   ["refresh_token_ttl", "refreshTokenTtl"],
   ["max_rotation", "maxRotation"],
+  ["signing_alg", "signingAlg"],
 ];
 export const RESOURCE_UPDATABLE = [...RESOURCE_FIELDS.map(([path]) => path), "uri"];
 
-function checked<T extends ResourceInput>(input: T): T {
+function checked<T extends Omit<ResourceInput, "uri">>(input: T): T {
   validateDisplayName(input.displayName ?? "", "resource.display_name");
+  validateSigningAlg(input.signingAlg, "resource.signing_alg");
   validateLifetimes(input, "resource");
   return input;
 }
@@ -42,7 +46,7 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     refreshTokenTtl: input.refreshTokenTtl,
     maxRotation: input.maxRotation,
     scopes: [],
-    signingAlg: undefined,
+    signingAlg: validateSigningAlg(input.signingAlg, "resource.signing_alg"),
     createTime: now,
     updateTime: now,
   };
@@ -51,6 +55,7 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     core.store.resources.insert(resource);
   });
   core.invalidateCaches();
+  if (resource.signingAlg !== undefined) core.keys.ensure(resource.signingAlg);
   return resource;
 }
 
@@ -83,13 +88,14 @@ export function updateResource(core: Core, caller: Caller, id: string, input: Re
     const uriGiven = mask.length === 0 ? input.uri !== "" : paths.has("uri");
     if (uriGiven && input.uri !== current.uri) throw invalidRequest("resource.uri cannot be changed; create a new resource instead");
     const next: Resource = { ...current, updateTime: core.now() };
-    const given = { ...input, displayName: input.displayName ?? "" };
+    const given = { ...input, displayName: input.displayName ?? "", signingAlg: validateSigningAlg(input.signingAlg, "resource.signing_alg") };
     for (const [path, key] of RESOURCE_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     checked(next);
     core.store.resources.update(next);
     return next;
   });
   core.invalidateCaches();
+  if (updated.signingAlg !== undefined) core.keys.ensure(updated.signingAlg);
   return updated;
 }
 

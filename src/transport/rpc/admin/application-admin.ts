@@ -18,6 +18,7 @@ function clientInput(m: ClientMessage): ClientInput {
     resourceIds: m.resourceIds,
     ...lifetimesFrom(m, "client"),
     reuseLeeway: durationSeconds(m.reuseLeeway, "client.reuse_leeway"),
+    idTokenSignedResponseAlg: m.idTokenSignedResponseAlg,
   };
 }
 
@@ -32,6 +33,7 @@ function clientMessage(c: Client) {
     scopes: c.scopes,
     ...lifetimeFields(c),
     reuseLeeway: toDuration(c.reuseLeeway),
+    idTokenSignedResponseAlg: c.idTokenSignedResponseAlg ?? "",
     webOrigins: c.webOrigins,
     postLogoutRedirectUris: c.postLogoutRedirectUris,
     createTime: toTimestamp(c.createTime),

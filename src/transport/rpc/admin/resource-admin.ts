@@ -10,6 +10,7 @@ function resourceInput(m: ResourceMessage): ResourceInput {
     uri: m.uri,
     displayName: m.displayName,
     ...lifetimesFrom(m, "resource"),
+    signingAlg: m.signingAlg,
   };
 }
 
@@ -20,6 +21,7 @@ function resourceMessage(r: Resource) {
     displayName: r.displayName,
     ...lifetimeFields(r),
     default: r.isDefault,
+    signingAlg: r.signingAlg ?? "",
     createTime: toTimestamp(r.createTime),
     updateTime: toTimestamp(r.updateTime),
   };
