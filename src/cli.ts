@@ -20,6 +20,7 @@ import type { Core } from "./core/core.js";
 import { rotateSigningKey } from "./core/key-rotation.js";
 import { insertTenant, TENANT_ID_PATTERN } from "./core/tenants.js";
 import { OAuthError } from "./domain/errors.js";
+import { SIGNING_ALGS } from "./domain/types.js";
 import { serve } from "./main.js";
 import { openCore } from "./server.js";
 import { DATABASE_FILE, migrate, openDatabase, schemaVersion } from "./storage/database.js";
@@ -203,11 +204,11 @@ const COMMANDS: Command[] = [
   {
     name: "keys rotate",
     args: [],
-    summary: "create the next signing key (signs after TESSERA_KEY_ANNOUNCE_PERIOD); the current one retires then",
+    summary: "create the next signing key of --alg (default TESSERA_SIGNING_ALG); it signs after TESSERA_KEY_ANNOUNCE_PERIOD, when that algorithm's current key retires",
     options: { alg: { type: "string" } },
     run: (inv) => {
       const alg = inv.values.alg as string | undefined;
-      if (alg !== undefined && alg !== "EdDSA" && alg !== "ES256") throw new UsageError(`--alg must be EdDSA or ES256, got "${alg}"`);
+      if (alg !== undefined && !SIGNING_ALGS.some((a) => a === alg)) throw new UsageError(`--alg must be ${SIGNING_ALGS.join(", ")}, got "${alg}"`);
       return withCore(inv, (core) => {
         const key = rotateSigningKey(core, alg as SigningAlgorithm | undefined);
         const json = keyJson(core, key);
@@ -315,7 +316,7 @@ async function withCore(inv: Invocation, fn: (core: Core) => number | Promise<nu
 }
 
 function usage(cmd: Command): string {
-  const own = Object.entries(cmd.options ?? {}).map(([name, o]) => `  --${name}${o.type === "string" ? ` <${name === "alg" ? "EdDSA|ES256" : "value"}>` : ""}`);
+  const own = Object.entries(cmd.options ?? {}).map(([name, o]) => `  --${name}${o.type === "string" ? ` <${name === "alg" ? SIGNING_ALGS.join("|") : "value"}>` : ""}`);
   return [
     `usage: tessera ${cmd.name}${cmd.args.length ? ` ${cmd.args.join(" ")}` : ""} [options]`,
     "",

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
+import { SIGNING_ALGS, type SigningAlg } from "./domain/types.js";
 
 /** Every setting tessera reads, with its default. Read from the environment once, at start. */
 export interface Config {
@@ -17,7 +18,7 @@ export interface Config {
   synchronous: "FULL" | "NORMAL";
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   metricsPort: number | undefined;
-  /** Seconds a new signing key is published before it signs (manual rotation). */
+  /** Seconds a new signing key is published before it signs; never less than JWKS_MAX_AGE_S. */
   keyAnnouncePeriod: number;
   /** Seconds between automatic key rotations; 0 disables. */
   keyRotationPeriod: number;
@@ -32,7 +33,7 @@ export interface Config {
   passwordHashQueue: number;
 }
 
-export type SigningAlgorithm = "EdDSA" | "ES256";
+export type SigningAlgorithm = SigningAlg;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -55,6 +56,8 @@ export const DEFAULT_RESOURCE_URI = "userid-api";
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Tolerance for `exp`/`iat` of tokens tessera verifies itself. */
 export const CLOCK_TOLERANCE_S = 2;
+/** `Cache-Control: max-age` of the JWKS; a new key is announced at least this long before it signs. */
+export const JWKS_MAX_AGE_S = 60;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const httpPort = port(env, "TESSERA_HTTP_PORT", 8080);
@@ -79,11 +82,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapClientId,
     bootstrapClientSecret,
     secretKey,
-    signingAlgorithm: oneOf(env, "TESSERA_SIGNING_ALG", ["EdDSA", "ES256"] as const, "EdDSA"),
+    signingAlgorithm: oneOf(env, "TESSERA_SIGNING_ALG", SIGNING_ALGS, "ES256"),
     synchronous: oneOf(env, "TESSERA_SYNCHRONOUS", ["FULL", "NORMAL"] as const, "FULL"),
     logLevel: oneOf(env, "TESSERA_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     metricsPort: optional(env, "TESSERA_METRICS_PORT") === undefined ? undefined : port(env, "TESSERA_METRICS_PORT", 0),
-    keyAnnouncePeriod: duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", 0),
+    // Shorter would let a verifier's cached JWKS miss a fresh token's kid (issue #15).
+    keyAnnouncePeriod: Math.max(duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", JWKS_MAX_AGE_S), JWKS_MAX_AGE_S),
     keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),

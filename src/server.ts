@@ -9,7 +9,7 @@ import { TokenService } from "../gen/tessera/v1/token_service_pb.js";
 import { UserAdminService } from "../gen/tessera/v1/user_admin_service_pb.js";
 import type { DestinationStream } from "pino";
 import { clusterMetrics, workerIndex } from "./cluster.js";
-import { ConfigError, type Config } from "./config.js";
+import { ConfigError, type Config, type SigningAlgorithm } from "./config.js";
 import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { Core } from "./core/core.js";
@@ -231,7 +231,7 @@ export function openCore(config: Config, clock: Clock = systemClock): Core {
       throw new ConfigError("TESSERA_SECRET_KEY", "does not match the key this data directory was created with");
     }
     const keys = new KeyRing(store, secrets, clock, config.signingAlgorithm);
-    keys.load();
+    keys.load(store.signingKeys.algorithmsNamed() as SigningAlgorithm[], config.keyAnnouncePeriod);
     return new Core(store, secrets, keys, clock, config, config.issuer ?? `http://localhost:${config.httpPort}`);
   } catch (err) {
     store.close();
@@ -262,7 +262,7 @@ function wire(core: Core, store: Store, bootstrap: BootstrapCredentials | undefi
   const grants: TokenGrant[] = [clientCredentialsGrant, ...userGrants(), ...oidcGrants()];
   const discovery: DiscoveryOptions = {
     grantTypes: grants.map((g) => g.grantType),
-    extra: (issuer) => oidcDiscovery(issuer, [...new Set(core.keys.jwks().map((k) => k.alg))]),
+    extra: (issuer) => oidcDiscovery(issuer),
   };
   const services: AnyService[] = [
     { service: TokenService, impl: withErrorMapping(tokenServiceImpl(core), observer.rpcError) },

@@ -8,9 +8,11 @@ import type { Secrets } from "./secrets.js";
 
 export interface PublicJwk {
   kty: string;
-  crv: string;
-  x: string;
+  crv?: string;
+  x?: string;
   y?: string;
+  n?: string;
+  e?: string;
   kid: string;
   alg: SigningAlgorithm;
   use: "sig";
@@ -31,6 +33,9 @@ interface LoadedKey {
 /** Seconds a retired key stays published: the longest token lifetime tessera can issue, plus margin. */
 export const RETIRED_KEY_PUBLISH_SECONDS = 86400 + 300;
 
+/** RSA modulus for RS256 keys (RFC 7518 §3.3: 2048 bits or larger). */
+export const RSA_MODULUS_BITS = 2048;
+
 /**
  * The signing keys: generates, encrypts at rest, signs JWTs with node:crypto directly,
  * publishes the JWKS and verifies tessera's own tokens.
@@ -45,44 +50,75 @@ export class KeyRing {
     private readonly algorithm: SigningAlgorithm,
   ) {}
 
-  /** Loads the stored keys; generates the first key when there is none that signs. */
-  load(): void {
-    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+  /**
+   * Loads the stored keys and makes sure every algorithm in use has a key. On an empty store the
+   * first key signs at once; a data dir whose keys are of another algorithm (an upgrade that changed
+   * the default) gets a default key that signs after `announceSeconds`, and until then the old key signs.
+   */
+  load(inUse: Iterable<SigningAlgorithm> = [], announceSeconds = 0): void {
+    this.reload();
     const now = seconds(this.clock);
-    if (this.keys.every((k) => k.record.retireTime !== undefined && k.record.retireTime <= now)) {
+    if (!this.keys.some((k) => this.live(k, now))) {
       this.store.signingKeys.insert(this.generate(this.algorithm, now, now));
-      this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+      this.reload();
+    } else if (!this.keys.some((k) => k.alg === this.algorithm && this.live(k, now))) {
+      this.rotate(this.algorithm, announceSeconds, new Set(inUse));
     }
+    for (const alg of inUse) this.ensure(alg);
   }
 
   /**
-   * Creates the next key, published now and signing after `announceSeconds`; the current
-   * signer retires when it activates and stays published for RETIRED_KEY_PUBLISH_SECONDS.
+   * Gives `alg` a key if it has none that signs or will: a client or resource just named it.
+   * The key signs at once (no verifier can expect this algorithm yet); RSA generation is slow,
+   * so callers run this outside transactions.
    */
-  rotate(algorithm: SigningAlgorithm = this.algorithm, announceSeconds = 0): SigningKeyRecord {
+  ensure(alg: SigningAlgorithm): void {
+    const now = seconds(this.clock);
+    if (this.keys.some((k) => k.alg === alg && this.live(k, now))) return;
+    this.store.signingKeys.insert(this.generate(alg, now, now));
+    this.reload();
+  }
+
+  /**
+   * Creates the next key of `algorithm`, published now and signing after `announceSeconds`. The
+   * current key of that algorithm retires when the new one activates and stays published for
+   * RETIRED_KEY_PUBLISH_SECONDS; so do keys of algorithms no longer in use when the default changes.
+   */
+  rotate(algorithm: SigningAlgorithm = this.algorithm, announceSeconds = 0, inUse?: ReadonlySet<SigningAlgorithm>): SigningKeyRecord {
     const now = seconds(this.clock);
     const next = this.generate(algorithm, now, now + announceSeconds);
+    const retires = (k: LoadedKey) =>
+      k.record.retireTime === undefined &&
+      (k.alg === algorithm || (inUse !== undefined && algorithm === this.algorithm && !inUse.has(k.alg)));
     this.store.transaction(() => {
       for (const k of this.keys) {
-        if (k.record.retireTime === undefined) {
-          this.store.signingKeys.retire(k.record.kid, next.activateTime, next.activateTime + RETIRED_KEY_PUBLISH_SECONDS);
-        }
+        if (retires(k)) this.store.signingKeys.retire(k.record.kid, next.activateTime, next.activateTime + RETIRED_KEY_PUBLISH_SECONDS);
       }
       this.store.signingKeys.insert(next);
     });
-    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+    this.reload();
     return next;
   }
 
   /** Re-reads the stored keys (another process, such as `tessera keys rotate`, changed them). */
   reload(): void {
-    this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+    const loaded = new Map(this.keys.map((k) => [k.record.kid, k]));
+    // Decoding (and importing an RSA key) once per key: a reload keeps the KeyObjects it already has.
+    this.keys = this.store.signingKeys.list().map((r) => {
+      const known = loaded.get(r.kid);
+      return known === undefined ? this.decode(r) : { ...known, record: r };
+    });
+  }
+
+  /** Signs now or will: not retired yet. */
+  private live(k: LoadedKey, now: number): boolean {
+    return k.record.retireTime === undefined || k.record.retireTime > now;
   }
 
   /** Drops keys whose publication ended; returns how many. */
   purgeExpired(): number {
     const removed = this.store.transaction(() => this.store.signingKeys.purgeExpired(seconds(this.clock)));
-    if (removed > 0) this.keys = this.store.signingKeys.list().map((r) => this.decode(r));
+    if (removed > 0) this.reload();
     return removed;
   }
 
@@ -102,29 +138,44 @@ export class KeyRing {
     return this.keys.filter((k) => k.record.expireTime === undefined || k.record.expireTime > now).map((k) => k.jwk);
   }
 
-  /** The key that signs now: the latest activated one that has not retired. */
-  private signer(now: number): LoadedKey {
-    const key = this.keys.find((k) => k.record.activateTime <= now && (k.record.retireTime === undefined || k.record.retireTime > now));
-    if (key === undefined) throw new Error("no active signing key");
-    return key;
+  /**
+   * The key that signs `alg` now: its latest activated, unretired key. Before the default
+   * algorithm's first key activates (an upgrade that changed it), the retiring key of the old
+   * default signs; an algorithm whose only key is still announced signs with that key.
+   */
+  private signer(alg: SigningAlgorithm, now: number): LoadedKey {
+    const active = (k: LoadedKey) => k.record.activateTime <= now && this.live(k, now);
+    const key =
+      this.keys.find((k) => k.alg === alg && active(k)) ??
+      (alg === this.algorithm ? this.keys.find((k) => active(k) && k.record.retireTime !== undefined) : undefined) ??
+      this.keys.findLast((k) => k.alg === alg && this.live(k, now));
+    if (key !== undefined) return key;
+    // Another process named the algorithm in a client or resource after this one loaded its keys.
+    this.ensure(alg);
+    return this.signer(alg, now);
   }
 
-  get activeAlgorithm(): SigningAlgorithm {
-    return this.signer(seconds(this.clock)).alg;
+  /** The algorithm of the key that signs `alg` (the default when undefined) now. */
+  signingAlgorithm(alg: SigningAlgorithm = this.algorithm): SigningAlgorithm {
+    return this.signer(alg, seconds(this.clock)).alg;
+  }
+
+  /** The default algorithm (TESSERA_SIGNING_ALG). */
+  get defaultAlgorithm(): SigningAlgorithm {
+    return this.algorithm;
   }
 
   hasActiveKey(): boolean {
-    try {
-      this.signer(seconds(this.clock));
-      return true;
-    } catch {
-      return false;
-    }
+    const now = seconds(this.clock);
+    return this.keys.some((k) => k.record.activateTime <= now && this.live(k, now));
   }
 
-  /** Signs a JWT with the active key. `typ` is `at+jwt` for access tokens (RFC 9068), `JWT` otherwise. */
-  sign(payload: Record<string, unknown>, typ: string): { jwt: string; alg: SigningAlgorithm } {
-    const key = this.signer(seconds(this.clock));
+  /**
+   * Signs a JWT with the key that signs `alg` now (the default algorithm when undefined).
+   * `typ` is `at+jwt` for access tokens (RFC 9068), `JWT` otherwise.
+   */
+  sign(payload: Record<string, unknown>, typ: string, alg: SigningAlgorithm = this.algorithm): { jwt: string; alg: SigningAlgorithm } {
+    const key = this.signer(alg, seconds(this.clock));
     let header = key.headers.get(typ);
     if (header === undefined) {
       header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.jwk.kid, typ })).toString("base64url");
@@ -174,10 +225,14 @@ export class KeyRing {
 
   private generate(alg: SigningAlgorithm, now: number, activateTime: number): SigningKeyRecord {
     const { privateKey, publicKey } =
-      alg === "EdDSA" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const jwk = publicKey.export({ format: "jwk" }) as { kty: string; crv: string; x: string; y?: string };
+      alg === "EdDSA"
+        ? generateKeyPairSync("ed25519")
+        : alg === "RS256"
+          ? generateKeyPairSync("rsa", { modulusLength: RSA_MODULUS_BITS })
+          : generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const jwk = publicKey.export({ format: "jwk" }) as Record<string, string>;
     const kid = thumbprint(jwk);
-    const publicJwk: PublicJwk = { ...jwk, kid, alg, use: "sig" };
+    const publicJwk: PublicJwk = { ...(jwk as { kty: string }), kid, alg, use: "sig" };
     return {
       kid,
       algorithm: alg,
@@ -214,9 +269,10 @@ function base64urlStrict(part: string): Buffer {
   return bytes;
 }
 
-/** RFC 7638 JWK thumbprint, base64url: a stable kid. */
-function thumbprint(jwk: { kty: string; crv: string; x: string; y?: string }): string {
-  const members = jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+/** RFC 7638 JWK thumbprint, base64url: a stable kid. The required members, in lexicographic order. */
+function thumbprint(jwk: Record<string, string>): string {
+  const required = jwk.kty === "EC" ? ["crv", "kty", "x", "y"] : jwk.kty === "RSA" ? ["e", "kty", "n"] : ["crv", "kty", "x"];
+  const members = Object.fromEntries(required.map((name) => [name, jwk[name]]));
   return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
 }
 

@@ -87,5 +87,5 @@ export function signAccessToken(core: Core, input: AccessTokenInput): { token: s
   if (input.authTime !== undefined) claims.auth_time = input.authTime;
   if (input.sid !== undefined) claims.sid = input.sid;
   if (input.grantId !== undefined) claims[GRANT_CLAIM] = input.grantId;
-  return { token: core.keys.sign(claims, "at+jwt").jwt, expiresIn: input.ttl, jti: claims.jti as string, exp: claims.exp as number };
+  return { token: core.keys.sign(claims, "at+jwt", input.resource.signingAlg).jwt, expiresIn: input.ttl, jti: claims.jti as string, exp: claims.exp as number };
 }

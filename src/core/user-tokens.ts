@@ -55,6 +55,8 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
     customClaims: input.snapshot.customClaims,
   });
   const now = core.now();
+  // at_hash hashes with the signing key's algorithm, which is the old default's while a new default is announced.
+  const idTokenAlg = core.keys.signingAlgorithm(input.ctx.client.idTokenSignedResponseAlg);
   const claims: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(input.snapshot.customClaims)) if (!REGISTERED_CLAIMS.has(name)) claims[name] = value;
   Object.assign(claims, {
@@ -65,7 +67,7 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
     exp: now + accessTokenTtl,
     iat: now,
     auth_time: input.authTime,
-    at_hash: halfHash(core.keys.activeAlgorithm, access.token),
+    at_hash: halfHash(idTokenAlg, access.token),
   });
   if (input.sid !== undefined) claims.sid = input.sid;
   if (input.nonce !== undefined) claims.nonce = input.nonce;
@@ -73,7 +75,7 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
   if (input.snapshot.roles.length > 0) claims.roles = input.snapshot.roles;
   if (input.scopes.includes("email") && input.snapshot.email !== "") claims.email = input.snapshot.email;
   if (input.scopes.includes("profile")) claims.preferred_username = input.snapshot.username;
-  const idToken = core.keys.sign(claims, "JWT").jwt;
+  const idToken = core.keys.sign(claims, "JWT", idTokenAlg).jwt;
   return { accessToken: access.token, idToken, expiresIn: access.expiresIn, access: { jti: access.jti, exp: access.exp } };
 }
 

@@ -22,11 +22,11 @@ describe("loadConfig", () => {
       bootstrapClientId: undefined,
       bootstrapClientSecret: undefined,
       secretKey: undefined,
-      signingAlgorithm: "EdDSA",
+      signingAlgorithm: "ES256",
       synchronous: "FULL",
       logLevel: "info",
       metricsPort: undefined,
-      keyAnnouncePeriod: 0,
+      keyAnnouncePeriod: 60,
       keyRotationPeriod: 0,
       busyTimeoutMs: 5000,
       sweepInterval: 300,
@@ -83,6 +83,12 @@ describe("loadConfig", () => {
     });
   });
 
+  it("accepts RS256 and raises an announce period shorter than the JWKS max-age to it", () => {
+    const c = loadConfig({ TESSERA_SIGNING_ALG: "rs256", TESSERA_KEY_ANNOUNCE_PERIOD: "0" });
+    expect(c.signingAlgorithm).toBe("RS256");
+    expect(c.keyAnnouncePeriod).toBe(60);
+  });
+
   it.each([
     ["TESSERA_HOST", "not a host"],
     ["TESSERA_HOST", "http://127.0.0.1"],
@@ -101,7 +107,7 @@ describe("loadConfig", () => {
     ["TESSERA_BOOTSTRAP_CLIENT_ID", "x".repeat(129)],
     ["TESSERA_BOOTSTRAP_CLIENT_SECRET", "x".repeat(513)],
     ["TESSERA_SECRET_KEY", "too-short"],
-    ["TESSERA_SIGNING_ALG", "RS256"],
+    ["TESSERA_SIGNING_ALG", "HS256"],
     ["TESSERA_SYNCHRONOUS", "OFF"],
     ["TESSERA_LOG_LEVEL", "verbose"],
     ["TESSERA_KEY_ANNOUNCE_PERIOD", "1w"],

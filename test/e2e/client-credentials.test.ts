@@ -28,7 +28,7 @@ describe("client_credentials on POST /oidc/token", () => {
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toEqual({ access_token: expect.any(String), token_type: "Bearer", expires_in: 3600 });
-    expect(jwtHeader(body.access_token as string)).toMatchObject({ alg: "EdDSA", typ: "at+jwt", kid: expect.any(String) });
+    expect(jwtHeader(body.access_token as string)).toMatchObject({ alg: "ES256", typ: "at+jwt", kid: expect.any(String) });
     const claims = await verifyAccessToken(server, body.access_token as string);
     const bootstrapClient = server.app.store.clients.findById(server.bootstrap.client_id)!;
     expect(claims).toEqual({

@@ -17,6 +17,7 @@ import {
   validateLifetimes,
   validateRedirectUris,
   validateSeconds,
+  validateSigningAlg,
   validateTokens,
   validateWebOrigins,
 } from "./validation.js";
@@ -36,6 +37,8 @@ export interface ClientInput extends LifetimeOverrides {
   reuseLeeway?: number | undefined;
   /** Empty or unset means client_secret_basic; fixed at creation. */
   tokenEndpointAuthMethod?: string | undefined;
+  /** `ES256`, `EdDSA` or `RS256`; empty or unset means TESSERA_SIGNING_ALG. */
+  idTokenSignedResponseAlg?: string | undefined;
 }
 
 export interface ClientWithSecret {
@@ -91,13 +94,14 @@ const CLIENT_FIELDS: [string, keyof ClientSettings][] = [
   ["refresh_token_ttl", "refreshTokenTtl"],
   ["max_rotation", "maxRotation"],
   ["reuse_leeway", "reuseLeeway"],
+  ["id_token_signed_response_alg", "idTokenSignedResponseAlg"],
 ];
 export const CLIENT_UPDATABLE = CLIENT_FIELDS.map(([path]) => path);
 
 type ClientSettings = Pick<
   Client,
   "displayName" | "redirectUris" | "postLogoutRedirectUris" | "grantTypes" | "scopes" | "webOrigins" | "resourceIds" | "accessTokenTtl" | "refreshTokenTtl" | "maxRotation" | "reuseLeeway"
->;
+> & { idTokenSignedResponseAlg: string | undefined };
 
 /** The settings a client input describes, unset lists and names being empty. */
 function settingsOf(input: ClientInput): ClientSettings {
@@ -113,10 +117,11 @@ function settingsOf(input: ClientInput): ClientSettings {
     refreshTokenTtl: input.refreshTokenTtl,
     maxRotation: input.maxRotation,
     reuseLeeway: input.reuseLeeway ?? 0,
+    idTokenSignedResponseAlg: input.idTokenSignedResponseAlg,
   };
 }
 
-function validateSettings(s: ClientSettings): ClientSettings {
+function validateSettings(s: ClientSettings): ClientSettings & Pick<Client, "idTokenSignedResponseAlg"> {
   return {
     displayName: validateDisplayName(s.displayName, "client.display_name"),
     redirectUris: validateRedirectUris(s.redirectUris, "client.redirect_uris"),
@@ -127,6 +132,7 @@ function validateSettings(s: ClientSettings): ClientSettings {
     resourceIds: validateIds(s.resourceIds, "client.resource_ids"),
     ...validateLifetimes({ accessTokenTtl: s.accessTokenTtl, refreshTokenTtl: s.refreshTokenTtl, maxRotation: s.maxRotation }, "client"),
     reuseLeeway: validateSeconds(s.reuseLeeway, "client.reuse_leeway", 0, MAX_REUSE_LEEWAY),
+    idTokenSignedResponseAlg: validateSigningAlg(s.idTokenSignedResponseAlg, "client.id_token_signed_response_alg"),
   };
 }
 
@@ -157,7 +163,7 @@ export function createClient(core: Core, caller: Caller, input: ClientInput): Cl
     tenantId: caller.tenantId,
     applicationId: input.applicationId,
     tokenEndpointAuthMethod: method,
-    idTokenSignedResponseAlg: undefined,
+    idTokenSignedResponseAlg: settings.idTokenSignedResponseAlg,
     secretHash: method === "none" ? undefined : core.secrets.hash("client-secret", clientSecret),
     previousSecretHash: undefined,
     previousSecretExpireTime: undefined,
@@ -171,6 +177,7 @@ export function createClient(core: Core, caller: Caller, input: ClientInput): Cl
     core.store.clients.insert(client);
   });
   core.invalidateCaches();
+  if (client.idTokenSignedResponseAlg !== undefined) core.keys.ensure(client.idTokenSignedResponseAlg);
   return { client: core.store.clients.get(caller.tenantId, client.id)!, clientSecret };
 }
 
@@ -213,6 +220,7 @@ export function updateClient(core: Core, caller: Caller, id: string, input: Clie
     return core.store.clients.get(caller.tenantId, id)!;
   });
   core.invalidateCaches();
+  if (updated.idTokenSignedResponseAlg !== undefined) core.keys.ensure(updated.idTokenSignedResponseAlg);
   return updated;
 }
 

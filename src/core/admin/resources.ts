@@ -7,27 +7,31 @@ import { applicationFilter, requireManagement, type Caller } from "./authorize.j
 import { listPage, type Page, type PageRequest } from "./paging.js";
 import { USER_SCOPES } from "../scopes.js";
 import { truncate } from "../resource-indicators.js";
-import { maskPaths, validateDisplayName, validateLifetimes, validateTokens } from "./validation.js";
+import { maskPaths, validateDisplayName, validateLifetimes, validateSigningAlg, validateTokens } from "./validation.js";
 
 export interface ResourceInput extends LifetimeOverrides {
   uri: string;
   displayName?: string | undefined;
   /** The scope values the API defines. */
   scopes?: string[] | undefined;
+  /** `ES256`, `EdDSA` or `RS256` for this resource's access tokens; empty or unset means TESSERA_SIGNING_ALG. */
+  signingAlg?: string | undefined;
 }
 
 /** Mask path → resource key; `uri` may be named only with its current value. */
-const RESOURCE_FIELDS: [string, "displayName" | "scopes" | keyof LifetimeOverrides][] = [
+const RESOURCE_FIELDS: [string, "displayName" | "scopes" | "signingAlg" | keyof LifetimeOverrides][] = [
   ["display_name", "displayName"],
   ["scopes", "scopes"],
   ["access_token_ttl", "accessTokenTtl"],
   ["refresh_token_ttl", "refreshTokenTtl"],
   ["max_rotation", "maxRotation"],
+  ["signing_alg", "signingAlg"],
 ];
 export const RESOURCE_UPDATABLE = [...RESOURCE_FIELDS.map(([path]) => path), "uri"];
 
-function checked<T extends ResourceInput>(input: T): T {
+function checked<T extends Omit<ResourceInput, "uri">>(input: T): T {
   validateDisplayName(input.displayName ?? "", "resource.display_name");
+  validateSigningAlg(input.signingAlg, "resource.signing_alg");
   validateLifetimes(input, "resource");
   validateResourceScopes(input.scopes ?? []);
   return input;
@@ -94,7 +98,7 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     refreshTokenTtl: input.refreshTokenTtl,
     maxRotation: input.maxRotation,
     scopes: validateResourceScopes(input.scopes ?? []),
-    signingAlg: undefined,
+    signingAlg: validateSigningAlg(input.signingAlg, "resource.signing_alg"),
     createTime: now,
     updateTime: now,
   };
@@ -103,6 +107,7 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     core.store.resources.insert(resource);
   });
   core.invalidateCaches();
+  if (resource.signingAlg !== undefined) core.keys.ensure(resource.signingAlg);
   return resource;
 }
 
@@ -135,7 +140,12 @@ export function updateResource(core: Core, caller: Caller, id: string, input: Re
     const uriGiven = mask.length === 0 ? input.uri !== "" : paths.has("uri");
     if (uriGiven && input.uri !== current.uri) throw invalidRequest("resource.uri cannot be changed; create a new resource instead");
     const next: Resource = { ...current, updateTime: core.now() };
-    const given = { ...input, displayName: input.displayName ?? "", scopes: input.scopes ?? [] };
+    const given = {
+      ...input,
+      displayName: input.displayName ?? "",
+      scopes: input.scopes ?? [],
+      signingAlg: validateSigningAlg(input.signingAlg, "resource.signing_alg"),
+    };
     for (const [path, key] of RESOURCE_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     checked(next);
     next.scopes = validateResourceScopes(next.scopes);
@@ -144,6 +154,7 @@ export function updateResource(core: Core, caller: Caller, id: string, input: Re
     return next;
   });
   core.invalidateCaches();
+  if (updated.signingAlg !== undefined) core.keys.ensure(updated.signingAlg);
   return updated;
 }
 

@@ -18,6 +18,7 @@ import { HashesBusyError } from "../../core/hash-slots.js";
 import { ThrottledError } from "../../core/password-check.js";
 import { introspectToken, revokeToken, userInfo, type TokenRequestInput } from "../../core/introspection.js";
 import { OAuthError } from "../../domain/errors.js";
+import { SIGNING_ALGS } from "../../domain/types.js";
 import { bearerToken, formToMap, readForm } from "./body.js";
 import type { Route } from "./gateway.js";
 import { consentForm, loggedOut, loginForm, logoutConfirm, stillSignedIn } from "./pages/interaction-pages.js";
@@ -297,7 +298,7 @@ export function oidcGrants(): TokenGrant[] {
 }
 
 /** Discovery members for the endpoints above (only what is implemented). */
-export function oidcDiscovery(issuer: string, signingAlgorithms: string[] = ["EdDSA"]): Record<string, unknown> {
+export function oidcDiscovery(issuer: string): Record<string, unknown> {
   return {
     authorization_endpoint: `${issuer}/oidc/auth`,
     userinfo_endpoint: `${issuer}/oidc/userinfo`,
@@ -308,7 +309,7 @@ export function oidcDiscovery(issuer: string, signingAlgorithms: string[] = ["Ed
     response_modes_supported: ["query"],
     code_challenge_methods_supported: ["S256"],
     subject_types_supported: ["public"],
-    id_token_signing_alg_values_supported: signingAlgorithms,
+    id_token_signing_alg_values_supported: [...SIGNING_ALGS],
     introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],

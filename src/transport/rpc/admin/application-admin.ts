@@ -19,6 +19,7 @@ function clientInput(m: ClientMessage): ClientInput {
     ...lifetimesFrom(m, "client"),
     reuseLeeway: durationSeconds(m.reuseLeeway, "client.reuse_leeway"),
     tokenEndpointAuthMethod: m.tokenEndpointAuthMethod,
+    idTokenSignedResponseAlg: m.idTokenSignedResponseAlg,
   };
 }
 
@@ -33,6 +34,7 @@ function clientMessage(c: Client) {
     scopes: c.scopes,
     ...lifetimeFields(c),
     reuseLeeway: toDuration(c.reuseLeeway),
+    idTokenSignedResponseAlg: c.idTokenSignedResponseAlg ?? "",
     webOrigins: c.webOrigins,
     postLogoutRedirectUris: c.postLogoutRedirectUris,
     tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,

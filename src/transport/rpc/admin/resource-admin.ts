@@ -11,6 +11,7 @@ function resourceInput(m: ResourceMessage): ResourceInput {
     displayName: m.displayName,
     scopes: m.scopes,
     ...lifetimesFrom(m, "resource"),
+    signingAlg: m.signingAlg,
   };
 }
 
@@ -22,6 +23,7 @@ function resourceMessage(r: Resource) {
     ...lifetimeFields(r),
     default: r.isDefault,
     scopes: r.scopes,
+    signingAlg: r.signingAlg ?? "",
     createTime: toTimestamp(r.createTime),
     updateTime: toTimestamp(r.updateTime),
   };
