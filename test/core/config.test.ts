@@ -32,6 +32,7 @@ describe("loadConfig", () => {
       sweepInterval: 300,
       passwordHashConcurrency: 2,
       passwordHashQueue: 32,
+      workers: 1,
     });
     expect(c.dataDir).toMatch(/\/data$/);
   });
@@ -60,6 +61,7 @@ describe("loadConfig", () => {
       TESSERA_SWEEP_INTERVAL: "90s",
       TESSERA_PASSWORD_HASH_CONCURRENCY: "4",
       TESSERA_PASSWORD_HASH_QUEUE: "0",
+      TESSERA_WORKERS: "3",
     });
     expect(c).toEqual({
       host: "0.0.0.0",
@@ -80,6 +82,7 @@ describe("loadConfig", () => {
       sweepInterval: 90,
       passwordHashConcurrency: 4,
       passwordHashQueue: 0,
+      workers: 3,
     });
   });
 
