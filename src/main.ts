@@ -24,10 +24,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     const config = loadConfig(env);
     app = buildApp(config);
     const ports = await app.start();
-    if (app.bootstrapCredentials !== undefined) {
+    const bootstrap = app.takeBootstrapAnnouncement();
+    if (bootstrap !== undefined) {
       process.stderr.write(
         `tessera: first start; bootstrap management client (also in ${join(config.dataDir, BOOTSTRAP_FILE)}):\n` +
-          `${JSON.stringify(app.bootstrapCredentials)}\n`,
+          `${JSON.stringify(bootstrap)}\n`,
       );
     }
     process.stderr.write(`tessera: serving HTTP on ${config.host}:${ports.http} and gRPC on ${config.host}:${ports.grpc}, issuer ${app.core.issuer}\n`);

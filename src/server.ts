@@ -10,7 +10,7 @@ import { TokenService } from "../gen/tessera/v1/token_service_pb.js";
 import { UserAdminService } from "../gen/tessera/v1/user_admin_service_pb.js";
 import type { DestinationStream } from "pino";
 import { ConfigError, type Config } from "./config.js";
-import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
+import { ensureBootstrap, takeBootstrapAnnouncement, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { Core } from "./core/core.js";
 import { rotateKeysIfDue } from "./core/key-rotation.js";
@@ -112,6 +112,11 @@ export class App {
 
   private probe(res: Parameters<typeof sendJson>[0], ok: boolean): void {
     sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING" }, { "Cache-Control": "no-store" });
+  }
+
+  /** Generated bootstrap credentials not printed yet (see takeBootstrapAnnouncement); call once serving. */
+  takeBootstrapAnnouncement(): BootstrapCredentials | undefined {
+    return takeBootstrapAnnouncement(this.store, this.core.config.dataDir);
   }
 
   /** Liveness: both listeners accept and the database is open. */
