@@ -11,15 +11,18 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, loadConfig, parseDuration, type SigningAlgorithm } from "./config.js";
-import { createApplication } from "./core/admin/applications.js";
+import { createApplication, listApplications } from "./core/admin/applications.js";
 import type { Caller } from "./core/admin/authorize.js";
-import { createClient, rotateClientSecret } from "./core/admin/clients.js";
-import { createUser } from "./core/admin/users.js";
+import { createClient, listClients, rotateClientSecret } from "./core/admin/clients.js";
+import { MAX_PAGE_SIZE, type Page, type PageRequest } from "./core/admin/paging.js";
+import { createResource, listResources } from "./core/admin/resources.js";
+import { createUser, listUsers } from "./core/admin/users.js";
 import { DEFAULT_TENANT } from "./core/bootstrap.js";
 import type { Core } from "./core/core.js";
 import { rotateSigningKey } from "./core/key-rotation.js";
 import { insertTenant, TENANT_ID_PATTERN } from "./core/tenants.js";
 import { OAuthError } from "./domain/errors.js";
+import type { Application, Client, Resource, User } from "./domain/types.js";
 import { serve } from "./main.js";
 import { openCore } from "./server.js";
 import { DATABASE_FILE, migrate, openDatabase, schemaVersion } from "./storage/database.js";
@@ -57,7 +60,12 @@ const COMMON: Options = {
   "data-dir": { type: "string" },
 };
 
-const iso = (s: number | undefined) => (s === undefined ? "-" : new Date(s * 1000).toISOString());
+/** A time as ISO 8601; null when absent (JSON writes null, the human form shows "-"). */
+const iso = (s: number | undefined) => (s === undefined ? null : new Date(s * 1000).toISOString());
+/** A value for a human-readable line: "-" when absent. */
+const shown = (v: string | number | null | undefined) => (v === null || v === undefined || v === "" ? "-" : String(v));
+const orNull = <T>(v: T | undefined) => (v === undefined ? null : v);
+const TENANT_OPTION: Options = { tenant: { type: "string" } };
 
 const COMMANDS: Command[] = [
   {
@@ -182,13 +190,91 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    name: "app list",
+    args: [],
+    summary: "list a tenant's applications",
+    options: TENANT_OPTION,
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const caller = cliCaller(core, inv);
+        const apps = everyPage((req) => listApplications(core, caller, req)).map(applicationJson);
+        inv.out(apps.map((a) => `${a.id}\t${a.display_name}${a.management ? "\t(management)" : ""}`).join("\n"), apps);
+        return 0;
+      }),
+  },
+  {
+    name: "client list",
+    args: [],
+    summary: "list a tenant's clients (--app for one application's); never shows secrets",
+    options: { ...TENANT_OPTION, app: { type: "string" } },
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const caller = cliCaller(core, inv);
+        const applicationId = inv.values.app as string | undefined;
+        const clients = everyPage((req) => listClients(core, caller, { ...req, applicationId })).map(clientJson);
+        inv.out(clients.map((c) => `${c.id}\t${c.application_id}\t${shown(c.display_name)}\t${c.token_endpoint_auth_method}`).join("\n"), clients);
+        return 0;
+      }),
+  },
+  {
+    name: "user list",
+    args: [],
+    summary: "list a tenant's users (--app for one application's)",
+    options: { ...TENANT_OPTION, app: { type: "string" } },
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const caller = cliCaller(core, inv);
+        const applicationId = inv.values.app as string | undefined;
+        const users = everyPage((req) => listUsers(core, caller, { ...req, applicationId })).map(userJson);
+        inv.out(users.map((u) => `${u.id}\t${u.username}\t${shown(u.email)}`).join("\n"), users);
+        return 0;
+      }),
+  },
+  {
+    name: "resource create",
+    args: ["<uri>"],
+    summary: "create a resource (a token audience: an absolute URI) with optional token lifetimes",
+    options: {
+      ...TENANT_OPTION,
+      name: { type: "string" },
+      "access-token-ttl": { type: "string" },
+      "refresh-token-ttl": { type: "string" },
+      "max-rotation": { type: "string" },
+    },
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const resource = createResource(core, cliCaller(core, inv), {
+          uri: inv.args[0]!,
+          displayName: inv.values.name as string | undefined,
+          accessTokenTtl: seconds(inv.values["access-token-ttl"] as string | undefined, "--access-token-ttl"),
+          refreshTokenTtl: seconds(inv.values["refresh-token-ttl"] as string | undefined, "--refresh-token-ttl"),
+          maxRotation: seconds(inv.values["max-rotation"] as string | undefined, "--max-rotation"),
+        });
+        inv.out(`created resource ${resource.id} (${resource.uri})`, resourceJson(resource));
+        return 0;
+      }),
+  },
+  {
+    name: "resource list",
+    args: [],
+    summary: "list a tenant's resources, the default one (userid-api) among them",
+    options: TENANT_OPTION,
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const caller = cliCaller(core, inv);
+        const resources = everyPage((req) => listResources(core, caller, req)).map(resourceJson);
+        inv.out(resources.map((r) => `${r.id}\t${r.uri}${r.default ? "\t(default)" : ""}`).join("\n"), resources);
+        return 0;
+      }),
+  },
+  {
     name: "keys list",
     args: [],
     summary: "list signing keys with their state (pending, active, retired)",
     run: (inv) =>
       withCore(inv, (core) => {
         const keys = core.keys.list().map((k) => keyJson(core, k));
-        inv.out(keys.map((k) => `${k.kid}\t${k.algorithm}\t${k.state}\tactivates ${k.activate_time}\tretires ${k.retire_time}`).join("\n"), keys);
+        inv.out(keys.map((k) => `${k.kid}\t${k.algorithm}\t${k.state}\tactivates ${shown(k.activate_time)}\tretires ${shown(k.retire_time)}`).join("\n"), keys);
         return 0;
       }),
   },
@@ -203,7 +289,7 @@ const COMMANDS: Command[] = [
       return withCore(inv, (core) => {
         const key = rotateSigningKey(core, alg as SigningAlgorithm | undefined);
         const json = keyJson(core, key);
-        inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${json.activate_time}`, json);
+        inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${shown(json.activate_time)}`, json);
         return 0;
       });
     },
@@ -276,6 +362,61 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString("utf8");
 }
+
+/** Every item of a paged list use case, page after page. */
+function everyPage<T>(fetch: (req: PageRequest) => Page<T>): T[] {
+  const items: T[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = fetch({ pageSize: MAX_PAGE_SIZE, pageToken });
+    items.push(...page.items);
+    pageToken = page.nextPageToken === "" ? undefined : page.nextPageToken;
+  } while (pageToken !== undefined);
+  return items;
+}
+
+const applicationJson = (a: Application) => ({ id: a.id, tenant_id: a.tenantId, display_name: a.displayName, management: a.management, create_time: iso(a.createTime) });
+
+const clientJson = (c: Client) => ({
+  id: c.id,
+  tenant_id: c.tenantId,
+  application_id: c.applicationId,
+  display_name: c.displayName,
+  token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+  grant_types: c.grantTypes,
+  resource_ids: c.resourceIds,
+  redirect_uris: c.redirectUris,
+  web_origins: c.webOrigins,
+  scopes: c.scopes,
+  access_token_ttl: orNull(c.accessTokenTtl),
+  refresh_token_ttl: orNull(c.refreshTokenTtl),
+  max_rotation: orNull(c.maxRotation),
+  reuse_leeway: c.reuseLeeway,
+  previous_secret_expire_time: iso(c.previousSecretExpireTime),
+  create_time: iso(c.createTime),
+});
+
+const userJson = (u: User) => ({
+  id: u.id,
+  tenant_id: u.tenantId,
+  username: u.username,
+  email: u.email === "" ? null : u.email,
+  application_ids: u.applicationIds,
+  roles: u.roles,
+  create_time: iso(u.createTime),
+});
+
+const resourceJson = (r: Resource) => ({
+  id: r.id,
+  tenant_id: r.tenantId,
+  uri: r.uri,
+  display_name: r.displayName,
+  default: r.isDefault,
+  access_token_ttl: orNull(r.accessTokenTtl),
+  refresh_token_ttl: orNull(r.refreshTokenTtl),
+  max_rotation: orNull(r.maxRotation),
+  create_time: iso(r.createTime),
+});
 
 function keyJson(core: Core, k: SigningKeyRecord) {
   return {
