@@ -66,6 +66,7 @@ const iso = (s: number | undefined) => (s === undefined ? null : new Date(s * 10
 const shown = (v: string | number | null | undefined) => (v === null || v === undefined || v === "" ? "-" : String(v));
 const orNull = <T>(v: T | undefined) => (v === undefined ? null : v);
 const TENANT_OPTION: Options = { tenant: { type: "string" } };
+const APP_FILTER: Options = { ...TENANT_OPTION, app: { type: "string" } };
 
 const COMMANDS: Command[] = [
   {
@@ -189,47 +190,30 @@ const COMMANDS: Command[] = [
       });
     },
   },
-  {
+  listCommand({
     name: "app list",
-    args: [],
-    summary: "list a tenant's applications",
+    summary: "list applications",
     options: TENANT_OPTION,
-    run: (inv) =>
-      withCore(inv, (core) => {
-        const caller = cliCaller(core, inv);
-        const apps = everyPage((req) => listApplications(core, caller, req)).map(applicationJson);
-        inv.out(apps.map((a) => `${a.id}\t${a.display_name}${a.management ? "\t(management)" : ""}`).join("\n"), apps);
-        return 0;
-      }),
-  },
-  {
+    list: (core, caller, req) => listApplications(core, caller, req),
+    json: applicationJson,
+    line: (a) => `${a.id}\t${a.display_name}${a.management ? "\t(management)" : ""}`,
+  }),
+  listCommand({
     name: "client list",
-    args: [],
-    summary: "list a tenant's clients (--app for one application's); never shows secrets",
-    options: { ...TENANT_OPTION, app: { type: "string" } },
-    run: (inv) =>
-      withCore(inv, (core) => {
-        const caller = cliCaller(core, inv);
-        const applicationId = inv.values.app as string | undefined;
-        const clients = everyPage((req) => listClients(core, caller, { ...req, applicationId })).map(clientJson);
-        inv.out(clients.map((c) => `${c.id}\t${c.application_id}\t${shown(c.display_name)}\t${c.token_endpoint_auth_method}`).join("\n"), clients);
-        return 0;
-      }),
-  },
-  {
+    summary: "list clients (--app for one application's); never shows secrets",
+    options: APP_FILTER,
+    list: (core, caller, req, inv) => listClients(core, caller, { ...req, applicationId: inv.values.app as string | undefined }),
+    json: clientJson,
+    line: (c) => `${c.id}\t${c.application_id}\t${shown(c.display_name)}\t${c.token_endpoint_auth_method}`,
+  }),
+  listCommand({
     name: "user list",
-    args: [],
-    summary: "list a tenant's users (--app for one application's)",
-    options: { ...TENANT_OPTION, app: { type: "string" } },
-    run: (inv) =>
-      withCore(inv, (core) => {
-        const caller = cliCaller(core, inv);
-        const applicationId = inv.values.app as string | undefined;
-        const users = everyPage((req) => listUsers(core, caller, { ...req, applicationId })).map(userJson);
-        inv.out(users.map((u) => `${u.id}\t${u.username}\t${shown(u.email)}`).join("\n"), users);
-        return 0;
-      }),
-  },
+    summary: "list users (--app for one application's)",
+    options: APP_FILTER,
+    list: (core, caller, req, inv) => listUsers(core, caller, { ...req, applicationId: inv.values.app as string | undefined }),
+    json: userJson,
+    line: (u) => `${u.id}\t${u.username}\t${shown(u.email)}`,
+  }),
   {
     name: "resource create",
     args: ["<uri>"],
@@ -254,19 +238,14 @@ const COMMANDS: Command[] = [
         return 0;
       }),
   },
-  {
+  listCommand({
     name: "resource list",
-    args: [],
-    summary: "list a tenant's resources, the default one (userid-api) among them",
+    summary: "list resources, the default one (userid-api) among them",
     options: TENANT_OPTION,
-    run: (inv) =>
-      withCore(inv, (core) => {
-        const caller = cliCaller(core, inv);
-        const resources = everyPage((req) => listResources(core, caller, req)).map(resourceJson);
-        inv.out(resources.map((r) => `${r.id}\t${r.uri}${r.default ? "\t(default)" : ""}`).join("\n"), resources);
-        return 0;
-      }),
-  },
+    list: (core, caller, req) => listResources(core, caller, req),
+    json: resourceJson,
+    line: (r) => `${r.id}\t${r.uri}${r.default ? "\t(default)" : ""}`,
+  }),
   {
     name: "keys list",
     args: [],
@@ -363,6 +342,30 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** A `<noun> list` command: every page of a core list use case, one line (or JSON object) per item. */
+function listCommand<T, J>(spec: {
+  name: string;
+  summary: string;
+  options: Options;
+  list: (core: Core, caller: Caller, req: PageRequest, inv: Invocation) => Page<T>;
+  json: (item: T) => J;
+  line: (item: J) => string;
+}): Command {
+  return {
+    name: spec.name,
+    args: [],
+    summary: spec.summary,
+    options: spec.options,
+    run: (inv) =>
+      withCore(inv, (core) => {
+        const caller = cliCaller(core, inv);
+        const items = everyPage((req) => spec.list(core, caller, req, inv)).map(spec.json);
+        inv.out(items.map(spec.line).join("\n"), items);
+        return 0;
+      }),
+  };
+}
+
 /** Every item of a paged list use case, page after page. */
 function everyPage<T>(fetch: (req: PageRequest) => Page<T>): T[] {
   const items: T[] = [];
@@ -375,48 +378,56 @@ function everyPage<T>(fetch: (req: PageRequest) => Page<T>): T[] {
   return items;
 }
 
-const applicationJson = (a: Application) => ({ id: a.id, tenant_id: a.tenantId, display_name: a.displayName, management: a.management, create_time: iso(a.createTime) });
+function applicationJson(a: Application) {
+  return { id: a.id, tenant_id: a.tenantId, display_name: a.displayName, management: a.management, create_time: iso(a.createTime) };
+}
 
-const clientJson = (c: Client) => ({
-  id: c.id,
-  tenant_id: c.tenantId,
-  application_id: c.applicationId,
-  display_name: c.displayName,
-  token_endpoint_auth_method: c.tokenEndpointAuthMethod,
-  grant_types: c.grantTypes,
-  resource_ids: c.resourceIds,
-  redirect_uris: c.redirectUris,
-  web_origins: c.webOrigins,
-  scopes: c.scopes,
-  access_token_ttl: orNull(c.accessTokenTtl),
-  refresh_token_ttl: orNull(c.refreshTokenTtl),
-  max_rotation: orNull(c.maxRotation),
-  reuse_leeway: c.reuseLeeway,
-  previous_secret_expire_time: iso(c.previousSecretExpireTime),
-  create_time: iso(c.createTime),
-});
+function clientJson(c: Client) {
+  return {
+    id: c.id,
+    tenant_id: c.tenantId,
+    application_id: c.applicationId,
+    display_name: c.displayName,
+    token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+    grant_types: c.grantTypes,
+    resource_ids: c.resourceIds,
+    redirect_uris: c.redirectUris,
+    web_origins: c.webOrigins,
+    scopes: c.scopes,
+    access_token_ttl: orNull(c.accessTokenTtl),
+    refresh_token_ttl: orNull(c.refreshTokenTtl),
+    max_rotation: orNull(c.maxRotation),
+    reuse_leeway: c.reuseLeeway,
+    previous_secret_expire_time: iso(c.previousSecretExpireTime),
+    create_time: iso(c.createTime),
+  };
+}
 
-const userJson = (u: User) => ({
-  id: u.id,
-  tenant_id: u.tenantId,
-  username: u.username,
-  email: u.email === "" ? null : u.email,
-  application_ids: u.applicationIds,
-  roles: u.roles,
-  create_time: iso(u.createTime),
-});
+function userJson(u: User) {
+  return {
+    id: u.id,
+    tenant_id: u.tenantId,
+    username: u.username,
+    email: u.email === "" ? null : u.email,
+    application_ids: u.applicationIds,
+    roles: u.roles,
+    create_time: iso(u.createTime),
+  };
+}
 
-const resourceJson = (r: Resource) => ({
-  id: r.id,
-  tenant_id: r.tenantId,
-  uri: r.uri,
-  display_name: r.displayName,
-  default: r.isDefault,
-  access_token_ttl: orNull(r.accessTokenTtl),
-  refresh_token_ttl: orNull(r.refreshTokenTtl),
-  max_rotation: orNull(r.maxRotation),
-  create_time: iso(r.createTime),
-});
+function resourceJson(r: Resource) {
+  return {
+    id: r.id,
+    tenant_id: r.tenantId,
+    uri: r.uri,
+    display_name: r.displayName,
+    default: r.isDefault,
+    access_token_ttl: orNull(r.accessTokenTtl),
+    refresh_token_ttl: orNull(r.refreshTokenTtl),
+    max_rotation: orNull(r.maxRotation),
+    create_time: iso(r.createTime),
+  };
+}
 
 function keyJson(core: Core, k: SigningKeyRecord) {
   return {
