@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { announceListening, joinCluster, Supervisor, workerIndex } from "./cluster.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { BOOTSTRAP_FILE } from "./core/bootstrap.js";
+import { BOOTSTRAP_FILE, type BootstrapCredentials } from "./core/bootstrap.js";
 import { buildApp, type App } from "./server.js";
 
 /** `npm start`: serves the HTTP gateway and gRPC until SIGTERM/SIGINT, itself or from TESSERA_WORKERS workers. */
@@ -43,7 +43,7 @@ async function serveHere(config: Config): Promise<void> {
     const ports = await app.start({ backgroundJobs: worker === undefined || worker === 0 });
     if (worker !== undefined) announceListening(ports, app.core.issuer);
     else {
-      printBootstrap(config, app);
+      printBootstrap(config, app.takeBootstrapAnnouncement());
       process.stderr.write(`tessera: serving HTTP on ${config.host}:${ports.http} and gRPC on ${config.host}:${ports.grpc}, issuer ${app.core.issuer}\n`);
     }
   } catch (err) {
@@ -73,10 +73,9 @@ async function supervise(config: Config): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  let app: App;
   try {
-    const app = buildApp(config);
-    await app.stop(0);
-    printBootstrap(config, app);
+    app = buildApp(config);
   } catch (err) {
     exitOnConfigError(err);
     throw err;
@@ -84,19 +83,20 @@ async function supervise(config: Config): Promise<void> {
   if (stopping) return;
   try {
     const up = await supervisor.start();
+    // Printed once the workers serve, like a single process does (a failed first start prints them next time).
+    printBootstrap(config, app.takeBootstrapAnnouncement());
+    await app.stop(0);
     say(`tessera: serving HTTP on ${config.host}:${up.http} and gRPC on ${config.host}:${up.grpc}, issuer ${up.issuer}, ${config.workers} workers`);
   } catch (code) {
+    await app.stop(0).catch(() => undefined);
     say(`tessera: a worker failed to start; stopping`);
     process.exit(typeof code === "number" && code !== 0 ? code : 1);
   }
 }
 
-function printBootstrap(config: Config, app: App): void {
-  if (app.bootstrapCredentials === undefined) return;
-  process.stderr.write(
-    `tessera: first start; bootstrap management client (also in ${join(config.dataDir, BOOTSTRAP_FILE)}):\n` +
-      `${JSON.stringify(app.bootstrapCredentials)}\n`,
-  );
+function printBootstrap(config: Config, creds: BootstrapCredentials | undefined): void {
+  if (creds === undefined) return;
+  process.stderr.write(`tessera: first start; bootstrap management client (also in ${join(config.dataDir, BOOTSTRAP_FILE)}):\n${JSON.stringify(creds)}\n`);
 }
 
 function exitOnConfigError(err: unknown): void {

@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { statfsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApplicationAdminService } from "../gen/tessera/v1/application_admin_service_pb.js";
@@ -10,7 +11,7 @@ import { UserAdminService } from "../gen/tessera/v1/user_admin_service_pb.js";
 import type { DestinationStream } from "pino";
 import { clusterMetrics, workerIndex } from "./cluster.js";
 import { ConfigError, type Config, type SigningAlgorithm } from "./config.js";
-import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
+import { ensureBootstrap, takeBootstrapAnnouncement, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { Core } from "./core/core.js";
 import { rotateKeysIfDue } from "./core/key-rotation.js";
@@ -47,6 +48,11 @@ export interface Ports {
   /** Set when TESSERA_METRICS_PORT is. */
   metrics?: number;
 }
+
+/** The settings row /readyz writes to prove the database takes writes. */
+const READY_PROBE_KEY = "readyz_probe";
+/** Below this much free space in the data dir, writes are about to fail: not ready. */
+const READY_MIN_FREE_BYTES = 64 * 1024;
 
 type AnyService = { service: DescService; impl: Partial<ServiceImpl<DescService>> };
 
@@ -111,17 +117,28 @@ export class App {
     sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING" }, { "Cache-Control": "no-store" });
   }
 
+  /** Generated bootstrap credentials not printed yet (see takeBootstrapAnnouncement); call once serving. */
+  takeBootstrapAnnouncement(): BootstrapCredentials | undefined {
+    return takeBootstrapAnnouncement(this.store, this.core.config.dataDir);
+  }
+
   /** Liveness: both listeners accept and the database is open. */
   healthy(): boolean {
     return this.listening.http && this.listening.grpc && this.store.db.open && this.stopping === undefined;
   }
 
-  /** Readiness: healthy, the database takes the write lock, and a key can sign. */
+  /**
+   * Readiness: healthy, a key can sign, a real write commits, and the data dir's file system has room.
+   * A small write alone can pass on a full disk (SQLite reuses the WAL's space), hence the free-space check.
+   */
   ready(): boolean {
     if (!this.healthy() || !this.core.keys.hasActiveKey()) return false;
     try {
-      this.store.transaction(() => undefined);
-      return true;
+      this.store.transaction(() => this.store.settings.put(READY_PROBE_KEY, String(this.core.now())));
+      const dataDir = this.core.config.dataDir;
+      if (dataDir === ":memory:") return true;
+      const fs = statfsSync(dataDir);
+      return fs.bavail * fs.bsize >= READY_MIN_FREE_BYTES;
     } catch {
       return false;
     }

@@ -1,4 +1,4 @@
-import { chmodSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClientId, newId, newSecret } from "../domain/ids.js";
 import { clientDefaults, type Client } from "../domain/types.js";
@@ -9,6 +9,8 @@ import { insertTenant } from "./tenants.js";
 export const BOOTSTRAP_FILE = "bootstrap.json";
 export const DEFAULT_TENANT = "default";
 const BOOTSTRAP_MARK = "bootstrap";
+/** "pending" from the first start until a start that serves has printed the generated credentials. */
+const BOOTSTRAP_ANNOUNCE = "bootstrap_announce";
 
 export interface BootstrapCredentials {
   tenant_id: string;
@@ -60,8 +62,25 @@ export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapO
     };
     store.clients.insert(client);
     store.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
+    if (!fromEnv) store.settings.put(BOOTSTRAP_ANNOUNCE, "pending");
   });
   return fromEnv ? undefined : creds;
+}
+
+/**
+ * The generated bootstrap credentials, once: for the first start that gets to serve. A first start
+ * that failed after bootstrap (a port in use) printed nothing, so the next successful one prints them.
+ */
+export function takeBootstrapAnnouncement(store: Store, dataDir: string): BootstrapCredentials | undefined {
+  if (store.settings.get(BOOTSTRAP_ANNOUNCE) !== "pending") return undefined;
+  let creds: BootstrapCredentials | undefined;
+  try {
+    creds = JSON.parse(readFileSync(join(dataDir, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials;
+  } catch {
+    creds = undefined; // The operator removed the file: nothing to print.
+  }
+  store.transaction(() => store.settings.put(BOOTSTRAP_ANNOUNCE, "done"));
+  return creds;
 }
 
 function writeBootstrapFile(dataDir: string, creds: BootstrapCredentials): void {

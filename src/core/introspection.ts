@@ -2,6 +2,7 @@ import { invalidRequest, invalidToken, OAuthError } from "../domain/errors.js";
 import { verifyAccessToken, type AccessTokenClaims } from "./access-tokens.js";
 import { authenticateClient, type ClientCredentials } from "./client-auth.js";
 import type { ClientContext, Core } from "./core.js";
+import { mayIntrospectAccessToken } from "./introspection-access.js";
 import { authenticateClientOrPublic } from "./public-clients.js";
 import { GRANT_CLAIM } from "./tokens.js";
 
@@ -65,7 +66,7 @@ function introspectAccessToken(core: Core, ctx: ClientContext, token: string): I
     if (err instanceof OAuthError && err.kind === "invalid_token") return { active: false };
     throw err;
   }
-  if (claims.tid !== ctx.tenant.id || claims.app_id !== ctx.application.id) return { active: false };
+  if (!mayIntrospectAccessToken(core, ctx, claims)) return { active: false };
   const user = claims.sub === claims.client_id ? undefined : core.store.users.get(claims.tid, claims.sub);
   const result: IntrospectionResult = {
     active: true,
@@ -127,8 +128,9 @@ function requireToken(token: string | undefined): string {
 }
 
 /**
- * RFC 7662 introspection for a confidential client: tokens of its own application only; anything
- * else (unknown, expired, revoked, consumed, another application's) is `{active:false}`.
+ * RFC 7662 introspection for a confidential client: tokens of its own application, and access tokens
+ * for a resource it is assigned (see mayIntrospectAccessToken); anything else (unknown, expired,
+ * revoked, consumed, another application's) is `{active:false}`.
  */
 export function introspectToken(core: Core, input: TokenRequestInput): IntrospectionResult {
   const ctx = authenticateClient(core, input.credentials);
