@@ -149,16 +149,36 @@ export class KeyRing {
    * default signs; an algorithm whose only key is still announced signs with that key.
    */
   private signer(alg: SigningAlgorithm, now: number): LoadedKey {
-    const active = (k: LoadedKey) => k.record.activateTime <= now && this.live(k, now);
-    const key =
-      this.keys.find((k) => k.alg === alg && active(k)) ??
-      (alg === this.algorithm ? this.keys.find((k) => active(k) && k.record.retireTime !== undefined) : undefined) ??
-      this.keys.findLast((k) => k.alg === alg && this.live(k, now));
+    const key = this.find(alg, now);
     if (key !== undefined) return key;
-    // Another process named the algorithm in a client or resource and this one has not reloaded its
-    // keys yet: signing stays synchronous, so this request is refused and the key made (or read) for the next.
+    // `ready` was not awaited for this algorithm (signing itself stays synchronous).
     this.ensure(alg).catch(() => undefined);
     throw new OAuthError("unavailable", `no ${alg} signing key is loaded yet; retry shortly`);
+  }
+
+  private find(alg: SigningAlgorithm, now: number): LoadedKey | undefined {
+    const active = (k: LoadedKey) => k.record.activateTime <= now && this.live(k, now);
+    return (
+      this.keys.find((k) => k.alg === alg && active(k)) ??
+      (alg === this.algorithm ? this.keys.find((k) => active(k) && k.record.retireTime !== undefined) : undefined) ??
+      this.keys.findLast((k) => k.alg === alg && this.live(k, now))
+    );
+  }
+
+  /**
+   * Makes sure each algorithm (undefined: the default) has a key to sign with before a request signs:
+   * undefined at once when all have, else a promise of the keys generated (another process named an
+   * algorithm in a client or resource after this one loaded its keys). Call outside transactions.
+   */
+  ready(first: SigningAlgorithm | undefined, second?: SigningAlgorithm): Promise<void> | undefined {
+    if (first === undefined && second === undefined) return undefined;
+    const now = seconds(this.clock);
+    const missing = (alg: SigningAlgorithm | undefined) => alg !== undefined && this.find(alg, now) === undefined;
+    if (!missing(first) && !missing(second)) return undefined;
+    return (async () => {
+      if (missing(first)) await this.ensure(first!);
+      if (missing(second)) await this.ensure(second!);
+    })();
   }
 
   /** The algorithm of the key that signs `alg` (the default when undefined) now. */

@@ -77,6 +77,8 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   const roles = await core.storage.users.memberRoles(family.tenantId, family.userId, family.applicationId);
   if (roles === undefined) throw invalidGrant("the user no longer has access to this application");
   const snapshot = { ...(family.claims as unknown as UserSnapshot), roles };
+  const keysReady = core.keys.ready(resource.signingAlg, ctx.client.idTokenSignedResponseAlg);
+  if (keysReady !== undefined) await keysReady;
   const signed = signUserTokens(core, { ctx, resource, userId: family.userId, scopes, snapshot, authTime: family.authTime, sid: family.sessionId, grantId: family.id });
 
   const successor = successorOf(core, presented);

@@ -132,6 +132,7 @@ export async function issueUserTokens(
   input: UserTokenInput & { offline: boolean; persist?: (tx: Repositories, refresh: NewRefreshToken | undefined, access: SignedAccessToken) => Promise<void> },
 ): Promise<TokenSet> {
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
+  await core.keys.ready(input.resource.signingAlg, input.ctx.client.idTokenSignedResponseAlg);
   const signed = signUserTokens(core, { ...input, grantId: refresh?.family.id });
   await core.storage.transaction(async (tx) => {
     await input.persist?.(tx, refresh, signed.access);

@@ -24,6 +24,8 @@ export async function issueClientToken(core: Core, input: ClientCredentialsInput
   const scopes = parseScope(input.scope);
   requireGrantableScopes(scopes, ctx.client, resource, false);
   const { accessTokenTtl } = lifetimesFor(ctx, resource);
+  const keysReady = core.keys.ready(resource.signingAlg);
+  if (keysReady !== undefined) await keysReady;
   const { token, expiresIn } = signAccessToken(core, {
     ctx,
     resource,
