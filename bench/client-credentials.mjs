@@ -4,8 +4,9 @@
 //
 //   npm run bench                      # defaults below
 //   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_CHANNELS=4 BENCH_CONCURRENCY=64 npm run bench
-//   BENCH_ALG=ES256 npm run bench      # ES256 instead of EdDSA
-//   BENCH_ONLY=http|grpc               # one of the two
+//   BENCH_ALG=EdDSA npm run bench      # EdDSA (or RS256) instead of the default ES256
+//   BENCH_ONLY=http|connect|grpc       # one door: form POST /oidc/token, Connect JSON IssueClientToken, gRPC
+// Lines starting `RESULT <door> <alg> <rate> <busy>` are for bench/ratios.mjs.
 //   BENCH_NODE_CLIENT=1|only           # HTTP load also (or only) from a node:http client instead of wrk
 //   BENCH_GRPC_CLIENT=1                # gRPC load from grpc-js instead of h2load
 //   BENCH_RUNS=3                       # measured runs per door (the machine is shared: report each, and the best)
@@ -23,7 +24,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const CHANNELS = Number(process.env.BENCH_CHANNELS ?? 4);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-const ALG = process.env.BENCH_ALG ?? "EdDSA";
+const ALG = process.env.BENCH_ALG ?? "ES256";
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
 
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0;
@@ -118,13 +119,14 @@ const describe = (r, unit) =>
   `${r.capacity} ${unit} at 100%)`;
 
 // wrk (apt-get install wrk) generates far more load per core than a node:http client; used when present.
+const machine = [];
 const hasWrk = process.env.BENCH_NODE_CLIENT !== "only" && spawnSync("wrk", ["--version"]).error === undefined;
-function wrk(url) {
-  const script = join(dataDir, "post.lua");
+function wrk(url, door, { body = "grant_type=client_credentials", contentType = "application/x-www-form-urlencoded" } = {}) {
+  const script = join(dataDir, `${door}.lua`);
   writeFileSync(
     script,
-    `wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\n` +
-      `wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "${basic}"\n` +
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
+      `wrk.headers["Content-Type"] = "${contentType}"\nwrk.headers["Authorization"] = "${basic}"\n` +
       `done = function(summary, latency, requests)\n  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99)))\n` +
       `  io.write(string.format("ERRORS %d %d\\n", summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n`,
   );
@@ -136,6 +138,7 @@ function wrk(url) {
     const [, requests, micros, p50, p99] = /RESULT (\d+) (\d+) (\d+) (\d+)/.exec(out) ?? [];
     const [, status, socket] = /ERRORS (\d+) (\d+)/.exec(out) ?? [];
     const perSecond = Number(requests) / (Number(micros) / 1e6);
+    machine.push(`RESULT ${door} ${ALG} ${Math.round(perSecond)} ${busy.toFixed(3)}`);
     return (
       `${Math.round(perSecond)} tokens/s  p50 ${(p50 / 1000).toFixed(2)} ms  p99 ${(p99 / 1000).toFixed(2)} ms  ` +
       `(${requests} requests, ${status} non-2xx, ${socket} socket errors; server core ${Math.round(busy * 100)}% busy, ` +
@@ -164,6 +167,7 @@ function h2load(url) {
     const out = spawnSync(c, a, { encoding: "utf8" }).stdout;
     const busy = (serverCpuSeconds() - before) / seconds;
     const perSecond = Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(out)?.[1]);
+    machine.push(`RESULT grpc ${ALG} ${Math.round(perSecond)} ${busy.toFixed(3)}`);
     const [, done, succeeded] = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out) ?? [];
     const dataBytes = Number(/traffic: .*?, [^,]+ headers.*?, [\d.]+\w* \((\d+)\) data/.exec(out)?.[1]);
     const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1];
@@ -231,27 +235,34 @@ const grpcCall = () =>
 
 try {
   console.log(`tessera client_credentials bench: ${ALG}, server pinned to core 0 (${hasTaskset ? "taskset" : "no taskset: unpinned"}), load from this process, ${WARMUP}s warm-up + ${SECONDS}s`);
-  const only = process.env.BENCH_ONLY;
-  if (only !== "grpc" && hasWrk) {
-    for (const w of wrk(`http://127.0.0.1:${ports.http}/oidc/token`)) {
+  const only = process.env.BENCH_ONLY || undefined;
+  if ((only === undefined || only === "http") && hasWrk) {
+    for (const w of wrk(`http://127.0.0.1:${ports.http}/oidc/token`, "http")) {
       console.log(`HTTP  POST /oidc/token (Basic, wrk on core 1, ${CONNECTIONS} keep-alive connections): ${w}`);
     }
   }
-  if (only !== "grpc" && (!hasWrk || process.env.BENCH_NODE_CLIENT === "1")) {
+  if ((only === undefined || only === "connect") && hasWrk) {
+    const url = `http://127.0.0.1:${ports.http}/tessera.v1.TokenService/IssueClientToken`;
+    for (const w of wrk(url, "connect", { body: "{}", contentType: "application/json" })) {
+      console.log(`Connect JSON IssueClientToken (Basic, wrk on core 1, ${CONNECTIONS} keep-alive connections): ${w.replace("tokens/s", "calls/s")}`);
+    }
+  }
+  if ((only === undefined || only === "http") && (!hasWrk || process.env.BENCH_NODE_CLIENT === "1")) {
     const h = await measure(CONNECTIONS, httpCall);
     console.log(`HTTP  POST /oidc/token (Basic, ${CONNECTIONS} keep-alive connections): ${describe(h, "tokens/s")}`);
   }
-  if (only !== "http" && hasH2load) {
+  if ((only === undefined || only === "grpc") && hasH2load) {
     // One decoded call first: the load below only sees sizes.
     await grpcCall();
     for (const g of h2load(`http://127.0.0.1:${ports.grpc}/tessera.v1.TokenService/IssueClientToken`)) {
       console.log(`gRPC  IssueClientToken (h2load on core 1, ${CHANNELS} connections x ${Math.round(CONCURRENCY / CHANNELS)} streams): ${g}`);
     }
   }
-  if (only !== "http" && !hasH2load) {
+  if ((only === undefined || only === "grpc") && !hasH2load) {
     const g = await measure(CONCURRENCY, grpcCall);
     console.log(`gRPC  IssueClientToken (grpc-js, ${CHANNELS} channels, concurrency ${CONCURRENCY}): ${describe(g, "calls/s")}`);
   }
+  for (const line of machine) console.log(line);
 } finally {
   agent.destroy();
   for (const c of channels) c.close();

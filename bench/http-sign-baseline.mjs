@@ -1,11 +1,20 @@
-// The ceiling for bench/client-credentials.mjs on this machine: a bare node:http server on one core that
-// reads the form body and answers with one freshly Ed25519-signed JWT per request (no auth, no routing).
-// Loaded with wrk exactly as the client_credentials bench does.  Run: node bench/http-sign-baseline.mjs
+// The floor for bench/client-credentials.mjs on this machine: a bare node:http server on one core that
+// reads the form body and answers with one freshly signed JWT per request (no auth, no routing): what any
+// JWT token endpoint on Node must pay. Loaded with wrk exactly as the client_credentials bench does.
+//   node bench/http-sign-baseline.mjs            # BENCH_ALG=ES256 (the server default), EdDSA or RS256
+// The last line is machine-readable: `FLOOR <alg> <requests/s> <server busy share>`.
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const ALG = process.env.BENCH_ALG ?? "ES256";
+const KEYS = { ES256: '"ec", { namedCurve: "P-256" }', EdDSA: '"ed25519"', RS256: '"rsa", { modulusLength: 2048 }' };
+const SIGN = { ES256: '{ key: privateKey, dsaEncoding: "ieee-p1363" }', EdDSA: "privateKey", RS256: "privateKey" };
+if (KEYS[ALG] === undefined) {
+  console.error(`BENCH_ALG must be one of ${Object.keys(KEYS).join(", ")}`);
+  process.exit(2);
+}
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0;
 if (spawnSync("wrk", ["--version"]).error !== undefined) {
   console.error("this baseline needs wrk (apt-get install wrk)");
@@ -15,8 +24,8 @@ if (spawnSync("wrk", ["--version"]).error !== undefined) {
 const serverCode = `
 const http = require("node:http");
 const { generateKeyPairSync, sign, randomUUID } = require("node:crypto");
-const { privateKey } = generateKeyPairSync("ed25519");
-const header = Buffer.from(JSON.stringify({ alg: "EdDSA", kid: "k", typ: "at+jwt" })).toString("base64url");
+const { privateKey } = generateKeyPairSync(${KEYS[ALG]});
+const header = Buffer.from(JSON.stringify({ alg: "${ALG}", kid: "k", typ: "at+jwt" })).toString("base64url");
 const server = http.createServer({ keepAliveTimeout: 65000 }, (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
@@ -24,7 +33,7 @@ const server = http.createServer({ keepAliveTimeout: 65000 }, (req, res) => {
     const now = Math.floor(Date.now() / 1000);
     const claims = { iss: "http://localhost:8080", sub: "client", aud: "userid-api", exp: now + 3600, iat: now, jti: randomUUID(), client_id: "client", tid: "default", app_id: "app" };
     const input = header + "." + Buffer.from(JSON.stringify(claims)).toString("base64url");
-    const jwt = input + "." + sign(null, Buffer.from(input), privateKey).toString("base64url");
+    const jwt = input + "." + sign(${ALG === "EdDSA" ? "null" : '"sha256"'}, Buffer.from(input), ${SIGN[ALG]}).toString("base64url");
     const body = JSON.stringify({ access_token: jwt, token_type: "Bearer", expires_in: 3600 });
     res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), "Cache-Control": "no-store" });
     res.end(body);
@@ -51,7 +60,8 @@ const out = wrk(SECONDS);
 const busy = (cpu() - before) / SECONDS;
 const rate = Number(/Requests\/sec:\s+(\S+)/.exec(out)?.[1]);
 console.log(
-  `baseline (bare node:http + one Ed25519 JWT per request, server on core 0, wrk ${CONNECTIONS} connections): ` +
+  `floor (bare node:http + one ${ALG} JWT per request, server on core 0, wrk ${CONNECTIONS} connections): ` +
     `${Math.round(rate)} requests/s (server core ${Math.round(busy * 100)}% busy, ${Math.round(rate / busy)} requests/s at 100%)`,
 );
+console.log(`FLOOR ${ALG} ${Math.round(rate)} ${busy.toFixed(3)}`);
 server.kill();

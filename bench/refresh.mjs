@@ -1,3 +1,4 @@
+// Lines `RESULT refresh <rows> <rotations/s> <server busy share>` are for bench/ratios.mjs.
 // Refresh-token rotation over HTTP: the built server pinned to one core, 64 keep-alive connections,
 // each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000]
 //   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL] [--driver wrk|node] [--engine sqlite,postgres]
@@ -202,6 +203,7 @@ async function run(label, rows, sync) {
           `   errors ${w.errors}   server core ${Math.round(w.busy * 100)}% busy, ${Math.round(w.rate / w.busy)} rotations per server CPU-second (wrk)` +
           `${rows > 0 ? `   (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`,
       );
+      console.log(`RESULT refresh ${rows} ${w.rate} ${w.busy.toFixed(3)}`);
       return;
     }
     measuring = true;
@@ -221,6 +223,7 @@ async function run(label, rows, sync) {
         `   errors ${errors}   server core ${Math.round(busy * 100)}% busy, ${Math.round(done / elapsed / busy)} rotations per server CPU-second` +
         `${rows > 0 ? `   (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`,
     );
+    console.log(`RESULT refresh ${rows} ${Math.round(done / elapsed)} ${busy.toFixed(3)}`);
   } finally {
     agent.destroy();
     child.kill("SIGTERM");

@@ -12,15 +12,18 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, loadConfig, parseDuration, type Config, type SigningAlgorithm } from "./config.js";
-import { createApplication } from "./core/admin/applications.js";
+import { createApplication, listApplications } from "./core/admin/applications.js";
 import type { Caller } from "./core/admin/authorize.js";
-import { createClient, rotateClientSecret } from "./core/admin/clients.js";
-import { createUser } from "./core/admin/users.js";
+import { createClient, listClients, rotateClientSecret } from "./core/admin/clients.js";
+import { MAX_PAGE_SIZE, type Page, type PageRequest } from "./core/admin/paging.js";
+import { createResource, listResources } from "./core/admin/resources.js";
+import { createUser, listUsers } from "./core/admin/users.js";
 import { DEFAULT_TENANT } from "./core/bootstrap.js";
 import type { Core } from "./core/core.js";
 import { rotateSigningKey } from "./core/key-rotation.js";
 import { createTenant, getTenant, listTenants, TENANT_ID_PATTERN } from "./core/tenants.js";
 import { OAuthError } from "./domain/errors.js";
+import { SIGNING_ALGS, type Application, type Client, type Resource, type User } from "./domain/types.js";
 import { serve } from "./main.js";
 import type { Storage } from "./domain/ports.js";
 import type { SigningKeyRecord } from "./domain/records.js";
@@ -57,7 +60,13 @@ const COMMON: Options = {
   "data-dir": { type: "string" },
 };
 
-const iso = (s: number | undefined) => (s === undefined ? "-" : new Date(s * 1000).toISOString());
+/** A time as ISO 8601; null when absent (JSON writes null, the human form shows "-"). */
+const iso = (s: number | undefined) => (s === undefined ? null : new Date(s * 1000).toISOString());
+/** A value for a human-readable line: "-" when absent. */
+const shown = (v: string | number | null | undefined) => (v === null || v === undefined || v === "" ? "-" : String(v));
+const orNull = <T>(v: T | undefined) => (v === undefined ? null : v);
+const TENANT_OPTION: Options = { tenant: { type: "string" } };
+const APP_FILTER: Options = { ...TENANT_OPTION, app: { type: "string" } };
 
 const COMMANDS: Command[] = [
   {
@@ -109,10 +118,13 @@ const COMMANDS: Command[] = [
   {
     name: "client create",
     args: ["<application-id>"],
-    summary: "create a client of an application; prints its client_id and secret (shown only this once)",
+    summary:
+      "create a client of an application; prints its client_id and secret (shown only this once). --public (same as --auth-method none) creates a public client: no secret, PKCE S256 required, authorization_code and refresh_token only",
     options: {
       tenant: { type: "string" },
       name: { type: "string" },
+      public: { type: "boolean" },
+      "auth-method": { type: "string" },
       resource: { type: "string", multiple: true },
       "redirect-uri": { type: "string", multiple: true },
       "grant-type": { type: "string", multiple: true },
@@ -132,8 +144,13 @@ const COMMANDS: Command[] = [
           scopes: list("scope"),
           webOrigins: list("web-origin"),
           reuseLeeway: seconds(inv.values["reuse-leeway"] as string | undefined, "--reuse-leeway"),
+          tokenEndpointAuthMethod: inv.values.public === true ? "none" : (inv.values["auth-method"] as string | undefined),
         });
-        inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, application_id: client.applicationId });
+        if (client.tokenEndpointAuthMethod === "none") {
+          inv.out(`client_id=${client.id} (public: no secret; PKCE S256 required)`, { client_id: client.id, application_id: client.applicationId, token_endpoint_auth_method: "none" });
+        } else {
+          inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, application_id: client.applicationId });
+        }
         return 0;
       }),
   },
@@ -180,6 +197,62 @@ const COMMANDS: Command[] = [
       });
     },
   },
+  listCommand({
+    name: "app list",
+    summary: "list applications",
+    options: TENANT_OPTION,
+    list: (core, caller, req) => listApplications(core, caller, req),
+    json: applicationJson,
+    line: (a) => `${a.id}\t${a.display_name}${a.management ? "\t(management)" : ""}`,
+  }),
+  listCommand({
+    name: "client list",
+    summary: "list clients (--app for one application's); never shows secrets",
+    options: APP_FILTER,
+    list: (core, caller, req, inv) => listClients(core, caller, { ...req, applicationId: inv.values.app as string | undefined }),
+    json: clientJson,
+    line: (c) => `${c.id}\t${c.application_id}\t${shown(c.display_name)}\t${c.token_endpoint_auth_method}`,
+  }),
+  listCommand({
+    name: "user list",
+    summary: "list users (--app for one application's)",
+    options: APP_FILTER,
+    list: (core, caller, req, inv) => listUsers(core, caller, { ...req, applicationId: inv.values.app as string | undefined }),
+    json: userJson,
+    line: (u) => `${u.id}\t${u.username}\t${shown(u.email)}`,
+  }),
+  {
+    name: "resource create",
+    args: ["<uri>"],
+    summary: "create a resource (a token audience: an absolute URI) with optional token lifetimes",
+    options: {
+      ...TENANT_OPTION,
+      name: { type: "string" },
+      "access-token-ttl": { type: "string" },
+      "refresh-token-ttl": { type: "string" },
+      "max-rotation": { type: "string" },
+    },
+    run: (inv) =>
+      withCore(inv, async (core) => {
+        const resource = await createResource(core, await cliCaller(core, inv), {
+          uri: inv.args[0]!,
+          displayName: inv.values.name as string | undefined,
+          accessTokenTtl: seconds(inv.values["access-token-ttl"] as string | undefined, "--access-token-ttl"),
+          refreshTokenTtl: seconds(inv.values["refresh-token-ttl"] as string | undefined, "--refresh-token-ttl"),
+          maxRotation: seconds(inv.values["max-rotation"] as string | undefined, "--max-rotation"),
+        });
+        inv.out(`created resource ${resource.id} (${resource.uri})`, resourceJson(resource));
+        return 0;
+      }),
+  },
+  listCommand({
+    name: "resource list",
+    summary: "list resources, the default one (userid-api) among them",
+    options: TENANT_OPTION,
+    list: (core, caller, req) => listResources(core, caller, req),
+    json: resourceJson,
+    line: (r) => `${r.id}\t${r.uri}${r.default ? "\t(default)" : ""}`,
+  }),
   {
     name: "keys list",
     args: [],
@@ -187,22 +260,22 @@ const COMMANDS: Command[] = [
     run: (inv) =>
       withCore(inv, (core) => {
         const keys = core.keys.list().map((k) => keyJson(core, k));
-        inv.out(keys.map((k) => `${k.kid}\t${k.algorithm}\t${k.state}\tactivates ${k.activate_time}\tretires ${k.retire_time}`).join("\n"), keys);
+        inv.out(keys.map((k) => `${k.kid}\t${k.algorithm}\t${k.state}\tactivates ${shown(k.activate_time)}\tretires ${shown(k.retire_time)}`).join("\n"), keys);
         return 0;
       }),
   },
   {
     name: "keys rotate",
     args: [],
-    summary: "create the next signing key (signs after TESSERA_KEY_ANNOUNCE_PERIOD); the current one retires then",
+    summary: "create the next signing key of --alg (default TESSERA_SIGNING_ALG); it signs after TESSERA_KEY_ANNOUNCE_PERIOD, when that algorithm's current key retires",
     options: { alg: { type: "string" } },
     run: (inv) => {
       const alg = inv.values.alg as string | undefined;
-      if (alg !== undefined && alg !== "EdDSA" && alg !== "ES256") throw new UsageError(`--alg must be EdDSA or ES256, got "${alg}"`);
+      if (alg !== undefined && !SIGNING_ALGS.some((a) => a === alg)) throw new UsageError(`--alg must be ${SIGNING_ALGS.join(", ")}, got "${alg}"`);
       return withCore(inv, async (core) => {
         const key = await rotateSigningKey(core, alg as SigningAlgorithm | undefined);
         const json = keyJson(core, key);
-        inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${json.activate_time}`, json);
+        inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${shown(json.activate_time)}`, json);
         return 0;
       });
     },
@@ -302,6 +375,93 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** A `<noun> list` command: every page of a core list use case, one line (or JSON object) per item. */
+function listCommand<T, J>(spec: {
+  name: string;
+  summary: string;
+  options: Options;
+  list: (core: Core, caller: Caller, req: PageRequest, inv: Invocation) => Promise<Page<T>>;
+  json: (item: T) => J;
+  line: (item: J) => string;
+}): Command {
+  return {
+    name: spec.name,
+    args: [],
+    summary: spec.summary,
+    options: spec.options,
+    run: (inv) =>
+      withCore(inv, async (core) => {
+        const caller = await cliCaller(core, inv);
+        const items = (await everyPage((req) => spec.list(core, caller, req, inv))).map(spec.json);
+        inv.out(items.map(spec.line).join("\n"), items);
+        return 0;
+      }),
+  };
+}
+
+/** Every item of a paged list use case, page after page. */
+async function everyPage<T>(fetch: (req: PageRequest) => Promise<Page<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await fetch({ pageSize: MAX_PAGE_SIZE, pageToken });
+    items.push(...page.items);
+    pageToken = page.nextPageToken === "" ? undefined : page.nextPageToken;
+  } while (pageToken !== undefined);
+  return items;
+}
+
+function applicationJson(a: Application) {
+  return { id: a.id, tenant_id: a.tenantId, display_name: a.displayName, management: a.management, create_time: iso(a.createTime) };
+}
+
+function clientJson(c: Client) {
+  return {
+    id: c.id,
+    tenant_id: c.tenantId,
+    application_id: c.applicationId,
+    display_name: c.displayName,
+    token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+    grant_types: c.grantTypes,
+    resource_ids: c.resourceIds,
+    redirect_uris: c.redirectUris,
+    web_origins: c.webOrigins,
+    scopes: c.scopes,
+    access_token_ttl: orNull(c.accessTokenTtl),
+    refresh_token_ttl: orNull(c.refreshTokenTtl),
+    max_rotation: orNull(c.maxRotation),
+    reuse_leeway: c.reuseLeeway,
+    previous_secret_expire_time: iso(c.previousSecretExpireTime),
+    create_time: iso(c.createTime),
+  };
+}
+
+function userJson(u: User) {
+  return {
+    id: u.id,
+    tenant_id: u.tenantId,
+    username: u.username,
+    email: u.email === "" ? null : u.email,
+    application_ids: u.applicationIds,
+    roles: u.roles,
+    create_time: iso(u.createTime),
+  };
+}
+
+function resourceJson(r: Resource) {
+  return {
+    id: r.id,
+    tenant_id: r.tenantId,
+    uri: r.uri,
+    display_name: r.displayName,
+    default: r.isDefault,
+    access_token_ttl: orNull(r.accessTokenTtl),
+    refresh_token_ttl: orNull(r.refreshTokenTtl),
+    max_rotation: orNull(r.maxRotation),
+    create_time: iso(r.createTime),
+  };
+}
+
 function keyJson(core: Core, k: SigningKeyRecord) {
   return {
     kid: k.kid,
@@ -344,7 +504,7 @@ async function withStorage<T>(inv: Invocation, opts: { mustExist?: boolean; migr
 }
 
 function usage(cmd: Command): string {
-  const own = Object.entries(cmd.options ?? {}).map(([name, o]) => `  --${name}${o.type === "string" ? ` <${name === "alg" ? "EdDSA|ES256" : "value"}>` : ""}`);
+  const own = Object.entries(cmd.options ?? {}).map(([name, o]) => `  --${name}${o.type === "string" ? ` <${name === "alg" ? SIGNING_ALGS.join("|") : "value"}>` : ""}`);
   return [
     `usage: tessera ${cmd.name}${cmd.args.length ? ` ${cmd.args.join(" ")}` : ""} [options]`,
     "",

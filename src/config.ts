@@ -1,5 +1,7 @@
+import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { parse as parsePostgresUrl } from "pg-connection-string";
+import { SIGNING_ALGS, type SigningAlg } from "./domain/types.js";
 
 /** Every setting tessera reads, with its default. Read from the environment once, at start. */
 export interface Config {
@@ -17,7 +19,7 @@ export interface Config {
   synchronous: "FULL" | "NORMAL";
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   metricsPort: number | undefined;
-  /** Seconds a new signing key is published before it signs (manual rotation). */
+  /** Seconds a new signing key is published before it signs; never less than JWKS_MAX_AGE_S. */
   keyAnnouncePeriod: number;
   /** Seconds between automatic key rotations; 0 disables. */
   keyRotationPeriod: number;
@@ -27,6 +29,11 @@ export interface Config {
   sweepInterval: number;
   /** PostgreSQL instead of SQLite (CONTRACT §7); undefined means SQLite in the data directory. */
   database: PostgresConfig | undefined;
+  /** Worker processes serving the two ports (TESSERA_WORKERS; 1 = this process serves them itself). */
+  workers: number;
+  /** Password hashes (scrypt) run at once, and how many more may wait before a check is refused with 429. */
+  passwordHashConcurrency: number;
+  passwordHashQueue: number;
 }
 
 export interface PostgresConfig {
@@ -36,7 +43,7 @@ export interface PostgresConfig {
   connectTimeoutMs: number;
 }
 
-export type SigningAlgorithm = "EdDSA" | "ES256";
+export type SigningAlgorithm = SigningAlg;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -59,6 +66,8 @@ export const DEFAULT_RESOURCE_URI = "userid-api";
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Tolerance for `exp`/`iat` of tokens tessera verifies itself. */
 export const CLOCK_TOLERANCE_S = 2;
+/** `Cache-Control: max-age` of the JWKS; a new key is announced at least this long before it signs. */
+export const JWKS_MAX_AGE_S = 60;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const httpPort = port(env, "TESSERA_HTTP_PORT", 8080);
@@ -83,15 +92,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapClientId,
     bootstrapClientSecret,
     secretKey,
-    signingAlgorithm: oneOf(env, "TESSERA_SIGNING_ALG", ["EdDSA", "ES256"] as const, "EdDSA"),
+    signingAlgorithm: oneOf(env, "TESSERA_SIGNING_ALG", SIGNING_ALGS, "ES256"),
     synchronous: oneOf(env, "TESSERA_SYNCHRONOUS", ["FULL", "NORMAL"] as const, "FULL"),
     logLevel: oneOf(env, "TESSERA_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     metricsPort: optional(env, "TESSERA_METRICS_PORT") === undefined ? undefined : port(env, "TESSERA_METRICS_PORT", 0),
-    keyAnnouncePeriod: duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", 0),
+    // Shorter would let a verifier's cached JWKS miss a fresh token's kid (issue #15).
+    keyAnnouncePeriod: Math.max(duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", JWKS_MAX_AGE_S), JWKS_MAX_AGE_S),
     keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
     database: postgres(env, secretKey),
+    workers: workers(env),
+    passwordHashConcurrency: integer(env, "TESSERA_PASSWORD_HASH_CONCURRENCY", 2, 1, 64),
+    passwordHashQueue: integer(env, "TESSERA_PASSWORD_HASH_QUEUE", 32, 0, 10_000),
   };
 }
 
@@ -172,6 +185,17 @@ function host(env: NodeJS.ProcessEnv): string {
   return raw;
 }
 
+/** A number of worker processes, or `auto` for one per CPU. */
+function workers(env: NodeJS.ProcessEnv): number {
+  const raw = optional(env, "TESSERA_WORKERS");
+  if (raw === undefined) return 1;
+  if (raw.toLowerCase() === "auto") return availableParallelism();
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) {
+    throw new ConfigError("TESSERA_WORKERS", `must be a whole number from 1 to 256 or "auto", got "${raw.slice(0, 40)}"`);
+  }
+  return Number(raw);
+}
+
 function dataDir(env: NodeJS.ProcessEnv): string {
   const raw = optional(env, "TESSERA_DATA_DIR") ?? "./data";
   return isAbsolute(raw) ? raw : resolve(raw);
@@ -192,5 +216,12 @@ function issuer(env: NodeJS.ProcessEnv): string | undefined {
   if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "") {
     throw new ConfigError("TESSERA_ISSUER", `must be an http(s) URL without query or fragment, got "${raw}"`);
   }
-  return raw.replace(/\/+$/, "");
+  // A bare origin may end in "/" (that is how URLs print); a path may not, or `<issuer>/oidc/token` gets "//".
+  if (url.pathname !== "/" && (raw.endsWith("/") || url.pathname.includes("//"))) {
+    throw new ConfigError("TESSERA_ISSUER", `must not end in "/" or contain "//" in its path, got "${raw}"`);
+  }
+  if (raw.replace(/\/$/, "") !== url.origin + (url.pathname === "/" ? "" : url.pathname)) {
+    throw new ConfigError("TESSERA_ISSUER", `must be written in its normal form (lower-case scheme and host, no default port, no "." or ".." or escapes in the path), got "${raw}"`);
+  }
+  return raw.replace(/\/$/, "");
 }

@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { statfsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApplicationAdminService } from "../gen/tessera/v1/application_admin_service_pb.js";
@@ -8,8 +9,9 @@ import { ResourceAdminService } from "../gen/tessera/v1/resource_admin_service_p
 import { TokenService } from "../gen/tessera/v1/token_service_pb.js";
 import { UserAdminService } from "../gen/tessera/v1/user_admin_service_pb.js";
 import type { DestinationStream } from "pino";
-import { ConfigError, type Config } from "./config.js";
-import { ensureBootstrap, type BootstrapCredentials } from "./core/bootstrap.js";
+import { clusterMetrics, workerIndex } from "./cluster.js";
+import { ConfigError, type Config, type SigningAlgorithm } from "./config.js";
+import { ensureBootstrap, takeBootstrapAnnouncement, type BootstrapCredentials } from "./core/bootstrap.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { CACHE_TTL, Core } from "./core/core.js";
 import { rotateKeysIfDue } from "./core/key-rotation.js";
@@ -33,7 +35,7 @@ import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transp
 import { Cors } from "./transport/http/cors.js";
 import { createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
-import { sendJson } from "./transport/http/respond.js";
+import { issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
 import { userGrants, userRoutes } from "./transport/http/user-routes.js";
 
@@ -49,6 +51,11 @@ export interface Ports {
   /** Set when TESSERA_METRICS_PORT is. */
   metrics?: number;
 }
+
+/** The settings row /readyz writes to prove the database takes writes. */
+const READY_PROBE_KEY = "readyz_probe";
+/** Below this much free space in the data dir, writes are about to fail: not ready. */
+const READY_MIN_FREE_BYTES = 64 * 1024;
 
 type AnyService = { service: DescService; impl: Partial<ServiceImpl<DescService>> };
 
@@ -89,6 +96,7 @@ export class App {
         services,
         routes: [...routes, ...probes],
         interceptors: [observer.interceptor],
+        basePath: () => issuerPath(core.issuer),
         before: (req, res) => {
           observer.http(req, res);
           return cors.handle(req, res);
@@ -111,7 +119,8 @@ export class App {
 
   private sendMetrics(res: Parameters<typeof sendJson>[0]): Promise<void> {
     const { registry } = this.observer.metrics;
-    return registry.metrics().then((text) => {
+    // A worker answers for the whole process: the primary adds up every worker's series.
+    return (workerIndex() === undefined ? registry.metrics() : clusterMetrics()).then((text) => {
       res.writeHead(200, { "Content-Type": registry.contentType, "Cache-Control": "no-store" });
       res.end(text);
     });
@@ -121,23 +130,35 @@ export class App {
     sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING" }, { "Cache-Control": "no-store" });
   }
 
+  /** Generated bootstrap credentials not printed yet (see takeBootstrapAnnouncement); call once serving. */
+  takeBootstrapAnnouncement(): Promise<BootstrapCredentials | undefined> {
+    return takeBootstrapAnnouncement(this.core.storage, this.core.config.dataDir);
+  }
+
   /** Liveness: both listeners accept and the database is open. */
   healthy(): boolean {
     return this.listening.http && this.listening.grpc && this.core.storage.isOpen && this.stopping === undefined;
   }
 
-  /** Readiness: healthy, the database takes the write lock, and a key can sign. */
+  /**
+   * Readiness: healthy, a key can sign, a real write commits, and the data dir's file system has room.
+   * A small write alone can pass on a full disk (SQLite reuses the WAL's space), hence the free-space check.
+   */
   async ready(): Promise<boolean> {
     if (!this.healthy() || !this.core.keys.hasActiveKey()) return false;
     try {
-      await this.core.storage.probeWrite();
-      return true;
+      await this.core.storage.settings.put(READY_PROBE_KEY, String(this.core.now()));
+      const dataDir = this.core.config.dataDir;
+      if (dataDir === ":memory:") return true;
+      const fs = statfsSync(dataDir);
+      return fs.bavail * fs.bsize >= READY_MIN_FREE_BYTES;
     } catch {
       return false;
     }
   }
 
-  async start(): Promise<Ports> {
+  /** Listens on both ports; `backgroundJobs: false` leaves sweeps and key rotation to another worker. */
+  async start(opts: { backgroundJobs?: boolean } = {}): Promise<Ports> {
     const { host, httpPort, grpcPort, metricsPort } = this.core.config;
     const http = await new Promise<number>((resolve, reject) => {
       this.httpServer.once("error", (err: NodeJS.ErrnoException) =>
@@ -175,10 +196,12 @@ export class App {
       }
     }
     this.grpc.setServing(true);
-    this.startLease();
     this.startCacheBackstop();
-    this.startKeyRotation();
-    this.sweeper.start(this.core.config.sweepInterval);
+    if (opts.backgroundJobs !== false) {
+      this.startLease();
+      this.startKeyRotation();
+      this.sweeper.start(this.core.config.sweepInterval);
+    }
     return { http, grpc, ...(metrics === undefined ? {} : { metrics }) };
   }
 
@@ -301,7 +324,7 @@ export async function openCore(config: Config, clock: Clock = systemClock, opts:
       throw new ConfigError("TESSERA_SECRET_KEY", "does not match the key this data directory was created with");
     }
     const keys = new KeyRing(storage, secrets, clock, config.signingAlgorithm);
-    await keys.load();
+    await keys.load((await storage.signingKeys.algorithmsNamed()) as SigningAlgorithm[], config.keyAnnouncePeriod);
     return new Core(storage, secrets, keys, clock, config, config.issuer ?? `http://localhost:${config.httpPort}`);
   } catch (err) {
     await storage.close();
@@ -335,7 +358,7 @@ function wire(core: Core, bootstrap: BootstrapCredentials | undefined, observer:
   const grants: TokenGrant[] = [clientCredentialsGrant, ...userGrants(), ...oidcGrants()];
   const discovery: DiscoveryOptions = {
     grantTypes: grants.map((g) => g.grantType),
-    extra: (issuer) => oidcDiscovery(issuer, [...new Set(core.keys.jwks().map((k) => k.alg))]),
+    extra: (issuer) => oidcDiscovery(issuer),
   };
   const services: AnyService[] = [
     { service: TokenService, impl: withErrorMapping(tokenServiceImpl(core), observer.rpcError) },
@@ -349,6 +372,10 @@ function wire(core: Core, bootstrap: BootstrapCredentials | undefined, observer:
     { method: "GET", path: "/oidc/jwks", handler: jwksEndpoint(core) },
     { method: "GET", path: "/.well-known/openid-configuration", handler: discoveryEndpoint(core, discovery) },
     { method: "GET", path: "/.well-known/oauth-authorization-server", handler: discoveryEndpoint(core, discovery) },
+    // RFC 8414 §3: an issuer with a path has its metadata at the well-known name followed by that path.
+    ...(issuerPath(core.issuer) === ""
+      ? []
+      : [{ method: "GET" as const, path: `/.well-known/oauth-authorization-server${issuerPath(core.issuer)}`, handler: discoveryEndpoint(core, discovery) }]),
     ...userRoutes(core),
     ...oidcRoutes(core),
   ];

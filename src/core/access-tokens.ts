@@ -22,7 +22,7 @@ export interface AccessTokenClaims {
 
 /**
  * Verifies an access token tessera signed: signature by a published key, `typ` at+jwt,
- * issuer, expiry and issue time (2 s tolerance), and the audience when one is required.
+ * issuer, expiry, issue time and `nbf` (2 s tolerance), and the audience when one is required.
  */
 export function verifyAccessToken(core: Core, token: string, opts: { audience?: string } = {}): AccessTokenClaims {
   const { header, payload } = core.keys.verifySignature(token);
@@ -50,8 +50,8 @@ const MAX_VERIFIED = 10_000;
 const verifiedTokens = new WeakMap<Core, Map<string, AccessTokenClaims>>();
 
 /**
- * A Bearer client access token of a client, application and tenant that still exist: what the /cis
- * endpoints and the admin RPCs accept. The signature check is remembered per token string until
+ * A Bearer client access token for the tenant's default resource, of a client, application and
+ * tenant that still exist: what the /cis endpoints, the backend TokenService RPCs and the admin RPCs accept. The signature check is remembered per token string until
  * the token expires (a backend presents the same token on every call, and an Ed25519 verification
  * costs more than the rest of a refresh); the client is looked up every time, so a deleted
  * client's token stops at once. A key withdrawn early does not end tokens verified before.
@@ -72,5 +72,7 @@ export async function authenticateClientToken(core: Core, token: string | undefi
   if (ctx === undefined || ctx.tenant.id !== claims.tid || ctx.application.id !== claims.app_id) {
     throw invalidToken("the token's client no longer exists");
   }
+  // RFC 9068 §4: a token meant for another API must not be replayable to tessera as its client.
+  if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("token is for another resource");
   return { ctx, claims };
 }

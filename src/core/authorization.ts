@@ -6,8 +6,9 @@ import { clientAllowsGrant, type Resource, type Session, type User } from "../do
 import type { Repositories } from "../domain/ports.js";
 import type { InteractionRecord } from "../domain/records.js";
 import type { ClientContext, Core } from "./core.js";
-import { verifyPassword } from "./passwords.js";
-import { parseScope, USER_SCOPES } from "./scopes.js";
+import { checkPassword, clearFailures } from "./password-check.js";
+import { IGNORED_OIDC_SCOPES, parseScope, requireGrantableScopes } from "./scopes.js";
+import { readIdTokenHint } from "./id-token-hint.js";
 import { findLiveSession, insertSession, newSession } from "./sessions.js";
 import { resolveTargetResource } from "./tokens.js";
 
@@ -31,6 +32,8 @@ export interface AuthorizationRequest {
   prompt: string[];
   maxAge: number | undefined;
   loginHint: string | undefined;
+  /** The user an `id_token_hint` names: a session of anyone else is not reused (OIDC Core §3.1.2.1). */
+  hintedUserId?: string | undefined;
 }
 
 /** A mistake shown on an error page: the redirect URI cannot be trusted, so the browser is not sent back. */
@@ -88,6 +91,30 @@ function single(params: Map<string, string>, name: string, max = 2048): string |
   return value;
 }
 
+/** Loopback IP literals of RFC 8252 §7.3; `localhost` is not one (§8.3: it may resolve elsewhere), so it matches exactly. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]"]);
+
+/**
+ * Exact string match, except that a registered `http` loopback IP redirect URI matches any port
+ * (RFC 8252 §7.3: a native app picks a free port at run time); everything else about it must be equal.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  let r: URL;
+  let q: URL;
+  try {
+    r = new URL(registered);
+    q = new URL(requested);
+  } catch {
+    return false;
+  }
+  if (r.protocol !== "http:" || !LOOPBACK_HOSTS.has(r.hostname) || q.protocol !== "http:" || q.hostname !== r.hostname) return false;
+  // Compare the URIs with the ports taken out; the requested one must be written as plainly as the registered one.
+  q.port = "";
+  r.port = "";
+  return q.href === r.href && requested === new URL(requested).href;
+}
+
 /** The client and redirect URI of a request; failures here are shown on a page, never redirected. */
 export async function identifyClient(core: Core, params: Map<string, string>): Promise<{ ctx: ClientContext; redirectUri: string }> {
   const clientId = params.get("client_id");
@@ -96,7 +123,7 @@ export async function identifyClient(core: Core, params: Map<string, string>): P
   if (ctx === undefined) throw new AuthorizationPageError("The application that sent you here is not known (unknown client_id).");
   const redirectUri = params.get("redirect_uri");
   if (redirectUri === undefined || redirectUri === "") throw new AuthorizationPageError("The request has no redirect_uri.");
-  if (!ctx.client.redirectUris.includes(redirectUri)) {
+  if (!ctx.client.redirectUris.some((registered) => redirectUriMatches(registered, redirectUri))) {
     throw new AuthorizationPageError("The redirect_uri is not registered for this application.");
   }
   return { ctx, redirectUri };
@@ -122,10 +149,8 @@ async function parseRequest(core: Core, ctx: ClientContext, redirectUri: string,
   } catch (err) {
     throw new AuthorizationRedirectError("invalid_scope", (err as Error).message);
   }
+  scopes = scopes.filter((s) => !IGNORED_OIDC_SCOPES.has(s));
   if (!scopes.includes("openid")) throw new AuthorizationRedirectError("invalid_scope", 'scope must contain "openid"');
-  const allowed = new Set<string>([...USER_SCOPES, ...ctx.client.scopes]);
-  const denied = scopes.find((s) => !allowed.has(s));
-  if (denied !== undefined) throw new AuthorizationRedirectError("invalid_scope", `scope "${denied.slice(0, 64)}" is not allowed for this client`);
 
   const resourceParam = single(params, "resource");
   if (resourceParam?.includes(" ")) throw new AuthorizationRedirectError("invalid_target", "only one resource may be requested at a time");
@@ -134,6 +159,11 @@ async function parseRequest(core: Core, ctx: ClientContext, redirectUri: string,
     resource = await resolveTargetResource(core, ctx, resourceParam);
   } catch (err) {
     throw new AuthorizationRedirectError("invalid_target", err instanceof OAuthError ? err.description : "invalid resource");
+  }
+  try {
+    requireGrantableScopes(scopes, ctx.client, resource, true);
+  } catch (err) {
+    throw new AuthorizationRedirectError("invalid_scope", (err as Error).message);
   }
 
   const codeChallenge = single(params, "code_challenge", 128);
@@ -157,6 +187,9 @@ async function parseRequest(core: Core, ctx: ClientContext, redirectUri: string,
   if (maxAgeText !== undefined && !/^\d{1,9}$/.test(maxAgeText)) {
     throw new AuthorizationRedirectError("invalid_request", "max_age must be a non-negative number of seconds");
   }
+  const idTokenHint = single(params, "id_token_hint", 16384);
+  const hint = idTokenHint === undefined ? undefined : readIdTokenHint(core, idTokenHint);
+  if (idTokenHint !== undefined && hint === undefined) throw new AuthorizationRedirectError("invalid_request", "id_token_hint is not an ID token issued here");
   return {
     clientId: ctx.client.id,
     redirectUri,
@@ -168,6 +201,7 @@ async function parseRequest(core: Core, ctx: ClientContext, redirectUri: string,
     prompt,
     maxAge: maxAgeText === undefined ? undefined : Number(maxAgeText),
     loginHint: single(params, "login_hint", 256),
+    hintedUserId: hint?.userId,
   };
 }
 
@@ -235,6 +269,7 @@ async function reusableSession(core: Core, ctx: ClientContext, req: Authorizatio
   if (sessionSecret === undefined || req.prompt.includes("login")) return undefined;
   const session = await findLiveSession(core, sessionSecret);
   if (session === undefined || session.tenantId !== ctx.tenant.id || (await memberOf(core, ctx, session.userId)) === undefined) return undefined;
+  if (req.hintedUserId !== undefined && req.hintedUserId !== session.userId) return undefined;
   // max_age=0 means "authenticate now", like prompt=login (OIDC Core §3.1.2.1).
   if (req.maxAge !== undefined && (req.maxAge === 0 || core.now() - session.authTime > req.maxAge)) return undefined;
   return session;
@@ -338,7 +373,8 @@ export type LoginResult =
 /**
  * The login form: checks the password (outside any transaction), then starts a new browser
  * session and either issues the code or moves on to consent. Unknown user, wrong password and
- * a user of another application fail the same way.
+ * a user of another application fail the same way; the check is throttled like the password grant
+ * (ThrottledError for a locked username, HashesBusyError when too many checks wait).
  */
 export async function submitLogin(
   core: Core,
@@ -347,9 +383,7 @@ export async function submitLogin(
   password: string,
   previousSessionSecret: string | undefined,
 ): Promise<LoginResult> {
-  const candidate = username.length > 0 && username.length <= 256 ? await core.storage.users.findByUsername(ix.ctx.tenant.id, username) : undefined;
-  const valid = await verifyPassword(password.slice(0, 1024), candidate?.passwordHash);
-  const user = valid && candidate !== undefined ? await memberOf(core, ix.ctx, candidate.id) : undefined;
+  const user = await checkPassword(core, ix.ctx, username, password);
   if (user === undefined) return { ok: false };
   // The same user logging in again (prompt=login, max_age) refreshes the browser session instead of forking it.
   const previous = previousSessionSecret === undefined ? undefined : await findLiveSession(core, previousSessionSecret);
@@ -369,6 +403,7 @@ export async function submitLogin(
   }
   const persistLogin = async (tx: Repositories) => {
     await persistSession(tx);
+    await clearFailures(tx, ix.ctx, username);
     await tx.authorizations.setInteractionUser(ix.record.id, user.id, sessionId, now);
   };
   if (await needsConsent(core, ix.request, user.id)) {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClientId, newId, newSecret } from "../domain/ids.js";
 import { clientDefaults, type Client } from "../domain/types.js";
@@ -10,6 +10,8 @@ import { insertTenant } from "./tenants.js";
 export const BOOTSTRAP_FILE = "bootstrap.json";
 export const DEFAULT_TENANT = "default";
 const BOOTSTRAP_MARK = "bootstrap";
+/** "pending" from the first start until a start that serves has printed the generated credentials. */
+const BOOTSTRAP_ANNOUNCE = "bootstrap_announce";
 
 export interface BootstrapCredentials {
   tenant_id: string;
@@ -64,6 +66,7 @@ export async function ensureBootstrap(storage: Storage, secrets: Secrets, opts: 
     };
     await tx.clients.insert(client);
     await tx.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
+    if (!fromEnv) await tx.settings.put(BOOTSTRAP_ANNOUNCE, "pending");
     return true;
   }).catch((err: unknown) => {
     if (pending !== undefined) rmSync(pending, { force: true });
@@ -75,6 +78,22 @@ export async function ensureBootstrap(storage: Storage, secrets: Secrets, opts: 
     return undefined;
   }
   renameSync(pending, join(opts.dataDir, BOOTSTRAP_FILE));
+  return creds;
+}
+
+/**
+ * The generated bootstrap credentials, once: for the first start that gets to serve. A first start
+ * that failed after bootstrap (a port in use) printed nothing, so the next successful one prints them.
+ */
+export async function takeBootstrapAnnouncement(storage: Storage, dataDir: string): Promise<BootstrapCredentials | undefined> {
+  if ((await storage.settings.get(BOOTSTRAP_ANNOUNCE)) !== "pending") return undefined;
+  let creds: BootstrapCredentials | undefined;
+  try {
+    creds = JSON.parse(readFileSync(join(dataDir, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials;
+  } catch {
+    creds = undefined; // The operator removed the file: nothing to print.
+  }
+  await storage.settings.put(BOOTSTRAP_ANNOUNCE, "done");
   return creds;
 }
 

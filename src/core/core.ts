@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import type { Application, Client, Resource, Tenant } from "../domain/types.js";
 import type { ChangeTopic, Storage } from "../domain/ports.js";
 import { seconds, type Clock } from "./clock.js";
+import { HashSlots } from "./hash-slots.js";
 import type { KeyRing } from "./keys.js";
 import type { Secrets } from "./secrets.js";
 
@@ -42,6 +43,8 @@ export class Core {
   private cacheGeneration = 0;
   events: CoreEvents = {};
   private readonly invalidationListeners: (() => void)[] = [];
+  /** Every scrypt run (password checks and new passwords) goes through these bounded slots. */
+  readonly passwordHashes: HashSlots;
 
   constructor(
     readonly storage: Storage,
@@ -52,6 +55,7 @@ export class Core {
     private issuerValue: string,
   ) {
     storage.changes.subscribe((topics) => this.otherWriterChanged(topics));
+    this.passwordHashes = new HashSlots(config.passwordHashConcurrency, config.passwordHashQueue);
   }
 
   /** Another writer (the CLI, another process) committed: reload what it may have changed. */

@@ -2,7 +2,9 @@ import { invalidRequest, invalidToken, OAuthError } from "../domain/errors.js";
 import { verifyAccessToken, type AccessTokenClaims } from "./access-tokens.js";
 import { authenticateClient, type ClientCredentials } from "./client-auth.js";
 import type { ClientContext, Core } from "./core.js";
+import { mayIntrospectAccessToken } from "./introspection-access.js";
 import { authenticateClientOrPublic } from "./public-clients.js";
+import { GRANT_CLAIM } from "./tokens.js";
 
 /** RFC 7662 §2.2 members tessera returns; only `active` when the token is not active. */
 export interface IntrospectionResult {
@@ -37,13 +39,23 @@ async function sessionEnded(core: Core, tenantId: string, sid: string | undefine
 
 /**
  * An access token tessera still vouches for: valid signature and times, not revoked through
- * /oidc/revoke, and, for user tokens, issued in a session that has not ended.
+ * /oidc/revoke, and, for user tokens, issued in a session that has not ended and under a
+ * refresh family (GRANT_CLAIM) that is not revoked.
  */
 export async function liveAccessToken(core: Core, token: string): Promise<AccessTokenClaims> {
   const claims = verifyAccessToken(core, token);
   if (await core.storage.authorizations.isAccessTokenRevoked(claims.jti)) throw invalidToken("token was revoked");
   if (await sessionEnded(core, claims.tid, claims.sid)) throw invalidToken("the token's session has ended");
+  if (await grantRevoked(core, claims)) throw invalidToken("the token's grant was revoked");
   return claims;
+}
+
+/** Whether the refresh family a user token was issued under is revoked or gone (client tokens have none). */
+async function grantRevoked(core: Core, claims: AccessTokenClaims): Promise<boolean> {
+  const familyId = claims[GRANT_CLAIM];
+  if (familyId === undefined) return false;
+  const family = typeof familyId === "string" ? await core.storage.refreshTokens.getFamily(familyId) : undefined;
+  return family === undefined || family.tenantId !== claims.tid || family.revokeTime !== undefined;
 }
 
 async function introspectAccessToken(core: Core, ctx: ClientContext, token: string): Promise<IntrospectionResult> {
@@ -54,7 +66,7 @@ async function introspectAccessToken(core: Core, ctx: ClientContext, token: stri
     if (err instanceof OAuthError && err.kind === "invalid_token") return { active: false };
     throw err;
   }
-  if (claims.tid !== ctx.tenant.id || claims.app_id !== ctx.application.id) return { active: false };
+  if (!(await mayIntrospectAccessToken(core, ctx, claims))) return { active: false };
   const user = claims.sub === claims.client_id ? undefined : await core.storage.users.get(claims.tid, claims.sub);
   const result: IntrospectionResult = {
     active: true,
@@ -116,8 +128,9 @@ function requireToken(token: string | undefined): string {
 }
 
 /**
- * RFC 7662 introspection for a confidential client: tokens of its own application only; anything
- * else (unknown, expired, revoked, consumed, another application's) is `{active:false}`.
+ * RFC 7662 introspection for a confidential client: tokens of its own application, and access tokens
+ * for a resource it is assigned (see mayIntrospectAccessToken); anything else (unknown, expired,
+ * revoked, consumed, another application's) is `{active:false}`.
  */
 export async function introspectToken(core: Core, input: TokenRequestInput): Promise<IntrospectionResult> {
   const ctx = await authenticateClient(core, input.credentials);
@@ -127,9 +140,10 @@ export async function introspectToken(core: Core, input: TokenRequestInput): Pro
 }
 
 /**
- * RFC 7009 revocation (public clients identify themselves by client_id): a refresh token revokes its whole family; an access token's `jti` is
- * denied by introspection and userinfo until it expires (resource servers that verify JWTs
- * locally cannot see that). Unknown tokens and other applications' tokens change nothing.
+ * RFC 7009 revocation (public clients identify themselves by client_id): a refresh token revokes its whole family
+ * (and so every access token carrying its id); an access token's `jti` is denied by introspection
+ * and userinfo until it expires (resource servers that verify JWTs locally cannot see that).
+ * Unknown tokens and tokens issued to another client change nothing.
  */
 export async function revokeToken(core: Core, input: TokenRequestInput): Promise<void> {
   const ctx = await authenticateClientOrPublic(core, input.credentials);
@@ -143,7 +157,8 @@ export async function revokeToken(core: Core, input: TokenRequestInput): Promise
     } catch {
       return;
     }
-    if (claims.tid !== ctx.tenant.id || claims.app_id !== ctx.application.id) return;
+    // RFC 7009 §2.1: only the client the token was issued to may revoke it.
+    if (claims.tid !== ctx.tenant.id || claims.client_id !== ctx.client.id) return;
     await core.storage.transaction(async (tx) => {
       await tx.authorizations.sweep(now);
       await tx.authorizations.revokeAccessToken(claims.jti, claims.exp);
@@ -152,7 +167,7 @@ export async function revokeToken(core: Core, input: TokenRequestInput): Promise
   }
   const record = token.length > 256 ? undefined : await core.storage.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
   const family = record === undefined ? undefined : await core.storage.refreshTokens.getFamily(record.familyId);
-  if (family === undefined || family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id) return;
+  if (family === undefined || family.tenantId !== ctx.tenant.id || family.clientId !== ctx.client.id) return;
   await core.storage.refreshTokens.revokeFamily(family.id, now, "revoked by the client");
 }
 

@@ -1,4 +1,4 @@
-import { invalidGrant, invalidRequest, invalidScope, OAuthError } from "../domain/errors.js";
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError } from "../domain/errors.js";
 import { clientAllowsGrant } from "../domain/types.js";
 import type { RefreshFamily } from "../domain/records.js";
 import { rotationPrecheck, type RotationFailure } from "../domain/refresh-rotation.js";
@@ -55,7 +55,9 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   // Another application's token is simply unknown here: it is neither honoured nor revoked.
   if (found === undefined) throw invalidGrant(INVALID);
   const { token, family } = found;
-  if (family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id) {
+  // A refresh token is bound to the client it was issued to (RFC 6749 §6): another client's
+  // attempt is refused before any write, so the owner's token is neither consumed nor revoked.
+  if (family.tenantId !== ctx.tenant.id || family.applicationId !== ctx.application.id || family.clientId !== ctx.client.id) {
     throw invalidGrant(INVALID);
   }
   const now = core.now();
@@ -64,6 +66,8 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
 
   const familyResource = await resolveTargetResource(core, ctx, await familyResourceUri(core, ctx, family));
   const resource = input.resource === undefined || input.resource === "" ? familyResource : await resolveTargetResource(core, ctx, input.resource);
+  // RFC 8707 §2.2: only the resource the original grant covered.
+  if (resource.id !== familyResource.id) throw invalidTarget("the refresh token was not granted for this resource");
   const granted = parseScope(family.scope);
   const scopes = input.scope === undefined || input.scope === "" ? granted : parseScope(input.scope);
   const widened = scopes.find((s) => !granted.includes(s));
@@ -73,7 +77,9 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   const roles = await core.storage.users.memberRoles(family.tenantId, family.userId, family.applicationId);
   if (roles === undefined) throw invalidGrant("the user no longer has access to this application");
   const snapshot = { ...(family.claims as unknown as UserSnapshot), roles };
-  const signed = signUserTokens(core, { ctx, resource, userId: family.userId, scopes, snapshot, authTime: family.authTime, sid: family.sessionId });
+  const keysReady = core.keys.ready(resource.signingAlg, ctx.client.idTokenSignedResponseAlg);
+  if (keysReady !== undefined) await keysReady;
+  const signed = signUserTokens(core, { ctx, resource, userId: family.userId, scopes, snapshot, authTime: family.authTime, sid: family.sessionId, grantId: family.id });
 
   const successor = successorOf(core, presented);
   const successorHash = core.secrets.hash("refresh-token", successor);

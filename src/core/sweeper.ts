@@ -1,5 +1,5 @@
 import type { Core } from "./core.js";
-import { THROTTLE_WINDOW } from "./grants/password.js";
+import { THROTTLE_WINDOW } from "./password-check.js";
 
 /** Rows deleted per kind and per transaction, so a sweep never holds the write lock for long. */
 export const SWEEP_BATCH = 1000;

@@ -6,11 +6,17 @@ import type { ClientContext, Core } from "./core.js";
 import { resolveLifetimes } from "./lifetimes.js";
 import { parseResourceIndicator, truncate } from "./resource-indicators.js";
 
+/**
+ * The refresh family a user access token was issued under (its grant): introspection and userinfo
+ * answer inactive once that family is revoked. Client tokens never carry it, so their checks read nothing more.
+ */
+export const GRANT_CLAIM = "grant_id";
+
 /** Registered claims a user's custom claims may never set. */
 export const REGISTERED_CLAIMS = new Set([
   "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "tid", "app_id", "scope", "roles", "auth_time", "sid",
   "azp", "nonce", "at_hash", "c_hash", "acr", "amr", "typ", "cnf", "act", "may_act", "email", "email_verified",
-  "preferred_username", "name", "username", "session_id",
+  "preferred_username", "name", "username", "session_id", GRANT_CLAIM,
 ]);
 
 /** What every token response carries (field names as on the wire). */
@@ -53,11 +59,13 @@ export interface AccessTokenInput {
   /** User tokens only. */
   authTime?: number;
   sid?: string;
+  /** The refresh family (GRANT_CLAIM) of a user token issued with or from a refresh token. */
+  grantId?: string | undefined;
   customClaims?: Record<string, unknown>;
 }
 
 /** Signs an RFC 9068 access token. */
-export function signAccessToken(core: Core, input: AccessTokenInput): { token: string; expiresIn: number } {
+export function signAccessToken(core: Core, input: AccessTokenInput): { token: string; expiresIn: number; jti: string; exp: number } {
   const now = core.now();
   const claims: Record<string, unknown> = {};
   if (input.customClaims !== undefined) {
@@ -78,5 +86,6 @@ export function signAccessToken(core: Core, input: AccessTokenInput): { token: s
   if (input.roles !== undefined && input.roles.length > 0) claims.roles = [...input.roles];
   if (input.authTime !== undefined) claims.auth_time = input.authTime;
   if (input.sid !== undefined) claims.sid = input.sid;
-  return { token: core.keys.sign(claims, "at+jwt").jwt, expiresIn: input.ttl };
+  if (input.grantId !== undefined) claims[GRANT_CLAIM] = input.grantId;
+  return { token: core.keys.sign(claims, "at+jwt", input.resource.signingAlg).jwt, expiresIn: input.ttl, jti: claims.jti as string, exp: claims.exp as number };
 }

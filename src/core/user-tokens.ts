@@ -30,10 +30,18 @@ export interface UserTokenInput {
   /** The session's public id (the `sid` claim), if the tokens are born in a session. */
   sid: string | undefined;
   nonce?: string | undefined;
+  /** The refresh family the access token belongs to, if any (see GRANT_CLAIM). */
+  grantId?: string | undefined;
+}
+
+/** The access token of a signed user token set, as a denylist entry would name it. */
+export interface SignedAccessToken {
+  jti: string;
+  exp: number;
 }
 
 /** Signs the access token and the ID token of a user grant (outside any transaction). */
-export function signUserTokens(core: Core, input: UserTokenInput): { accessToken: string; idToken: string; expiresIn: number } {
+export function signUserTokens(core: Core, input: UserTokenInput): { accessToken: string; idToken: string; expiresIn: number; access: SignedAccessToken } {
   const { accessTokenTtl } = lifetimesFor(input.ctx, input.resource);
   const access = signAccessToken(core, {
     ctx: input.ctx,
@@ -44,9 +52,12 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
     roles: input.snapshot.roles,
     authTime: input.authTime,
     sid: input.sid,
+    grantId: input.grantId,
     customClaims: input.snapshot.customClaims,
   });
   const now = core.now();
+  // at_hash hashes with the signing key's algorithm, which is the old default's while a new default is announced.
+  const idTokenAlg = core.keys.signingAlgorithm(input.ctx.client.idTokenSignedResponseAlg);
   const claims: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(input.snapshot.customClaims)) if (!REGISTERED_CLAIMS.has(name)) claims[name] = value;
   Object.assign(claims, {
@@ -57,7 +68,7 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
     exp: now + accessTokenTtl,
     iat: now,
     auth_time: input.authTime,
-    at_hash: halfHash(core.keys.activeAlgorithm, access.token),
+    at_hash: halfHash(idTokenAlg, access.token),
   });
   if (input.sid !== undefined) claims.sid = input.sid;
   if (input.nonce !== undefined) claims.nonce = input.nonce;
@@ -65,8 +76,8 @@ export function signUserTokens(core: Core, input: UserTokenInput): { accessToken
   if (input.snapshot.roles.length > 0) claims.roles = input.snapshot.roles;
   if (input.scopes.includes("email") && input.snapshot.email !== "") claims.email = input.snapshot.email;
   if (input.scopes.includes("profile")) claims.preferred_username = input.snapshot.username;
-  const idToken = core.keys.sign(claims, "JWT").jwt;
-  return { accessToken: access.token, idToken, expiresIn: access.expiresIn };
+  const idToken = core.keys.sign(claims, "JWT", idTokenAlg).jwt;
+  return { accessToken: access.token, idToken, expiresIn: access.expiresIn, access: { jti: access.jti, exp: access.exp } };
 }
 
 export interface NewRefreshToken {
@@ -111,18 +122,20 @@ export async function insertRefreshFamily(tx: Repositories, r: NewRefreshToken):
 }
 
 /**
- * Issues a user's token set: access and ID token signed first, then (with `offline`) a new
- * refresh family stored in one transaction together with whatever `persist` writes
- * (a new session, a session touch, a consumed code: it sees the new family, if any).
+ * Issues a user's token set: (with `offline`) a new refresh family whose id the access token
+ * carries, access and ID token signed, then the family stored in one transaction together with
+ * whatever `persist` writes (a new session, a session touch, a consumed code: it sees the new
+ * family, if any, and the access token).
  */
 export async function issueUserTokens(
   core: Core,
-  input: UserTokenInput & { offline: boolean; persist?: (tx: Repositories, refresh: NewRefreshToken | undefined) => Promise<void> },
+  input: UserTokenInput & { offline: boolean; persist?: (tx: Repositories, refresh: NewRefreshToken | undefined, access: SignedAccessToken) => Promise<void> },
 ): Promise<TokenSet> {
-  const signed = signUserTokens(core, input);
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
+  await core.keys.ready(input.resource.signingAlg, input.ctx.client.idTokenSignedResponseAlg);
+  const signed = signUserTokens(core, { ...input, grantId: refresh?.family.id });
   await core.storage.transaction(async (tx) => {
-    await input.persist?.(tx, refresh);
+    await input.persist?.(tx, refresh, signed.access);
     if (refresh !== undefined) await insertRefreshFamily(tx, refresh);
   });
   const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };

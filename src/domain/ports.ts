@@ -14,6 +14,7 @@
  */
 import type {
   AuthorizationCodeRecord,
+  CodeExchange,
   ConsentRecord,
   InteractionRecord,
   LoginThrottleState,
@@ -100,6 +101,8 @@ export interface SigningKeyRepository {
   list(): Promise<SigningKeyRecord[]>;
   /** Deletes keys whose expireTime is at or before now; returns how many. */
   purgeExpired(now: number): Promise<number>;
+  /** Algorithms some resource (`signingAlg`) or client (`idTokenSignedResponseAlg`) names, without duplicates. */
+  algorithmsNamed(): Promise<string[]>;
 }
 
 export interface SessionRepository {
@@ -154,8 +157,8 @@ export interface AuthorizationRepository {
   putConsent(c: ConsentRecord): Promise<void>;
   insertCode(c: NewAuthorizationCode): Promise<void>;
   getCode(hash: Buffer): Promise<AuthorizationCodeRecord | undefined>;
-  /** Marks an unused code used, remembering the family it created; false when another exchange used it first. */
-  consumeCode(hash: Buffer, now: number, familyId: string | undefined): Promise<boolean>;
+  /** Marks an unused code used, remembering what its exchange issued; false when another exchange used it first. */
+  consumeCode(hash: Buffer, now: number, issued: CodeExchange): Promise<boolean>;
   /** Denylists an access token until its expiry (idempotent). */
   revokeAccessToken(jti: string, expireTime: number): Promise<void>;
   isAccessTokenRevoked(jti: string): Promise<boolean>;

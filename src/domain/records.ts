@@ -97,9 +97,19 @@ export interface AuthorizationCodeRecord {
   consumeTime: number | undefined;
   /** The refresh family the exchange created, revoked if the code is presented again. */
   familyId: string | undefined;
+  /** The access token the exchange issued, denied if the code is presented again. */
+  accessTokenJti: string | undefined;
+  accessTokenExpireTime: number | undefined;
 }
 
-export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, "consumeTime" | "familyId">;
+export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, "consumeTime" | "familyId" | "accessTokenJti" | "accessTokenExpireTime">;
+
+/** What an authorization code's exchange issued, remembered when the code is consumed. */
+export interface CodeExchange {
+  familyId: string | undefined;
+  accessTokenJti: string;
+  accessTokenExpireTime: number;
+}
 
 /** Failed password attempts for one username of a tenant (known or not). */
 export interface LoginThrottleState {

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger } from "pino";
+import { workerIndex } from "../cluster.js";
 import type { Config } from "../config.js";
 
 export type { Logger };
@@ -29,7 +30,7 @@ export function createLogger(level: Config["logLevel"], destination?: Destinatio
   const options: pino.LoggerOptions = {
     level,
     // `name`, not `service`: rpc lines have a `service` field of their own (the RPC service).
-    base: { name: "tessera" },
+    base: workerIndex() === undefined ? { name: "tessera" } : { name: "tessera", worker: workerIndex() },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },

@@ -175,14 +175,14 @@ describe.each(DOORS)("admin lifecycle over %s", (door) => {
     const token = await managementToken(server);
     const { application } = await admin.applications.createApplication({ application: { displayName: "m" } }, token);
     const created = await admin.applications.createClient(
-      { client: { applicationId: application!.id, displayName: "before", scopes: ["read"], redirectUris: ["https://app.example.com/cb"] } },
+      { client: { applicationId: application!.id, displayName: "before", scopes: ["email"], redirectUris: ["https://app.example.com/cb"] } },
       token,
     );
     const masked = await admin.applications.updateClient(
       { client: { id: created.client!.id, displayName: "after", scopes: ["ignored"] }, updateMask: { paths: ["display_name"] } },
       token,
     );
-    expect(masked.client).toMatchObject({ displayName: "after", scopes: ["read"], redirectUris: ["https://app.example.com/cb"] });
+    expect(masked.client).toMatchObject({ displayName: "after", scopes: ["email"], redirectUris: ["https://app.example.com/cb"] });
     const full = await admin.applications.updateClient({ client: { id: created.client!.id, displayName: "all", reuseLeeway: { seconds: 30n } } }, token);
     expect(full.client).toMatchObject({ displayName: "all", scopes: [], redirectUris: [] });
     expect(full.client?.reuseLeeway?.seconds).toBe(30n);

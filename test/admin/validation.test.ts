@@ -155,7 +155,7 @@ describe.each(DOORS)("admin validation over %s", (door) => {
           redirectUris: ["http://localhost:8080/cb", "http://127.0.0.1/cb", "http://[::1]:9000/cb", "https://app.example.com/cb?x=1"],
           webOrigins: ["https://app.example.com:8443", "http://localhost:3000"],
           grantTypes: ["authorization_code", "refresh_token"],
-          scopes: ["openid", "orders:read"],
+          scopes: ["openid", "profile"],
           accessTokenTtl: { seconds: 86400n },
           refreshTokenTtl: { seconds: 365n * DAY },
           maxRotation: { seconds: 5n * 365n * DAY },

@@ -22,14 +22,17 @@ describe("loadConfig", () => {
       bootstrapClientId: undefined,
       bootstrapClientSecret: undefined,
       secretKey: undefined,
-      signingAlgorithm: "EdDSA",
+      signingAlgorithm: "ES256",
       synchronous: "FULL",
       logLevel: "info",
       metricsPort: undefined,
-      keyAnnouncePeriod: 0,
+      keyAnnouncePeriod: 60,
       keyRotationPeriod: 0,
       busyTimeoutMs: 5000,
       sweepInterval: 300,
+      passwordHashConcurrency: 2,
+      passwordHashQueue: 32,
+      workers: 1,
     });
     expect(c.dataDir).toMatch(/\/data$/);
   });
@@ -56,6 +59,9 @@ describe("loadConfig", () => {
       TESSERA_KEY_ROTATION_PERIOD: "30d",
       TESSERA_BUSY_TIMEOUT_MS: "100",
       TESSERA_SWEEP_INTERVAL: "90s",
+      TESSERA_PASSWORD_HASH_CONCURRENCY: "4",
+      TESSERA_PASSWORD_HASH_QUEUE: "0",
+      TESSERA_WORKERS: "3",
     });
     expect(c).toEqual({
       host: "0.0.0.0",
@@ -74,7 +80,16 @@ describe("loadConfig", () => {
       keyRotationPeriod: 30 * 86400,
       busyTimeoutMs: 100,
       sweepInterval: 90,
+      passwordHashConcurrency: 4,
+      passwordHashQueue: 0,
+      workers: 3,
     });
+  });
+
+  it("accepts RS256 and raises an announce period shorter than the JWKS max-age to it", () => {
+    const c = loadConfig({ TESSERA_SIGNING_ALG: "rs256", TESSERA_KEY_ANNOUNCE_PERIOD: "0" });
+    expect(c.signingAlgorithm).toBe("RS256");
+    expect(c.keyAnnouncePeriod).toBe(60);
   });
 
   it.each([
@@ -95,7 +110,7 @@ describe("loadConfig", () => {
     ["TESSERA_BOOTSTRAP_CLIENT_ID", "x".repeat(129)],
     ["TESSERA_BOOTSTRAP_CLIENT_SECRET", "x".repeat(513)],
     ["TESSERA_SECRET_KEY", "too-short"],
-    ["TESSERA_SIGNING_ALG", "RS256"],
+    ["TESSERA_SIGNING_ALG", "HS256"],
     ["TESSERA_SYNCHRONOUS", "OFF"],
     ["TESSERA_LOG_LEVEL", "verbose"],
     ["TESSERA_KEY_ANNOUNCE_PERIOD", "1w"],

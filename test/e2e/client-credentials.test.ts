@@ -15,7 +15,7 @@ describe("client_credentials on POST /oidc/token", () => {
   beforeAll(async () => {
     server = await startServer();
     appId = await createApplication(server.app);
-    const orders = await createResource(server.app, ordersApi, { accessTokenTtl: 300 });
+    const orders = await createResource(server.app, ordersApi, { accessTokenTtl: 300, scopes: ["orders:read", "orders:write"] });
     await createResource(server.app, billingApi);
     client = await createClient(server.app, appId, { scopes: ["orders:read", "orders:write"], resourceIds: [orders], accessTokenTtl: 900 });
   });
@@ -28,7 +28,7 @@ describe("client_credentials on POST /oidc/token", () => {
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toEqual({ access_token: expect.any(String), token_type: "Bearer", expires_in: 3600 });
-    expect(jwtHeader(body.access_token as string)).toMatchObject({ alg: "EdDSA", typ: "at+jwt", kid: expect.any(String) });
+    expect(jwtHeader(body.access_token as string)).toMatchObject({ alg: "ES256", typ: "at+jwt", kid: expect.any(String) });
     const claims = await verifyAccessToken(server, body.access_token as string);
     const bootstrapClient = (await server.app.core.storage.clients.findById(server.bootstrap.client_id))!;
     expect(claims).toEqual({
@@ -90,10 +90,10 @@ describe("client_credentials on POST /oidc/token", () => {
   });
 
   it("grants requested scopes the client has, echoing them and putting them in the token", async () => {
-    const res = await token({ scope: "orders:read" }, server.basic(client.clientId, client.clientSecret));
+    const res = await token({ scope: "orders:read", resource: ordersApi }, server.basic(client.clientId, client.clientSecret));
     const body = (await res.json()) as { access_token: string; scope: string };
     expect(body.scope).toBe("orders:read");
-    expect((await verifyAccessToken(server, body.access_token)).scope).toBe("orders:read");
+    expect((await verifyAccessToken(server, body.access_token, ordersApi)).scope).toBe("orders:read");
   });
 
   it("grants no scopes when none are requested", async () => {

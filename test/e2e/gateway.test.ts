@@ -143,7 +143,7 @@ describe("the HTTP gateway", () => {
       expect(res.headers.get("cache-control")).toBe("public, max-age=60");
       const { keys } = (await res.json()) as { keys: Record<string, string>[] };
       expect(keys).toHaveLength(1);
-      expect(keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig", kid: expect.any(String), x: expect.any(String) });
+      expect(keys[0]).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", use: "sig", kid: expect.any(String), x: expect.any(String), y: expect.any(String) });
       expect(keys[0]!.d).toBeUndefined();
     });
   });

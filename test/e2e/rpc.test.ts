@@ -40,7 +40,7 @@ describe("TokenService.IssueClientToken over RPC", () => {
     server = await startServer();
     grpc = createGrpcClient(TokenService, server.grpcAddress);
     const appId = await createApplication(server.app);
-    const orders = await createResource(server.app, ordersApi, { accessTokenTtl: 120 });
+    const orders = await createResource(server.app, ordersApi, { accessTokenTtl: 120, scopes: ["orders:read"] });
     client = await createOAuthClient(server.app, appId, { resourceIds: [orders], scopes: ["orders:read"] });
   });
   afterAll(async () => {

@@ -23,7 +23,7 @@ describe("a fresh server", () => {
       audience: "userid-api",
       currentDate: new Date(server.clock.ms),
     });
-    expect(protectedHeader).toMatchObject({ alg: "EdDSA", typ: "at+jwt" });
+    expect(protectedHeader).toMatchObject({ alg: "ES256", typ: "at+jwt" });
     expect(payload.sub).toBe(server.bootstrap.client_id);
   });
 });

@@ -30,7 +30,7 @@ export async function createApplication(app: App, opts: { tenantId?: string; man
   return id;
 }
 
-export async function createResource(app: App, uri: string, lifetimes: LifetimeOverrides = {}, tenantId = "default"): Promise<string> {
+export async function createResource(app: App, uri: string, lifetimes: LifetimeOverrides & { scopes?: string[] } = {}, tenantId = "default"): Promise<string> {
   const { core } = app;
   const id = newId("res");
   const now = core.now();

@@ -1,14 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chromium, type Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { createApplication, createClient, createUser } from "../helpers/fixtures.js";
+import { describeWithBrowser, launchChromium } from "../helpers/browser.js";
 import { postForm, startServer, type TestServer } from "../helpers/server.js";
 
 const OUTPUT = "test-output";
 
-describe("hosted login and consent in headless Chromium", () => {
+describeWithBrowser("hosted login and consent in headless Chromium", () => {
   let server: TestServer;
   let browser: Browser;
   let rp: Server;
@@ -26,10 +27,7 @@ describe("hosted login and consent in headless Chromium", () => {
     await new Promise<void>((resolve) => rp.listen(0, "127.0.0.1", resolve));
     redirectUri = `http://127.0.0.1:${(rp.address() as AddressInfo).port}/callback`;
     server = await startServer();
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -26,7 +26,7 @@ describe("authorization code flow with openid-client as the relying party", () =
     expect(m.code_challenge_methods_supported).toEqual(["S256"]);
     expect(m.response_types_supported).toEqual(["code"]);
     expect(m.grant_types_supported).toContain("authorization_code");
-    expect(m.id_token_signing_alg_values_supported).toEqual(["EdDSA"]);
+    expect(m.id_token_signing_alg_values_supported).toEqual(["ES256", "EdDSA", "RS256"]);
     expect(m.authorization_response_iss_parameter_supported).toBe(true);
   });
 
@@ -37,10 +37,10 @@ describe("authorization code flow with openid-client as the relying party", () =
     expect(claims).toMatchObject({ iss: server.httpUrl, sub: rp.userId, aud: rp.clientId, nonce, amr: ["pwd"] });
     expect(typeof claims.auth_time).toBe("number");
     expect(typeof claims.sid).toBe("string");
-    // openid-client does not check at_hash in the code flow; OIDC Core §3.1.3.6 with EdDSA's SHA-512 (as the library does for c_hash).
-    const digest = await crypto.subtle.digest("SHA-512", new TextEncoder().encode(tokens.access_token));
-    expect(claims.at_hash).toBe(Buffer.from(digest.slice(0, 32)).toString("base64url"));
-    expect(jwtHeader(tokens.id_token!)).toMatchObject({ alg: "EdDSA", typ: "JWT" });
+    // openid-client does not check at_hash in the code flow; OIDC Core §3.1.3.6 with ES256's SHA-256.
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(tokens.access_token));
+    expect(claims.at_hash).toBe(Buffer.from(digest.slice(0, 16)).toString("base64url"));
+    expect(jwtHeader(tokens.id_token!)).toMatchObject({ alg: "ES256", typ: "JWT" });
     expect(jwtPayload(tokens.access_token)).toMatchObject({ sub: rp.userId, aud: "userid-api", sid: claims.sid, scope: "openid profile email" });
     expect(tokens.refresh_token).toBeUndefined();
   });

@@ -44,7 +44,7 @@ describe("signing key rotation through KeyAdminService", () => {
     expect(errorReason(denied as grpc.ServiceError)).toBe("forbidden");
     const anonymous = await keys.rotateSigningKey({}).catch((e: grpc.ServiceError) => e);
     expect((anonymous as grpc.ServiceError).code).toBe(grpc.status.UNAUTHENTICATED);
-    const badAlg = await keys.rotateSigningKey({ algorithm: "RS256" }, await admin()).catch((e: grpc.ServiceError) => e);
+    const badAlg = await keys.rotateSigningKey({ algorithm: "HS256" }, await admin()).catch((e: grpc.ServiceError) => e);
     expect((badAlg as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
@@ -82,15 +82,17 @@ describe("signing key rotation through KeyAdminService", () => {
     expect((await keys.listSigningKeys({}, await admin())).keys.map((k) => k.kid)).toEqual([key!.kid]);
   });
 
-  it("rotates to ES256 on request, and discovery lists every algorithm still published", async () => {
-    const { key } = await keys.rotateSigningKey({ algorithm: "ES256" }, await admin());
-    expect(key!.algorithm).toBe("ES256");
+  it("rotating another algorithm publishes its key and leaves the default (ES256) signing", async () => {
+    const signer = jwtHeader(await clientToken(server)).kid;
+    const { key } = await keys.rotateSigningKey({ algorithm: "EdDSA" }, await admin());
+    expect(key!.algorithm).toBe("EdDSA");
+    expect((await jwks()).keys.map((k) => k.kid)).toContain(key!.kid);
     server.clock.advance(300);
     const token = await clientToken(server);
-    expect(jwtHeader(token)).toMatchObject({ alg: "ES256", kid: key!.kid });
+    expect(jwtHeader(token)).toMatchObject({ alg: "ES256", kid: signer });
     expect(await verifies(token)).toBe(true);
     const discovery = (await (await fetch(`${server.httpUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-    expect(discovery.id_token_signing_alg_values_supported).toEqual(["ES256", "EdDSA"]);
+    expect(discovery.id_token_signing_alg_values_supported).toEqual(["ES256", "EdDSA", "RS256"]);
   });
 });
 
@@ -105,6 +107,7 @@ describe("automatic rotation", () => {
       server.clock.advance(1);
       const next = await rotateKeysIfDue(core);
       expect(next).toBeDefined();
+      server.clock.advance(60); // the default announce period: the JWKS max-age
       expect(jwtHeader(await clientToken(server)).kid).toBe(next!.kid);
       expect(await rotateKeysIfDue(core)).toBeUndefined();
     } finally {

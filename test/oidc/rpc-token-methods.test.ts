@@ -50,15 +50,18 @@ describe("TokenService ExchangeAuthorizationCode, IntrospectToken, RevokeToken",
     expect(jwtPayload(tokens.idToken)).toMatchObject({ sub: user.userId, aud: client.clientId });
     expect(tokens.refreshToken).not.toBe("");
 
+    const creds = { clientId: client.clientId, clientSecret: client.clientSecret };
+    const access = await grpcClient.introspectToken({ token: tokens.accessToken, ...creds });
+    expect(access).toMatchObject({ active: true, sub: user.userId, clientId: client.clientId, aud: "userid-api", username: user.username });
+    const second = await grpcClient.exchangeAuthorizationCode({ ...request, code: await authorizationCode(verifier) });
+    await grpcClient.revokeToken({ token: second.accessToken, ...creds });
+    expect((await grpcClient.introspectToken({ token: second.accessToken, ...creds })).active).toBe(false);
+
+    // A replayed code revokes what its first exchange issued, access token included.
     const reused = (await grpcClient.exchangeAuthorizationCode(request).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(reused.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(errorReason(reused)).toBe("invalid_grant");
-
-    const creds = { clientId: client.clientId, clientSecret: client.clientSecret };
     expect((await grpcClient.introspectToken({ token: tokens.refreshToken, ...creds })).active).toBe(false);
-    const access = await grpcClient.introspectToken({ token: tokens.accessToken, ...creds });
-    expect(access).toMatchObject({ active: true, sub: user.userId, clientId: client.clientId, aud: "userid-api", username: user.username });
-    await grpcClient.revokeToken({ token: tokens.accessToken, ...creds });
     expect((await grpcClient.introspectToken({ token: tokens.accessToken, ...creds })).active).toBe(false);
 
     const noAuth = (await grpcClient.introspectToken({ token: tokens.accessToken }).catch((e: unknown) => e)) as grpc.ServiceError;

@@ -64,7 +64,7 @@ describe("tessera CLI: usage", () => {
     [["tenant", "create"], /expected <name>, got none/],
     [["tenant", "list", "--bogus"], /Unknown option '--bogus'/],
     [["tenant", "create", "Not A Name", "--data-dir", "."], /tenant name must be/],
-    [["keys", "rotate", "--alg", "RS256"], /--alg must be EdDSA or ES256/],
+    [["keys", "rotate", "--alg", "HS256"], /--alg must be ES256, EdDSA, RS256/],
     [["migrate", "--to", "x"], /--to must be a whole number/],
   ])("%j is a usage error: exit 2", async (args, message) => {
     const dir = tempDataDir();
@@ -159,16 +159,19 @@ describe("tessera CLI next to a running server", () => {
     expect((await tessera(["app", "create", "X", "--tenant", "nope"], env)).stderr).toContain('tenant "nope" does not exist');
   });
 
-  it("keys rotate: the running server signs with the new key on its next token", async () => {
+  it("keys rotate: the running server signs with the new key once its announce period passed; --alg RS256 adds an RSA key", async () => {
     const before = json<{ kid: string; state: string }[]>(await tessera(["keys", "list", "--json"], env));
     expect(before.map((k) => k.state)).toEqual(["active"]);
-    const rotated = json<{ kid: string; algorithm: string; state: string }>(await tessera(["keys", "rotate", "--alg", "ES256", "--json"], env));
-    expect(rotated).toMatchObject({ algorithm: "ES256", state: "active" });
-    server.clock.ms = Date.now() + 1000; // the server's clock catches up with the CLI's
+    const rotated = json<{ kid: string; algorithm: string; state: string }>(await tessera(["keys", "rotate", "--json"], env));
+    expect(rotated).toMatchObject({ algorithm: "ES256", state: "pending" });
+    const rsa = json<{ kid: string; algorithm: string; state: string }>(await tessera(["keys", "rotate", "--alg", "RS256", "--json"], env));
+    expect(rsa).toMatchObject({ algorithm: "RS256", state: "pending" });
+    server.clock.ms = Date.now() + 61_000; // the server's clock passes the CLI's announce period (60 s, the JWKS max-age)
     const token = await clientToken(server);
     expect(jwtHeader(token)).toMatchObject({ kid: rotated.kid, alg: "ES256" });
     const after = json<{ kid: string; state: string }[]>(await tessera(["keys", "list", "--json"], env));
-    expect(Object.fromEntries(after.map((k) => [k.kid, k.state]))).toEqual({ [before[0]!.kid]: "retired", [rotated.kid]: "active" });
+    // The CLI reads states at the real clock, where the announce period has not passed yet.
+    expect(Object.fromEntries(after.map((k) => [k.kid, k.state]))).toEqual({ [before[0]!.kid]: "active", [rotated.kid]: "pending", [rsa.kid]: "pending" });
   });
 
   it("backup while serving restores to a working server with the same clients and keys", async () => {

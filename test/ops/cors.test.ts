@@ -3,9 +3,10 @@ import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve, sep } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApplication, createClient } from "../helpers/fixtures.js";
+import { describeWithBrowser, launchChromium } from "../helpers/browser.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 
 const ALLOWED = "https://app.example";
@@ -138,7 +139,7 @@ window.tessera = async (issuer, clientId, clientSecret) => {
 };
 `;
 
-describe("a browser app on another origin (headless Chromium, connect-web)", () => {
+describeWithBrowser("a browser app on another origin (headless Chromium, connect-web)", () => {
   let server: TestServer;
   let browser: Browser;
   let allowedPage: Server;
@@ -188,10 +189,7 @@ describe("a browser app on another origin (headless Chromium, connect-web)", () 
     server = await startServer();
     issuer = server.httpUrl.replace("localhost", "127.0.0.1");
     creds = await createClient(server.app, await createApplication(server.app), { webOrigins: [allowedOrigin] });
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -136,6 +136,7 @@ describe("a full disk while serving", () => {
     const adminToken = await clientToken(server);
     const admin = createConnectClient(KeyAdminService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
     const headers = { authorization: `Bearer ${adminToken}` };
+    expect((await fetch(`${server.httpUrl}/readyz`)).status).toBe(200);
 
     fillDisk();
     // SQLite first fills the space its WAL already holds; within a bounded number of writes it needs more.
@@ -166,8 +167,13 @@ describe("a full disk while serving", () => {
     await clientToken(server);
     expect((await fetch(`${server.httpUrl}/oidc/jwks`)).status).toBe(200);
     expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
+    // Not ready while writes fail, so a load balancer sends the traffic elsewhere.
+    const notReady = await fetch(`${server.httpUrl}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({ status: "NOT_SERVING" });
 
     rmSync(filler());
+    expect((await fetch(`${server.httpUrl}/readyz`)).status).toBe(200);
     await admin.rotateSigningKey({}, { headers });
     // The failed exchange consumed nothing: the same code works now.
     const ok = await exchange();

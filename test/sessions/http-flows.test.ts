@@ -110,12 +110,13 @@ describe("backend authentication over /cis JSON", () => {
     expect((await refresh(server, app, mine.refresh_token)).status).toBe(200);
   });
 
-  it("another client of the same application may refresh", async () => {
+  it("another client of the same application may not refresh, and the owner's token stays usable", async () => {
     const sibling = await createClient(server.app, app.appId);
     const mine = await login(server, app);
     const res = await refreshForm(server, { ...app, ...sibling }, mine.refresh_token);
-    expect(res.status).toBe(200);
-    expect(jwtPayload(res.body.access_token).client_id).toBe(sibling.clientId);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe("invalid_grant");
+    expect((await refreshForm(server, app, mine.refresh_token)).status).toBe(200);
   });
 
   it("a user who is not a member, an unknown user and a wrong password get identical answers", async () => {
@@ -169,11 +170,15 @@ describe("backend authentication over /cis JSON", () => {
     expect(jwtPayload(back.body.access_token).scope).toBe("openid email");
   });
 
-  it("a refresh may target another resource only if it is assigned to the client", async () => {
+  it("a refresh may target only the resource its grant was issued for", async () => {
     const assigned = await createResource(server.app, "https://api.example.com/orders", { accessTokenTtl: 120 });
     await createResource(server.app, "https://api.example.com/secret");
     const target = await backendApp(server, { resourceIds: [assigned] });
-    const tokens = await refreshForm(server, target, (await login(server, target)).refresh_token, { resource: "https://api.example.com/orders" });
+    const wider = await refreshForm(server, target, (await login(server, target)).refresh_token, { resource: "https://api.example.com/orders" });
+    expect(wider.status).toBe(400);
+    expect(wider.body.error).toBe("invalid_target");
+    const login2 = await login(server, target, { resource: "https://api.example.com/orders" });
+    const tokens = await refreshForm(server, target, login2.refresh_token, { resource: "https://api.example.com/orders" });
     expect(tokens.status).toBe(200);
     expect(tokens.body.expires_in).toBe(120);
     expect(jwtPayload(tokens.body.access_token).aud).toBe("https://api.example.com/orders");
@@ -218,7 +223,7 @@ describe("backend authentication over /cis JSON", () => {
     expect(refused.body.error).toBe("unauthorized_client");
   });
 
-  it("a public client refreshes with its client_id alone; a confidential one needs its secret", async () => {
+  it("a public client cannot redeem a confidential client's refresh token; a confidential one needs its secret", async () => {
     const spa = await createClient(server.app, app.appId, { public: true });
     const tokens = await login(server, app);
     const form = (extra: Record<string, string>) =>
@@ -227,8 +232,11 @@ describe("backend authentication over /cis JSON", () => {
     expect(noSecret.status).toBe(401);
     expect(((await noSecret.json()) as { error: string }).error).toBe("invalid_client");
     const res = await form({ client_id: spa.clientId });
-    expect(res.status).toBe(200);
-    expect(jwtPayload(((await res.json()) as Tokens).access_token).client_id).toBe(spa.clientId);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("invalid_grant");
+    const owner = await form({ client_id: app.clientId, client_secret: app.clientSecret });
+    expect(owner.status).toBe(200);
+    expect(jwtPayload(((await owner.json()) as Tokens).access_token).client_id).toBe(app.clientId);
   });
 
   it("a deleted client's access token stops working at once", async () => {

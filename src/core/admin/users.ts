@@ -66,13 +66,23 @@ async function uniqueUsername(tx: Repositories, caller: Caller, username: string
   if (holder !== undefined && holder.id !== self) throw alreadyExists(`user.username "${truncate(username)}" is already taken`);
 }
 
+/**
+ * A non-management caller may change a user's credentials (password, roles, claims) only when the user
+ * belongs to no other application: otherwise it could sign in as that user at the other applications.
+ */
+function requireSoleApplication(caller: Caller, user: User, what: string): void {
+  if (!caller.management && user.applicationIds.some((a) => a !== caller.applicationId)) {
+    throw forbidden(`the user also belongs to other applications; only a management application may change their ${what}`);
+  }
+}
+
 /** A non-management caller creating a user without memberships makes it a user of its own application. */
 export async function createUser(core: Core, caller: Caller, input: UserInput, password?: string): Promise<User> {
   const given = profileOf(input);
   if (!caller.management && given.applicationIds.length === 0) given.applicationIds = [caller.applicationId];
   const profile = validateProfile(given);
   if (password !== undefined) validatePassword(password, "password");
-  const passwordHash = password === undefined ? undefined : await hashPassword(password);
+  const passwordHash = password === undefined ? undefined : await core.passwordHashes.run(() => hashPassword(password));
   const now = core.now();
   const user: User = { ...profile, id: newId("usr"), tenantId: caller.tenantId, passwordHash, createTime: now, updateTime: now };
   return core.storage.transaction(async (tx) => {
@@ -111,6 +121,9 @@ export function updateUser(core: Core, caller: Caller, id: string, input: UserIn
     const next: UserProfile = { ...current };
     for (const [path, key] of USER_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     const profile = validateProfile(next);
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(profile.roles, current.roles)) requireSoleApplication(caller, current, "roles");
+    if (!same(profile.customClaims, current.customClaims)) requireSoleApplication(caller, current, "custom claims");
     await checkApplications(tx, caller, profile.applicationIds, current.applicationIds);
     await uniqueUsername(tx, caller, profile.username, id);
     await tx.users.update({ ...current, ...profile, updateTime: core.now() });
@@ -132,14 +145,14 @@ export async function deleteUser(core: Core, caller: Caller, id: string): Promis
   });
 }
 
-/** Sets a user's password (hashed before the transaction); existing sessions stay. */
+/** Sets a user's password (hashed before the transaction); existing sessions stay. A shared user's only by management. */
 export async function setUserPassword(core: Core, caller: Caller, id: string, password: string): Promise<void> {
   if (id === "") throw invalidRequest("id is required");
-  await ownUser(core.storage, caller, id);
+  requireSoleApplication(caller, await ownUser(core.storage, caller, id), "password");
   validatePassword(password, "password");
-  const passwordHash = await hashPassword(password);
+  const passwordHash = await core.passwordHashes.run(() => hashPassword(password));
   await core.storage.transaction(async (tx) => {
-    await ownUser(tx, caller, id);
+    requireSoleApplication(caller, await ownUser(tx, caller, id), "password");
     await tx.users.setPassword(caller.tenantId, id, passwordHash, core.now());
   });
 }

@@ -1,6 +1,6 @@
 import { DEFAULT_LIFETIMES } from "../../config.js";
 import { invalidRequest } from "../../domain/errors.js";
-import { GRANT_TYPES, type GrantType, type LifetimeOverrides } from "../../domain/types.js";
+import { GRANT_TYPES, SIGNING_ALGS, type GrantType, type LifetimeOverrides, type SigningAlg } from "../../domain/types.js";
 import { truncate } from "../resource-indicators.js";
 import { REGISTERED_CLAIMS } from "../tokens.js";
 
@@ -28,6 +28,14 @@ export function validateDisplayName(value: string, field: string): string {
   if (value.length > MAX_DISPLAY_NAME) throw invalidRequest(`${field} must be at most ${MAX_DISPLAY_NAME} characters`);
   if (CONTROL.test(value)) throw invalidRequest(`${field} must not contain control characters`);
   return value;
+}
+
+/** A JWS algorithm tessera signs with; empty or unset means the server default (undefined). */
+export function validateSigningAlg(value: string | undefined, field: string): SigningAlg | undefined {
+  if (value === undefined || value === "") return undefined;
+  const alg = SIGNING_ALGS.find((a) => a === value);
+  if (alg === undefined) throw invalidRequest(`${field} must be one of ${SIGNING_ALGS.join(", ")} or empty, got "${truncate(value, 64)}"`);
+  return alg;
 }
 
 /** A whole number of seconds within [min, max]. */

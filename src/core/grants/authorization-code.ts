@@ -1,23 +1,26 @@
-import { invalidClient, invalidGrant, invalidRequest, OAuthError } from "../../domain/errors.js";
+import { invalidClient, invalidGrant, invalidRequest, invalidTarget, OAuthError } from "../../domain/errors.js";
 import { clientAllowsGrant } from "../../domain/types.js";
 import { pkceMatches } from "../authorization.js";
 import type { ClientCredentials } from "../client-auth.js";
 import type { Core } from "../core.js";
 import { authenticateClientOrPublic } from "../public-clients.js";
 import { snapshotOf, issueUserTokens } from "../user-tokens.js";
-import type { TokenSet } from "../tokens.js";
+import { resolveTargetResource, type TokenSet } from "../tokens.js";
 
 export interface AuthorizationCodeInput {
   credentials: ClientCredentials | undefined;
   code: string | undefined;
   redirectUri: string | undefined;
   codeVerifier: string | undefined;
+  /** RFC 8707: may only name the resource the authorization request was granted. */
+  resource?: string | undefined;
 }
 
 /**
  * The authorization_code grant (RFC 6749 §4.1.3 with PKCE): the code is single use, bound to
  * its client, redirect URI and code challenge, and at most CODE_TTL old. Presenting a used code
- * again revokes the refresh family its first exchange created.
+ * again revokes what its first exchange issued: the refresh family (and with it every access
+ * token carrying its id) and the exchange's own access token.
  */
 export async function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): Promise<TokenSet> {
   const codeVerifier = input.codeVerifier === "" ? undefined : input.codeVerifier;
@@ -34,9 +37,12 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
   const now = core.now();
   if (code === undefined || code.clientId !== ctx.client.id) throw invalidGrant("authorization code is invalid");
   if (code.consumeTime !== undefined) {
-    if (code.familyId !== undefined) {
-      await core.storage.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
-    }
+    await core.storage.transaction(async (tx) => {
+      if (code.familyId !== undefined) await tx.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
+      if (code.accessTokenJti !== undefined && code.accessTokenExpireTime !== undefined && code.accessTokenExpireTime > now) {
+        await tx.authorizations.revokeAccessToken(code.accessTokenJti, code.accessTokenExpireTime);
+      }
+    });
     throw invalidGrant("authorization code was already used; the tokens it issued are revoked");
   }
   if (code.expireTime <= now) throw invalidGrant("authorization code expired");
@@ -50,6 +56,8 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
   const [user, session] = await Promise.all([core.storage.users.get(ctx.tenant.id, code.userId), core.storage.sessions.get(ctx.tenant.id, code.sessionId)]);
   if (user === undefined || !user.applicationIds.includes(ctx.application.id)) throw invalidGrant("the user no longer exists in this application");
   if (session === undefined || session.revokeTime !== undefined || session.expireTime <= now) throw invalidGrant("the user's session has ended");
+  const requested = input.resource === undefined || input.resource === "" ? undefined : await resolveTargetResource(core, ctx, input.resource);
+  if (requested !== undefined && requested.id !== code.resourceId) throw invalidTarget("the authorization code was not granted for this resource");
   const resource = await core.storage.resources.get(ctx.tenant.id, code.resourceId);
   if (resource === undefined) throw invalidGrant("the requested resource no longer exists");
   const scopes = code.scope.split(" ");
@@ -63,8 +71,9 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
     sid: session.id,
     nonce: code.nonce,
     offline: code.offline,
-    persist: async (tx, refresh) => {
-      if (!(await tx.authorizations.consumeCode(hash, now, refresh?.family.id))) throw invalidGrant("authorization code was already used");
+    persist: async (tx, refresh, access) => {
+      const issued = { familyId: refresh?.family.id, accessTokenJti: access.jti, accessTokenExpireTime: access.exp };
+      if (!(await tx.authorizations.consumeCode(hash, now, issued))) throw invalidGrant("authorization code was already used");
     },
   });
   core.events.tokenIssued?.("authorization_code");

@@ -2,7 +2,7 @@ import { OAuthError } from "../../domain/errors.js";
 import { clientAllowsGrant } from "../../domain/types.js";
 import { authenticateClient, type ClientCredentials } from "../client-auth.js";
 import type { Core } from "../core.js";
-import { formatScope, parseScope, requireAllowedScopes } from "../scopes.js";
+import { formatScope, parseScope, requireGrantableScopes } from "../scopes.js";
 import { lifetimesFor, resolveTargetResource, signAccessToken, type TokenSet } from "../tokens.js";
 
 export interface ClientCredentialsInput {
@@ -22,8 +22,10 @@ export async function issueClientToken(core: Core, input: ClientCredentialsInput
   }
   const resource = await resolveTargetResource(core, ctx, input.resource);
   const scopes = parseScope(input.scope);
-  requireAllowedScopes(scopes, ctx.client.scopes);
+  requireGrantableScopes(scopes, ctx.client, resource, false);
   const { accessTokenTtl } = lifetimesFor(ctx, resource);
+  const keysReady = core.keys.ready(resource.signingAlg);
+  if (keysReady !== undefined) await keysReady;
   const { token, expiresIn } = signAccessToken(core, {
     ctx,
     resource,

@@ -1,5 +1,5 @@
 import type * as ports from "../../domain/ports.js";
-import type { AuthorizationCodeRecord, ConsentRecord, InteractionRecord, NewAuthorizationCode } from "../../domain/records.js";
+import type { AuthorizationCodeRecord, CodeExchange, ConsentRecord, InteractionRecord, NewAuthorizationCode } from "../../domain/records.js";
 import { stmt, type Exec } from "./exec.js";
 import { json, nullable, optionalNumber } from "./rows.js";
 
@@ -43,6 +43,8 @@ interface CodeRow {
   expire_time: number;
   consume_time: number | null;
   family_id: string | null;
+  access_token_jti: string | null;
+  access_token_expire_time: number | null;
 }
 
 const toInteraction = (r: InteractionRow): InteractionRecord => ({
@@ -85,6 +87,8 @@ const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
   expireTime: r.expire_time,
   consumeTime: optionalNumber(r.consume_time),
   familyId: r.family_id ?? undefined,
+  accessTokenJti: r.access_token_jti ?? undefined,
+  accessTokenExpireTime: optionalNumber(r.access_token_expire_time),
 });
 
 const INSERT_INTERACTION = stmt(
@@ -106,7 +110,10 @@ const INSERT_CODE = stmt(
    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 );
 const GET_CODE = stmt("SELECT * FROM authorization_codes WHERE hash = $1");
-const CONSUME_CODE = stmt("UPDATE authorization_codes SET consume_time = $2, family_id = $3 WHERE hash = $1 AND consume_time IS NULL");
+const CONSUME_CODE = stmt(
+  `UPDATE authorization_codes SET consume_time = $2, family_id = $3, access_token_jti = $4, access_token_expire_time = $5
+   WHERE hash = $1 AND consume_time IS NULL`,
+);
 const REVOKE_JTI = stmt("INSERT INTO revoked_access_tokens (jti, expire_time) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING");
 const IS_JTI_REVOKED = stmt("SELECT 1 FROM revoked_access_tokens WHERE jti = $1");
 // Used codes are kept past their expiry for a while so a late replay is still recognised as reuse.
@@ -153,8 +160,9 @@ export class AuthorizationRepository implements ports.AuthorizationRepository {
     const row = (await this.db.query<CodeRow>(GET_CODE, [hash])).rows[0];
     return row && toCode(row);
   }
-  async consumeCode(hash: Buffer, now: number, familyId: string | undefined): Promise<boolean> {
-    return (await this.db.query(CONSUME_CODE, [hash, now, nullable(familyId)])).rowCount === 1;
+  async consumeCode(hash: Buffer, now: number, issued: CodeExchange): Promise<boolean> {
+    const values = [hash, now, nullable(issued.familyId), issued.accessTokenJti, issued.accessTokenExpireTime];
+    return (await this.db.query(CONSUME_CODE, values)).rowCount === 1;
   }
   async revokeAccessToken(jti: string, expireTime: number): Promise<void> {
     await this.db.query(REVOKE_JTI, [jti, expireTime]);

@@ -305,4 +305,15 @@ export const PG_MIGRATIONS: PgMigration[] = [
       DROP FUNCTION tessera_notify_change();
     `,
   },
+  {
+    name: "authorization codes remember the access token their exchange issued",
+    up: `
+      ALTER TABLE authorization_codes ADD COLUMN access_token_jti TEXT;
+      ALTER TABLE authorization_codes ADD COLUMN access_token_expire_time BIGINT;
+    `,
+    down: `
+      ALTER TABLE authorization_codes DROP COLUMN access_token_expire_time;
+      ALTER TABLE authorization_codes DROP COLUMN access_token_jti;
+    `,
+  },
 ];

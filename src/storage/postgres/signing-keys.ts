@@ -30,6 +30,10 @@ const INSERT = stmt(
 );
 const RETIRE = stmt("UPDATE signing_keys SET retire_time = $2, expire_time = $3 WHERE kid = $1 AND retire_time IS NULL");
 const LIST = stmt(`SELECT * FROM signing_keys ORDER BY activate_time DESC, create_time DESC, kid COLLATE "C"`);
+const NAMED = stmt(
+  `SELECT signing_alg AS alg FROM resources WHERE signing_alg IS NOT NULL
+   UNION SELECT id_token_signed_response_alg FROM clients WHERE id_token_signed_response_alg IS NOT NULL`,
+);
 const PURGE = stmt("DELETE FROM signing_keys WHERE expire_time IS NOT NULL AND expire_time <= $1");
 
 export class SigningKeyRepository implements ports.SigningKeyRepository {
@@ -43,6 +47,9 @@ export class SigningKeyRepository implements ports.SigningKeyRepository {
   }
   async list(): Promise<SigningKeyRecord[]> {
     return (await this.db.query<KeyRow>(LIST)).rows.map(toRecord);
+  }
+  async algorithmsNamed(): Promise<string[]> {
+    return (await this.db.query<{ alg: string }>(NAMED)).rows.map((r) => r.alg);
   }
   async purgeExpired(now: number): Promise<number> {
     return (await this.db.query(PURGE, [now])).rowCount ?? 0;

@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, ConsentRecord, InteractionRecord, NewAuthorizationCode } from "../../domain/records.js";
+import type { AuthorizationCodeRecord, CodeExchange, ConsentRecord, InteractionRecord, NewAuthorizationCode } from "../../domain/records.js";
 import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
 import type { Sync } from "./sync.js";
@@ -44,6 +44,8 @@ interface CodeRow {
   expire_time: number;
   consume_time: number | null;
   family_id: string | null;
+  access_token_jti: string | null;
+  access_token_expire_time: number | null;
 }
 
 const toInteraction = (r: InteractionRow): InteractionRecord => ({
@@ -86,6 +88,8 @@ const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
   expireTime: r.expire_time,
   consumeTime: optionalNumber(r.consume_time),
   familyId: r.family_id ?? undefined,
+  accessTokenJti: r.access_token_jti ?? undefined,
+  accessTokenExpireTime: optionalNumber(r.access_token_expire_time),
 });
 
 /** Authorization requests in flight, remembered consents, authorization codes and revoked access token ids. */
@@ -127,8 +131,9 @@ export class AuthorizationRepository implements Sync<ports.AuthorizationReposito
          @scope, @nonce, @offline, @auth_time, @create_time, @expire_time)`,
     );
     this.getCodeStmt = db.prepare<[Buffer], CodeRow>("SELECT * FROM authorization_codes WHERE hash = ?");
-    this.consumeCodeStmt = db.prepare<[number, string | null, Buffer]>(
-      "UPDATE authorization_codes SET consume_time = ?, family_id = ? WHERE hash = ? AND consume_time IS NULL",
+    this.consumeCodeStmt = db.prepare<[number, string | null, string, number, Buffer]>(
+      `UPDATE authorization_codes SET consume_time = ?, family_id = ?, access_token_jti = ?, access_token_expire_time = ?
+       WHERE hash = ? AND consume_time IS NULL`,
     );
     this.revokeJtiStmt = db.prepare<[string, number]>("INSERT OR IGNORE INTO revoked_access_tokens (jti, expire_time) VALUES (?, ?)");
     this.isJtiRevokedStmt = db.prepare<[string], number>("SELECT 1 FROM revoked_access_tokens WHERE jti = ?").pluck();
@@ -203,9 +208,12 @@ export class AuthorizationRepository implements Sync<ports.AuthorizationReposito
     const row = this.getCodeStmt.get(hash);
     return row && toCode(row);
   }
-  /** Marks a code used; false when another exchange used it first (the conditional update decides). */
-  consumeCode(hash: Buffer, now: number, familyId: string | undefined): boolean {
-    return this.consumeCodeStmt.run(now, nullable(familyId), hash).changes === 1;
+  /**
+   * Marks a code used, remembering what its exchange issued; false when another exchange used it
+   * first (the conditional update decides).
+   */
+  consumeCode(hash: Buffer, now: number, issued: CodeExchange): boolean {
+    return this.consumeCodeStmt.run(now, nullable(issued.familyId), issued.accessTokenJti, issued.accessTokenExpireTime, hash).changes === 1;
   }
 
   revokeAccessToken(jti: string, expireTime: number): void {

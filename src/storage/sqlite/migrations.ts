@@ -288,4 +288,15 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE resources DROP COLUMN scopes;
     `,
   },
+  {
+    name: "authorization codes remember the access token their exchange issued",
+    up: `
+      ALTER TABLE authorization_codes ADD COLUMN access_token_jti TEXT;
+      ALTER TABLE authorization_codes ADD COLUMN access_token_expire_time INTEGER;
+    `,
+    down: `
+      ALTER TABLE authorization_codes DROP COLUMN access_token_expire_time;
+      ALTER TABLE authorization_codes DROP COLUMN access_token_jti;
+    `,
+  },
 ];

@@ -31,6 +31,7 @@ export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
   private readonly retireStmt;
   private readonly listStmt;
   private readonly purgeStmt;
+  private readonly namedStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
@@ -42,6 +43,12 @@ export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
     );
     this.listStmt = db.prepare<[], KeyRow>("SELECT * FROM signing_keys ORDER BY activate_time DESC, create_time DESC, kid");
     this.purgeStmt = db.prepare<[number]>("DELETE FROM signing_keys WHERE expire_time IS NOT NULL AND expire_time <= ?");
+    this.namedStmt = db
+      .prepare<[], string>(
+        `SELECT signing_alg FROM resources WHERE signing_alg IS NOT NULL
+         UNION SELECT id_token_signed_response_alg FROM clients WHERE id_token_signed_response_alg IS NOT NULL`,
+      )
+      .pluck();
   }
 
   insert(k: SigningKeyRecord): void {
@@ -60,6 +67,10 @@ export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
   /** Every stored key, the latest to activate first. */
   list(): SigningKeyRecord[] {
     return this.listStmt.all().map(toRecord);
+  }
+  /** Algorithms some resource (`signing_alg`) or client (`id_token_signed_response_alg`) names. */
+  algorithmsNamed(): string[] {
+    return this.namedStmt.all();
   }
   purgeExpired(now: number): number {
     return this.purgeStmt.run(now).changes;

@@ -23,6 +23,8 @@ export interface GatewayOptions {
   before?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   /** connect-node interceptors (access log and metrics of Connect calls). */
   interceptors?: Interceptor[];
+  /** The issuer's path (`/auth`), or "": every route also answers under it (RFC 8414 §3, a proxy that keeps the prefix). */
+  basePath?: () => string;
 }
 
 /** The HTTP port's request handler: request ids, the body limit, Connect routes, then the fallback routes. */
@@ -76,6 +78,7 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     // Connect handlers read the id from their request headers (logs, ErrorInfo metadata).
     req.headers["x-request-id"] = requestId;
     res.setHeader("x-request-id", requestId);
+    stripBasePath(req, opts.basePath?.() ?? "");
     const answered = opts.before?.(req, res);
     if (answered === true) return;
     if (answered instanceof Promise) {
@@ -102,6 +105,15 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     }
     else fallback(req, res);
   }
+}
+
+/** Serves `<base>/x` as `/x`: routes, CORS, metrics and Connect all see the path without the issuer's prefix. */
+function stripBasePath(req: IncomingMessage, base: string): void {
+  const url = req.url ?? "/";
+  if (base === "" || !url.startsWith(base)) return;
+  const rest = url.slice(base.length);
+  if (rest === "" || rest.startsWith("?")) req.url = `/${rest}`;
+  else if (rest.startsWith("/")) req.url = rest;
 }
 
 function pathOf(req: IncomingMessage): string {

@@ -12,15 +12,18 @@ import {
 } from "../../core/authorization.js";
 import { readClientCredentials } from "../../core/client-auth.js";
 import type { Core } from "../../core/core.js";
-import { endBrowserSession } from "../../core/end-session.js";
+import { confirmLogout, requestLogout } from "../../core/end-session.js";
 import { exchangeAuthorizationCode } from "../../core/grants/authorization-code.js";
+import { HashesBusyError } from "../../core/hash-slots.js";
+import { ThrottledError } from "../../core/password-check.js";
 import { introspectToken, revokeToken, userInfo, type TokenRequestInput } from "../../core/introspection.js";
 import { OAuthError } from "../../domain/errors.js";
+import { SIGNING_ALGS } from "../../domain/types.js";
 import { bearerToken, formToMap, readForm } from "./body.js";
 import type { Route } from "./gateway.js";
-import { consentForm, loggedOut, loginForm } from "./pages/interaction-pages.js";
+import { consentForm, loggedOut, loginForm, logoutConfirm, stillSignedIn } from "./pages/interaction-pages.js";
 import { errorPage, sendPage } from "./pages/render.js";
-import { NO_STORE, sendError, sendJson, type HttpContext } from "./respond.js";
+import { issuerPath, NO_STORE, sendError, sendJson, type HttpContext } from "./respond.js";
 import type { TokenGrant } from "./token-endpoint.js";
 
 const SESSION_COOKIE = "tessera_session";
@@ -85,7 +88,7 @@ async function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: st
       title: "Sign in",
       status: extra.status ?? 200,
       formTargets: [redirectOrigin(ix)],
-      body: loginForm({ interactionId: ix.record.id, csrf, clientName, username: extra.username ?? ix.request.loginHint, error: extra.error }),
+      body: loginForm({ base: issuerPath(core.issuer), interactionId: ix.record.id, csrf, clientName, username: extra.username ?? ix.request.loginHint, error: extra.error }),
     });
     return;
   }
@@ -93,6 +96,7 @@ async function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: st
     title: "Allow access",
     formTargets: [redirectOrigin(ix)],
     body: consentForm({
+      base: issuerPath(core.issuer),
       interactionId: ix.record.id,
       csrf,
       clientName,
@@ -108,7 +112,7 @@ function authorizationEndpoint(core: Core) {
     const params = await requestParams(ctx);
     const step: AuthorizationStep = await startAuthorization(core, params, readCookies(ctx.req).get(SESSION_COOKIE));
     if (step.kind === "redirect") return redirect(ctx.res, step.location);
-    redirect(ctx.res, `/oidc/interaction?id=${encodeURIComponent(step.interactionId)}`, [
+    redirect(ctx.res, `${issuerPath(core.issuer)}/oidc/interaction?id=${encodeURIComponent(step.interactionId)}`, [
       cookie(core, interactionCookie(step.interactionId), step.csrf, step.expiresIn),
     ]);
   });
@@ -139,10 +143,21 @@ function loginSubmit(core: Core) {
   return page(async (ctx) => {
     const { ix, form, cookies, csrf } = await postedInteraction(core, ctx);
     const username = form.get("username") ?? "";
-    const result = await submitLogin(core, ix, username, form.get("password") ?? "", cookies.get(SESSION_COOKIE));
+    let result: Awaited<ReturnType<typeof submitLogin>>;
+    try {
+      result = await submitLogin(core, ix, username, form.get("password") ?? "", cookies.get(SESSION_COOKIE));
+    } catch (err) {
+      if (!(err instanceof ThrottledError || err instanceof HashesBusyError)) throw err;
+      ctx.res.setHeader("Retry-After", String(err.retryAfter));
+      const error =
+        err instanceof ThrottledError
+          ? `This account is temporarily locked after too many failed sign-in attempts. Try again in ${err.retryAfter} seconds.`
+          : "Too many sign-in attempts are being checked right now. Try again in a moment.";
+      return showStage(core, ctx, ix, csrf, { error, username, status: 429 });
+    }
     if (!result.ok) return showStage(core, ctx, ix, csrf, { error: "Wrong username or password.", username, status: 400 });
     const sessionCookie = cookie(core, SESSION_COOKIE, result.session.secret, result.session.expireTime - core.now());
-    if (result.next === "consent") return redirect(ctx.res, `/oidc/interaction?id=${encodeURIComponent(ix.record.id)}`, [sessionCookie]);
+    if (result.next === "consent") return redirect(ctx.res, `${issuerPath(core.issuer)}/oidc/interaction?id=${encodeURIComponent(ix.record.id)}`, [sessionCookie]);
     redirect(ctx.res, result.next.location, [sessionCookie, clearCookie(core, ix.record.id)]);
   });
 }
@@ -167,14 +182,15 @@ async function clientTokenRequest(ctx: HttpContext): Promise<TokenRequestInput> 
 
 function userinfoEndpoint(core: Core) {
   return async (ctx: HttpContext): Promise<void> => {
+    let token: string | undefined;
     try {
-      let token = bearerToken(ctx.req);
+      token = bearerToken(ctx.req);
       if (token === undefined && ctx.req.method === "POST" && /^application\/x-www-form-urlencoded/i.test(ctx.req.headers["content-type"] ?? "")) {
         token = (await readForm(ctx.req)).get("access_token");
       }
       sendJson(ctx.res, 200, await userInfo(core, token), NO_STORE);
     } catch (err) {
-      sendError(ctx, err, true);
+      sendError(ctx, err, token === undefined && ctx.req.headers.authorization === undefined ? "no-credentials" : true);
     }
   };
 }
@@ -183,17 +199,49 @@ function endSessionEndpoint(core: Core) {
   return page(async (ctx) => {
     const params = await requestParams(ctx);
     const opt = (name: string) => (params.get(name) === "" ? undefined : params.get(name));
-    const { location } = await endBrowserSession(core, {
+    const step = await requestLogout(core, {
       idTokenHint: opt("id_token_hint"),
       clientId: opt("client_id"),
       postLogoutRedirectUri: opt("post_logout_redirect_uri"),
       state: opt("state"),
       sessionSecret: readCookies(ctx.req).get(SESSION_COOKIE),
     });
-    const cleared = cookie(core, SESSION_COOKIE, "", 0);
-    if (location !== undefined) return redirect(ctx.res, location, [cleared]);
-    sendPage(ctx.res, { title: "Signed out", body: loggedOut(), cookies: [cleared] });
+    if (step.kind === "done") return loggedOutAnswer(core, ctx, step.location);
+    const { request } = step;
+    const client = request.clientId === undefined ? undefined : await core.clientContext(request.clientId);
+    // form-action also governs the redirect that follows the POST (to the client's post-logout URI).
+    const target = request.postLogoutRedirectUri === undefined ? undefined : new URL(request.postLogoutRedirectUri);
+    sendPage(ctx.res, {
+      title: "Sign out?",
+      ...(target === undefined ? {} : { formTargets: [target.origin !== "null" ? target.origin : target.protocol] }),
+      body: logoutConfirm({
+        base: issuerPath(core.issuer),
+        csrf: step.csrf,
+        clientId: request.clientId,
+        postLogoutRedirectUri: request.postLogoutRedirectUri,
+        state: request.state,
+        clientName: client === undefined ? undefined : client.client.displayName || client.application.displayName || client.client.id,
+      }),
+    });
   });
+}
+
+/** `POST /oidc/session/end/confirm`: the confirmation page's answer; only "logout" with the right CSRF token ends the session. */
+function endSessionConfirm(core: Core) {
+  return page(async (ctx) => {
+    const form = await readForm(ctx.req);
+    const opt = (name: string) => (form.get(name) === "" ? undefined : form.get(name));
+    if (form.get("decision") !== "logout") return sendPage(ctx.res, { title: "Still signed in", body: stillSignedIn() });
+    const request = { clientId: opt("client_id"), postLogoutRedirectUri: opt("post_logout_redirect_uri"), state: opt("state") };
+    const { location } = await confirmLogout(core, request, form.get("csrf"), readCookies(ctx.req).get(SESSION_COOKIE));
+    loggedOutAnswer(core, ctx, location);
+  });
+}
+
+function loggedOutAnswer(core: Core, ctx: HttpContext, location: string | undefined): void {
+  const cleared = cookie(core, SESSION_COOKIE, "", 0);
+  if (location !== undefined) return redirect(ctx.res, location, [cleared]);
+  sendPage(ctx.res, { title: "Signed out", body: loggedOut(), cookies: [cleared] });
 }
 
 /** OpenID Connect endpoints: authorization, hosted login and consent, userinfo, introspection, revocation, end session. */
@@ -227,6 +275,7 @@ export function oidcRoutes(core: Core): Route[] {
     },
     { method: "GET", path: "/oidc/session/end", handler: endSession },
     { method: "POST", path: "/oidc/session/end", handler: endSession },
+    { method: "POST", path: "/oidc/session/end/confirm", handler: endSessionConfirm(core) },
   ];
 }
 
@@ -241,13 +290,14 @@ export function oidcGrants(): TokenGrant[] {
           code: params.get("code"),
           redirectUri: params.get("redirect_uri"),
           codeVerifier: params.get("code_verifier"),
+          resource: params.get("resource"),
         }),
     },
   ];
 }
 
 /** Discovery members for the endpoints above (only what is implemented). */
-export function oidcDiscovery(issuer: string, signingAlgorithms: string[] = ["EdDSA"]): Record<string, unknown> {
+export function oidcDiscovery(issuer: string): Record<string, unknown> {
   return {
     authorization_endpoint: `${issuer}/oidc/auth`,
     userinfo_endpoint: `${issuer}/oidc/userinfo`,
@@ -258,7 +308,7 @@ export function oidcDiscovery(issuer: string, signingAlgorithms: string[] = ["Ed
     response_modes_supported: ["query"],
     code_challenge_methods_supported: ["S256"],
     subject_types_supported: ["public"],
-    id_token_signing_alg_values_supported: signingAlgorithms,
+    id_token_signing_alg_values_supported: [...SIGNING_ALGS],
     introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],

@@ -1,6 +1,7 @@
 import { authenticateClientToken } from "../../core/access-tokens.js";
 import type { ClientContext, Core } from "../../core/core.js";
 import { authenticatePassword, ThrottledError } from "../../core/grants/password.js";
+import { HashesBusyError } from "../../core/hash-slots.js";
 import { authenticateSession, logout } from "../../core/grants/session.js";
 import { refreshTokenGrant, rotateRefreshToken } from "../../core/rotation.js";
 import type { TokenSet } from "../../core/tokens.js";
@@ -30,8 +31,8 @@ function cisEndpoint(core: Core, members: readonly string[], action: (ctx: Clien
         sendJson(http.res, 200, result, NO_STORE);
       }
     } catch (err) {
-      if (err instanceof ThrottledError) http.res.setHeader("Retry-After", String(err.retryAfter));
-      sendError(http, err, true);
+      if (err instanceof ThrottledError || err instanceof HashesBusyError) http.res.setHeader("Retry-After", String(err.retryAfter));
+      sendError(http, err, http.req.headers.authorization === undefined ? "no-credentials" : true);
     }
   };
 }

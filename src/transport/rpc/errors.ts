@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { toOAuthError, type OAuthError } from "../../domain/errors.js";
 
 export const ERROR_DOMAIN = "tessera";
@@ -10,9 +10,16 @@ export function toConnectError(err: unknown, requestId?: string): ConnectError {
   if (err instanceof ConnectError) return err;
   const oauth: OAuthError = toOAuthError(err);
   const metadata = requestId === undefined ? {} : { request_id: requestId };
-  return new ConnectError(oauth.description, oauth.grpcCode, undefined, [
-    { desc: ErrorInfoSchema, value: { reason: oauth.error, domain: ERROR_DOMAIN, metadata } },
-  ]);
+  const details: NonNullable<ConstructorParameters<typeof ConnectError>[3]> = [{ desc: ErrorInfoSchema, value: { reason: oauth.error, domain: ERROR_DOMAIN, metadata } }];
+  const retryAfter = retryAfterSeconds(oauth);
+  if (retryAfter !== undefined) details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(retryAfter) } } });
+  return new ConnectError(oauth.description, oauth.grpcCode, undefined, details);
+}
+
+/** Seconds a throttled caller must wait (the `retryAfter` of ThrottledError, also HTTP's Retry-After). */
+function retryAfterSeconds(err: OAuthError): number | undefined {
+  const value = (err as { retryAfter?: unknown }).retryAfter;
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
 }
 
 type AnyMethod = (req: unknown, ctx: HandlerContext) => unknown;

@@ -1,13 +1,13 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { KeyAdminService, SigningKeyState } from "../../../gen/tessera/v1/key_admin_service_pb.js";
-import type { SigningAlgorithm } from "../../config.js";
 import { authorizeAdmin, requireManagement } from "../../core/admin/authorize.js";
 import { DEFAULT_TENANT } from "../../core/bootstrap.js";
 import type { Core } from "../../core/core.js";
 import { rotateSigningKey } from "../../core/key-rotation.js";
 import type { KeyState } from "../../core/keys.js";
-import { forbidden, invalidRequest } from "../../domain/errors.js";
+import { validateSigningAlg } from "../../core/admin/validation.js";
+import { forbidden } from "../../domain/errors.js";
 import type { SigningKeyRecord } from "../../domain/records.js";
 
 const STATES: Record<KeyState, SigningKeyState> = {
@@ -47,12 +47,7 @@ export function keyAdminImpl(core: Core): Partial<ServiceImpl<typeof KeyAdminSer
     },
     async rotateSigningKey(req, ctx) {
       await authorizeKeyAdmin(core, ctx);
-      let algorithm: SigningAlgorithm | undefined;
-      if (req.algorithm !== "") {
-        if (req.algorithm !== "EdDSA" && req.algorithm !== "ES256") throw invalidRequest('algorithm must be "EdDSA" or "ES256"');
-        algorithm = req.algorithm;
-      }
-      return { key: toSigningKey(core, await rotateSigningKey(core, algorithm)) };
+      return { key: toSigningKey(core, await rotateSigningKey(core, validateSigningAlg(req.algorithm, "algorithm"))) };
     },
   };
 }

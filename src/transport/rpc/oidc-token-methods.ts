@@ -17,6 +17,7 @@ export function oidcTokenMethods(core: Core): TokenServiceImpl {
           code: opt(req.code),
           redirectUri: opt(req.redirectUri),
           codeVerifier: opt(req.codeVerifier),
+          resource: opt(req.resource),
         }),
       );
     },

@@ -79,15 +79,18 @@ describe.each(BACKENDS)("authorization state, throttling on $name", (backend) =>
 
   it("codes: round trip, and of 50 concurrent exchanges exactly one consumes the code", async () => {
     const c = await code({ nonce: "n-1", codeChallenge: undefined, offline: false });
-    expect(await s.authorizations.getCode(c.hash)).toEqual({ ...c, consumeTime: undefined, familyId: undefined });
+    expect(await s.authorizations.getCode(c.hash)).toEqual({ ...c, consumeTime: undefined, familyId: undefined, accessTokenJti: undefined, accessTokenExpireTime: undefined });
     const other = await opened.openAnother();
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => (i % 2 ? s : other).authorizations.consumeCode(c.hash, NOW + 1, `fam_${i}`)),
+      Array.from({ length: 50 }, (_, i) =>
+        (i % 2 ? s : other).authorizations.consumeCode(c.hash, NOW + 1, { familyId: `fam_${i}`, accessTokenJti: `jti_${i}`, accessTokenExpireTime: NOW + 60 + i }),
+      ),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
     const used = await s.authorizations.getCode(c.hash);
     expect(used?.consumeTime).toBe(NOW + 1);
-    expect(used?.familyId).toBe(`fam_${results.indexOf(true)}`);
+    const winner = results.indexOf(true);
+    expect([used?.familyId, used?.accessTokenJti, used?.accessTokenExpireTime]).toEqual([`fam_${winner}`, `jti_${winner}`, NOW + 60 + winner]);
     await expect(s.authorizations.insertCode(c)).rejects.toEqual(expect.objectContaining({ kind: "conflict" }));
   });
 

@@ -192,6 +192,14 @@ describe.each(BACKENDS)("directory repositories on $name", (backend) => {
     await expect(s.signingKeys.insert(key("k-new", NOW))).rejects.toEqual(conflict);
   });
 
+  it("signing keys: the algorithms resources and clients name, without duplicates", async () => {
+    const w = await world(s);
+    await s.resources.insert(resource(w.tenantId, { signingAlg: "RS256" }));
+    await s.resources.insert(resource(w.tenantId, { signingAlg: "RS256" }));
+    await s.clients.insert(client(w.tenantId, w.app.id, { idTokenSignedResponseAlg: "EdDSA" }));
+    expect((await s.signingKeys.algorithmsNamed()).sort()).toEqual(["EdDSA", "RS256"]);
+  });
+
   it("settings: get, insert or replace", async () => {
     expect(await s.settings.get("contract")).toBeUndefined();
     await s.settings.put("contract", "1");

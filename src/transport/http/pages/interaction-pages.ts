@@ -9,6 +9,8 @@ const SCOPE_TEXT: Record<string, string> = {
 };
 
 export interface LoginView {
+  /** The issuer's path: forms post under it, which works directly and behind a proxy that strips it. */
+  base: string;
   interactionId: string;
   csrf: string;
   clientName: string;
@@ -21,7 +23,7 @@ export function loginForm(v: LoginView): Html {
   return html`<h1>Sign in</h1>
 <p class="client">to continue to <strong>${v.clientName}</strong></p>
 ${error}
-<form method="post" action="/oidc/interaction/login">
+<form method="post" action="${v.base}/oidc/interaction/login">
 <input type="hidden" name="interaction" value="${v.interactionId}">
 <input type="hidden" name="csrf" value="${v.csrf}">
 <label for="username">Username</label>
@@ -33,6 +35,7 @@ ${error}
 }
 
 export interface ConsentView {
+  base: string;
   interactionId: string;
   csrf: string;
   clientName: string;
@@ -49,7 +52,7 @@ export function consentForm(v: ConsentView): Html {
 ${items}
 </ul>
 <p>for the resource <code>${v.resource}</code>.</p>
-<form method="post" action="/oidc/interaction/consent">
+<form method="post" action="${v.base}/oidc/interaction/consent">
 <input type="hidden" name="interaction" value="${v.interactionId}">
 <input type="hidden" name="csrf" value="${v.csrf}">
 <button type="submit" name="decision" value="allow">Allow</button>
@@ -60,4 +63,35 @@ ${items}
 export function loggedOut(): Html {
   return html`<h1>Signed out</h1>
 <p>You have been signed out. You can close this window.</p>`;
+}
+
+export interface LogoutConfirmView {
+  base: string;
+  csrf: string;
+  clientId: string | undefined;
+  postLogoutRedirectUri: string | undefined;
+  state: string | undefined;
+  clientName: string | undefined;
+}
+
+export function logoutConfirm(v: LogoutConfirmView): Html {
+  const hidden = (name: string, value: string | undefined) =>
+    value === undefined ? undefined : html`<input type="hidden" name="${name}" value="${value}">`;
+  const from = v.clientName === undefined ? undefined : html`<p class="client">requested by <strong>${v.clientName}</strong></p>`;
+  return html`<h1>Sign out?</h1>
+${from}
+<p>Do you want to sign out?</p>
+<form method="post" action="${v.base}/oidc/session/end/confirm">
+<input type="hidden" name="csrf" value="${v.csrf}">
+${hidden("client_id", v.clientId)}
+${hidden("post_logout_redirect_uri", v.postLogoutRedirectUri)}
+${hidden("state", v.state)}
+<button type="submit" name="decision" value="logout">Sign out</button>
+<button type="submit" name="decision" value="stay" class="secondary">Stay signed in</button>
+</form>`;
+}
+
+export function stillSignedIn(): Html {
+  return html`<h1>Still signed in</h1>
+<p>You have not been signed out. You can close this window.</p>`;
 }

@@ -18,6 +18,8 @@ function clientInput(m: ClientMessage): ClientInput {
     resourceIds: m.resourceIds,
     ...lifetimesFrom(m, "client"),
     reuseLeeway: durationSeconds(m.reuseLeeway, "client.reuse_leeway"),
+    tokenEndpointAuthMethod: m.tokenEndpointAuthMethod,
+    idTokenSignedResponseAlg: m.idTokenSignedResponseAlg,
   };
 }
 
@@ -32,8 +34,10 @@ function clientMessage(c: Client) {
     scopes: c.scopes,
     ...lifetimeFields(c),
     reuseLeeway: toDuration(c.reuseLeeway),
+    idTokenSignedResponseAlg: c.idTokenSignedResponseAlg ?? "",
     webOrigins: c.webOrigins,
     postLogoutRedirectUris: c.postLogoutRedirectUris,
+    tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,
     createTime: toTimestamp(c.createTime),
     updateTime: toTimestamp(c.updateTime),
   };

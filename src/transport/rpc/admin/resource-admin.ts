@@ -9,7 +9,9 @@ function resourceInput(m: ResourceMessage): ResourceInput {
   return {
     uri: m.uri,
     displayName: m.displayName,
+    scopes: m.scopes,
     ...lifetimesFrom(m, "resource"),
+    signingAlg: m.signingAlg,
   };
 }
 
@@ -20,6 +22,8 @@ function resourceMessage(r: Resource) {
     displayName: r.displayName,
     ...lifetimeFields(r),
     default: r.isDefault,
+    scopes: r.scopes,
+    signingAlg: r.signingAlg ?? "",
     createTime: toTimestamp(r.createTime),
     updateTime: toTimestamp(r.updateTime),
   };
