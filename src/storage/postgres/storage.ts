@@ -20,9 +20,6 @@ import { UserRepository } from "./users.js";
 /** Key of the transaction-scoped advisory lock every unit of work takes: "tessuow" in ASCII. */
 export const UNIT_OF_WORK_LOCK_KEY = 0x74657373756f77n;
 const TAKE_UNIT_OF_WORK_LOCK = stmt(`SELECT pg_advisory_xact_lock(${UNIT_OF_WORK_LOCK_KEY})`);
-const PROBE_WRITE = stmt(
-  "INSERT INTO settings (key, value) VALUES ('readiness_probe', now()::text) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-);
 
 class PgRepositories implements ports.Repositories {
   readonly tenants: TenantRepository;
@@ -133,11 +130,6 @@ export class PostgresStorage implements ports.Storage {
 
   get isOpen(): boolean {
     return this.open;
-  }
-
-  /** A real write (an upsert of one settings row): fails on a full disk, a read-only or unreachable server. */
-  async probeWrite(): Promise<void> {
-    await this.exec.query(PROBE_WRITE);
   }
 
   async close(): Promise<void> {
