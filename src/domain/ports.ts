@@ -257,8 +257,6 @@ export interface Storage extends Repositories {
 
   /** False once closed (liveness). */
   readonly isOpen: boolean;
-  /** Readiness: takes and releases the write lock (an empty write transaction); rejects when writes cannot happen now. */
-  probeWrite(): Promise<void>;
   /**
    * `tessera backup <file>`: a consistent copy of the whole database in a new file, safe while
    * serving (SQLite: the online backup API). Engines with their own tools (pg_dump) leave it out.

@@ -94,10 +94,9 @@ export async function inTransaction<T>(pool: pg.Pool, prelude: Stmt[], fn: (db: 
 }
 
 export class PoolExec implements Exec {
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly onRetry: () => (() => void) | undefined,
-  ) {}
+  /** Told about each retry after a serialization failure or deadlock. */
+  onRetry: (() => void) | undefined;
+  constructor(private readonly pool: pg.Pool) {}
 
   async query<R extends pg.QueryResultRow>(s: Stmt, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
@@ -108,7 +107,7 @@ export class PoolExec implements Exec {
   }
 
   atomic<T>(fn: (db: Exec) => Promise<T>): Promise<T> {
-    return withRetry(() => inTransaction(this.pool, [], fn), this.onRetry());
+    return withRetry(() => inTransaction(this.pool, [], fn), this.onRetry);
   }
 }
 

@@ -20,9 +20,6 @@ import { UserRepository } from "./users.js";
 /** Key of the transaction-scoped advisory lock every unit of work takes: "tessuow" in ASCII. */
 export const UNIT_OF_WORK_LOCK_KEY = 0x74657373756f77n;
 const TAKE_UNIT_OF_WORK_LOCK = stmt(`SELECT pg_advisory_xact_lock(${UNIT_OF_WORK_LOCK_KEY})`);
-const PROBE_WRITE = stmt(
-  "INSERT INTO settings (key, value) VALUES ('readiness_probe', now()::text) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-);
 
 class PgRepositories implements ports.Repositories {
   readonly tenants: TenantRepository;
@@ -62,18 +59,7 @@ class PgRepositories implements ports.Repositories {
  * merge, throttle counters, bootstrap) stay correct, with unique constraints behind them. The
  * refresh rotation does not take that lock: its winner is one statement, decided by a row lock.
  */
-export class PostgresStorage implements ports.Storage {
-  readonly tenants: TenantRepository;
-  readonly resources: ResourceRepository;
-  readonly applications: ApplicationRepository;
-  readonly clients: ClientRepository;
-  readonly users: UserRepository;
-  readonly signingKeys: SigningKeyRepository;
-  readonly sessions: SessionRepository;
-  readonly refreshTokens: RefreshTokenRepository;
-  readonly settings: SettingsRepository;
-  readonly authorizations: AuthorizationRepository;
-  readonly loginThrottle: LoginThrottleRepository;
+export class PostgresStorage extends PgRepositories implements ports.Storage {
   readonly schema: ports.SchemaPort;
   events: ports.StorageEvents = {};
   private readonly exec: PoolExec;
@@ -83,19 +69,10 @@ export class PostgresStorage implements ports.Storage {
     readonly pool: pg.Pool,
     readonly changes: NotifyFeed,
   ) {
-    this.exec = new PoolExec(pool, () => this.events.retried);
-    const top = new PgRepositories(this.exec);
-    this.tenants = top.tenants;
-    this.resources = top.resources;
-    this.applications = top.applications;
-    this.clients = top.clients;
-    this.users = top.users;
-    this.signingKeys = top.signingKeys;
-    this.sessions = top.sessions;
-    this.refreshTokens = top.refreshTokens;
-    this.settings = top.settings;
-    this.authorizations = top.authorizations;
-    this.loginThrottle = top.loginThrottle;
+    const exec = new PoolExec(pool);
+    super(exec);
+    this.exec = exec;
+    exec.onRetry = () => this.events.retried?.();
     this.schema = {
       latest: PG_MIGRATIONS.length,
       version: () => schemaVersion(pool),
@@ -104,13 +81,13 @@ export class PostgresStorage implements ports.Storage {
   }
 
   transaction<T>(fn: (tx: ports.Repositories) => Promise<T>): Promise<T> {
-    return withRetry(() => inTransaction(this.pool, [TAKE_UNIT_OF_WORK_LOCK], (db) => fn(new PgRepositories(db))), this.events.retried);
+    return withRetry(() => inTransaction(this.pool, [TAKE_UNIT_OF_WORK_LOCK], (db) => fn(new PgRepositories(db))), this.exec.onRetry);
   }
 
   async rotateRefreshToken(r: RefreshRotation): Promise<RotationOutcome> {
     const won = await withRetry(
       () => this.exec.query(ROTATE, [r.hash, r.now, r.successorHash, r.familyId, r.generation, r.successorExpireTime]),
-      this.events.retried,
+      this.exec.onRetry,
     );
     if (won.rowCount === 1) return "rotated";
     return this.exec.atomic((db) => this.settleLoser(db, r));
@@ -133,11 +110,6 @@ export class PostgresStorage implements ports.Storage {
 
   get isOpen(): boolean {
     return this.open;
-  }
-
-  /** A real write (an upsert of one settings row): fails on a full disk, a read-only or unreachable server. */
-  async probeWrite(): Promise<void> {
-    await this.exec.query(PROBE_WRITE);
   }
 
   async close(): Promise<void> {

@@ -246,10 +246,6 @@ export class SqliteStorage implements ports.Storage {
     return this.db.open;
   }
 
-  async probeWrite(): Promise<void> {
-    await this.transaction(() => Promise.resolve());
-  }
-
   async backup(file: string): Promise<void> {
     await this.db.backup(file);
   }

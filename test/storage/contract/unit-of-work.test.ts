@@ -102,8 +102,11 @@ describe.each(BACKENDS)("unit of work and change feed on $name", (backend) => {
     }
   });
 
-  it("probeWrite resolves on a writable database", async () => {
-    await expect(s.probeWrite()).resolves.toBeUndefined();
-    expect(s.isOpen).toBe(true);
+  it("is open until closed, and closing twice is harmless", async () => {
+    const other = await opened.openAnother();
+    expect(other.isOpen).toBe(true);
+    await other.close();
+    await other.close();
+    expect(other.isOpen).toBe(false);
   });
 });
