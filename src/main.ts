@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from "./config.js";
 import { BOOTSTRAP_FILE } from "./core/bootstrap.js";
+import { loadTracing } from "./observability/tracing-config.js";
 import { buildApp, type App } from "./server.js";
 import { realpathSync } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +23,8 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   process.on("SIGINT", () => shutdown("SIGINT"));
   try {
     const config = loadConfig(env);
-    app = buildApp(config);
+    const tracing = await loadTracing(env);
+    app = buildApp(config, tracing === undefined ? {} : { tracing });
     const ports = await app.start();
     if (app.bootstrapCredentials !== undefined) {
       process.stderr.write(
@@ -42,7 +44,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   if (signalled !== undefined) stopAndExit(app, signalled);
 }
 
-/** Stops accepting, lets in-flight calls finish, closes the database and exits 0 (1 if that fails or takes over 9.5 s). */
+/** Stops accepting, lets in-flight calls finish, closes the database, flushes spans and exits 0 (1 if that fails or takes over 9.5 s). */
 function stopAndExit(app: App, signal: string): void {
   process.stderr.write(`tessera: ${signal} received, stopping\n`);
   const hard = setTimeout(() => process.exit(1), 9500);
