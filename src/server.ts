@@ -210,7 +210,12 @@ export class App {
       await Promise.all([httpClosed, metricsClosed, this.grpc.close(graceMs)]);
       clearTimeout(force);
       this.store.close();
-      await this.tracing?.shutdown();
+      if (this.tracing !== undefined) {
+        // An unreachable collector must not hold the stop past its 10 s: buffered spans get 1.5 s.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.tracing.shutdown().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1500)))]);
+        clearTimeout(timer);
+      }
     })();
     return this.stopping;
   }

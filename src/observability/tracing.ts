@@ -29,8 +29,9 @@ async function otlpExporter(protocol: OtlpProtocol): Promise<SpanExporter> {
 /**
  * Starts the SDK and registers it with the OpenTelemetry API (tracer provider, AsyncLocalStorage
  * context, W3C trace context propagation). The sampler and batch settings come from the standard
- * variables (OTEL_TRACES_SAMPLER, OTEL_BSP_SCHEDULE_DELAY, …). `shutdown` exports what is buffered and
- * unregisters, so a later start in the same process (tests) registers afresh.
+ * variables (OTEL_TRACES_SAMPLER, OTEL_BSP_SCHEDULE_DELAY, …). `shutdown` unregisters and exports what
+ * is buffered, so a later start in the same process (tests) registers afresh. Export failures go to
+ * stderr (the SDK's diagnostics at level warn).
  */
 export async function startTracing(settings: TracingSettings): Promise<Tracing> {
   diag.setLogger(new DiagConsoleLogger(), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
@@ -45,12 +46,15 @@ export async function startTracing(settings: TracingSettings): Promise<Tracing> 
   let stopped: Promise<void> | undefined;
   return {
     forceFlush: () => provider.forceFlush(),
-    shutdown: () =>
-      (stopped ??= provider.shutdown().finally(() => {
+    shutdown: () => {
+      if (stopped === undefined) {
+        // Unregistered at once: a later start in this process (tests) must not lose its registration to a slow flush.
         trace.disable();
         context.disable();
         propagation.disable();
-        diag.disable();
-      })),
+        stopped = provider.shutdown();
+      }
+      return stopped;
+    },
   };
 }

@@ -277,6 +277,26 @@ describe("OpenTelemetry tracing", () => {
     }
   });
 
+  it("stops within its grace even when the collector never answers", async () => {
+    const sockets = new Set<import("node:net").Socket>();
+    const silent = createServer(() => undefined); // accepts, reads, never answers
+    silent.on("connection", (s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    try {
+      vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", `http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+      vi.stubEnv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+      server = await startServer({ tracing: (await loadTracing(process.env))! });
+      expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
+      const started = performance.now();
+      await server.stop();
+      // The exporter's own timeout is 10 s; the stop gives buffered spans 1.5 s.
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
   it("traces synchronous and promise-returning storage methods alike, only inside a request's span", async () => {
     const exporter = new InMemorySpanExporter();
     const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
