@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "../..");
 /** What `npm pack` needs from the checkout (prepack builds dist/ from these). */
-const SOURCES = ["src", "gen", "scripts", "docs", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "LICENSE"];
+const SOURCES = ["bin", "src", "gen", "scripts", "docs", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "LICENSE"];
 
 /*
  * `npm pack`, then `npm install <tarball>` into an empty folder, then the installed `tessera` bin.
@@ -57,7 +57,9 @@ describe("the npm package", () => {
   });
 
   it("ships the compiled server and CLI, the license and docs, and no sources or tests", () => {
-    expect(files).toEqual(expect.arrayContaining(["package/package.json", "package/LICENSE", "package/README.md", "package/dist/src/cli.js", "package/dist/src/main.js"]));
+    expect(files).toEqual(
+      expect.arrayContaining(["package/package.json", "package/LICENSE", "package/README.md", "package/bin/tessera.mjs", "package/dist/src/cli.js", "package/dist/src/main.js"]),
+    );
     expect(files.some((f) => f.startsWith("package/dist/gen/tessera/v1/"))).toBe(true);
     expect(files.filter((f) => f.endsWith(".ts") || f.endsWith(".map") || f.startsWith("package/test/") || f.startsWith("package/src/"))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(installed, "node_modules/tessera/package.json"), "utf8")) as { license: string; bin: Record<string, string> };
