@@ -30,7 +30,7 @@ import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { Cors } from "./transport/http/cors.js";
-import { createGateway, type Route } from "./transport/http/gateway.js";
+import { answerClientError, createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
 import { issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
@@ -97,6 +97,7 @@ export class App {
         },
       }),
     );
+    this.httpServer.on("clientError", answerClientError);
     this.grpc = createGrpcServer({ services, onCallEnd: observer.grpcCallEnd });
     this.sweeper = new Sweeper(core);
     if (core.config.metricsPort !== undefined) {

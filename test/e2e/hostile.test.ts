@@ -92,4 +92,26 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     });
     expect(identity.status).toBe(200);
   });
+  it("a request Node's HTTP parser refuses (oversized headers, not HTTP) still gets OAuth error JSON with a request id", async () => {
+    const big = await fetch(`${server.httpUrl}/oidc/userinfo`, { headers: { authorization: `Bearer ${"a".repeat(20_000)}` } });
+    expect(big.status).toBe(431);
+    expect(big.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(big.headers.get("cache-control")).toBe("no-store");
+    const bigBody = (await big.json()) as { error: string; request_id: string };
+    expect(bigBody).toMatchObject({ error: "invalid_request", request_id: big.headers.get("x-request-id") });
+
+    const { connect } = await import("node:net");
+    const url = new URL(server.httpUrl);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => socket.write("NOT HTTP AT ALL\r\n\r\n"));
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString()));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(raw.startsWith("HTTP/1.1 400 ")).toBe(true);
+    expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "invalid_request" });
+    // The server still serves.
+    expect(await clientToken(server)).toMatch(/^ey/);
+  });
 });
