@@ -32,7 +32,7 @@ import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { Cors } from "./transport/http/cors.js";
-import { createGateway, type Route } from "./transport/http/gateway.js";
+import { answerClientError, createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
 import { issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
@@ -107,6 +107,7 @@ export class App {
       onCallEnd: observer.grpcCallEnd,
       ...(tracing === undefined ? {} : { tracer: grpcCallTracer() }),
     });
+    this.httpServer.on("clientError", answerClientError);
     this.sweeper = new Sweeper(core);
     if (core.config.metricsPort !== undefined) {
       this.metricsServer = createServer(createGateway({ services: [], routes: [metrics] }));
