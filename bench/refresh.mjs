@@ -1,17 +1,19 @@
 // Lines `RESULT refresh <rows> <rotations/s> <server busy share>` are for bench/ratios.mjs.
 // Refresh-token rotation over HTTP: the built server pinned to one core, 64 keep-alive connections,
 // each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000]
-//   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL] [--driver wrk|node]
+//   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL] [--driver wrk|node] [--engine sqlite,postgres]
+// --engine postgres starts a durable PostgreSQL (scripts/embedded-postgres.mjs: fsync and synchronous_commit on)
+// pinned to the server's core; its processes' CPU counts as server CPU.
 // The measured load comes from wrk when it is installed (a Lua script keeps a queue of live chain heads:
 // each answer's refresh_token goes to the back, each request takes one from the front), otherwise from
 // a node:http client, which saturates its own core before the server's.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { seedRefreshTokens } from "./seed.mjs";
+import { seedRefreshTokens, seedRefreshTokensPostgres } from "./seed.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     sync: { type: "string", default: "NORMAL,FULL" },
     core: { type: "string", default: "0" },
     prof: { type: "string" },
+    engine: { type: "string", default: "sqlite" },
     driver: { type: "string", default: spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "node" },
   },
 });
@@ -40,7 +43,29 @@ const { loadConfig } = await import("../dist/src/config.js");
 const { buildApp } = await import("../dist/src/server.js");
 const { hashPassword } = await import("../dist/src/core/passwords.js");
 
+const PG_SECRET_KEY = "bench-master-key-bench-master-key-0123";
+const engines = args.engine.split(",");
+const pgServer = engines.includes("postgres")
+  ? await (await import("../scripts/embedded-postgres.mjs")).startPostgres({ durable: true, cpu: args.core })
+  : undefined;
+let pgDatabases = 0;
+
+/** A fresh database on the bench's PostgreSQL. */
+async function pgDatabase() {
+  const { default: pg } = await import("pg");
+  const admin = new pg.Client(pgServer.url);
+  await admin.connect();
+  const name = `bench_${++pgDatabases}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(pgServer.url);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+const engineEnv = {};
 const baseEnv = (dataDir, sync) => ({
+  ...engineEnv,
   TESSERA_DATA_DIR: dataDir,
   TESSERA_HTTP_PORT: "0",
   TESSERA_GRPC_PORT: "0",
@@ -54,29 +79,34 @@ const baseEnv = (dataDir, sync) => ({
 /** A data dir with an application, its client, one user of it and `rows` refresh tokens (10 per family, 9 consumed). */
 async function seed(rows, sync) {
   const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-"));
-  const app = buildApp(loadConfig(baseEnv(dataDir, sync)));
-  const { store, core } = app;
+  const app = await buildApp(loadConfig(baseEnv(dataDir, sync)));
+  const { core } = app;
+  const { storage } = core;
   const now = Math.floor(Date.now() / 1000);
   const client = { id: CLIENT_ID, applicationId: "app_bench" };
   const userId = "usr_bench";
-  store.transaction(() => {
-    store.applications.insert({ id: client.applicationId, tenantId: "default", displayName: "Bench", management: false, createTime: now, updateTime: now });
-    store.clients.insert({
+  await storage.transaction(async (tx) => {
+    await tx.applications.insert({ id: client.applicationId, tenantId: "default", displayName: "Bench", management: false, createTime: now, updateTime: now });
+    await tx.clients.insert({
       id: CLIENT_ID, tenantId: "default", applicationId: client.applicationId, displayName: "Bench client",
+      tokenEndpointAuthMethod: "client_secret_basic", idTokenSignedResponseAlg: undefined,
       secretHash: core.secrets.hash("client-secret", CLIENT_SECRET), previousSecretHash: undefined, previousSecretExpireTime: undefined,
       redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], webOrigins: [], resourceIds: [],
       accessTokenTtl: undefined, refreshTokenTtl: undefined, maxRotation: undefined, reuseLeeway: 0, createTime: now, updateTime: now,
     });
-    store.users.insert({
+    await tx.users.insert({
       id: userId, tenantId: "default", username: USERNAME, email: "", roles: ["bench"], customClaims: {},
       applicationIds: [client.applicationId], passwordHash: undefined, createTime: now, updateTime: now,
     });
   });
-  store.users.setPassword("default", userId, await hashPassword(PASSWORD), now);
+  const passwordHash = await hashPassword(PASSWORD);
+  await storage.users.setPassword("default", userId, passwordHash, now);
   const started = performance.now();
-  if (rows > 0) {
-    seedRefreshTokens(store, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
-    store.db.pragma("wal_checkpoint(TRUNCATE)");
+  if (rows > 0 && storage.pool !== undefined) {
+    await seedRefreshTokensPostgres(storage.pool, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
+  } else if (rows > 0) {
+    seedRefreshTokens(storage.db, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
+    storage.db.pragma("wal_checkpoint(TRUNCATE)");
   }
   const seedSeconds = (performance.now() - started) / 1000;
   await app.stop(0);
@@ -113,8 +143,14 @@ function request(agent, port, path, headers, body) {
 }
 
 async function run(label, rows, sync) {
+  if (pgServer !== undefined) {
+    for (const k of Object.keys(engineEnv)) delete engineEnv[k];
+    if (label.startsWith("postgres")) Object.assign(engineEnv, { TESSERA_DATABASE_URL: await pgDatabase(), TESSERA_SECRET_KEY: PG_SECRET_KEY, TESSERA_DATABASE_POOL_SIZE: process.env.BENCH_PG_POOL ?? "10" });
+  }
   const { dataDir, seedSeconds } = await seed(rows, sync);
   const { child, port } = await startServer(dataDir, sync);
+  // The server's CPU: tessera's, and PostgreSQL's processes' when it runs on PostgreSQL.
+  const serverCpu = () => cpuSeconds(child.pid) + (engineEnv.TESSERA_DATABASE_URL ? postgresCpuSeconds(pgServer.pid) : 0);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS, noDelay: true });
   try {
     const basic = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString("base64")}`;
@@ -161,7 +197,7 @@ async function run(label, rows, sync) {
     if (args.driver === "wrk") {
       stop = true;
       await Promise.all(workers);
-      const w = wrk(port, chains, args.endpoint === "oidc" ? form : json, child.pid);
+      const w = wrk(port, chains, args.endpoint === "oidc" ? form : json, serverCpu);
       console.log(
         `${label.padEnd(28)} ${String(w.rate).padStart(6)} rotations/s   p50 ${w.p50.padStart(6)} ms   p99 ${w.p99.padStart(6)} ms` +
           `   errors ${w.errors}   server core ${Math.round(w.busy * 100)}% busy, ${Math.round(w.rate / w.busy)} rotations per server CPU-second (wrk)` +
@@ -172,11 +208,11 @@ async function run(label, rows, sync) {
     }
     measuring = true;
     const t0 = performance.now();
-    const cpu0 = cpuSeconds(child.pid);
+    const cpu0 = serverCpu();
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     measuring = false;
     const elapsed = (performance.now() - t0) / 1000;
-    const busy = (cpuSeconds(child.pid) - cpu0) / elapsed;
+    const busy = (serverCpu() - cpu0) / elapsed;
     const done = latencies.length;
     stop = true;
     await Promise.all(workers);
@@ -197,7 +233,7 @@ async function run(label, rows, sync) {
 }
 
 /** One wrk run over the live chains (one token per in-flight request, successors queued for reuse). */
-function wrk(port, chains, headers, pid) {
+function wrk(port, chains, headers, serverCpu) {
   const dir = mkdtempSync(join(tmpdir(), "tessera-wrk-"));
   const script = join(dir, "refresh.lua");
   const oidc = args.endpoint === "oidc";
@@ -226,9 +262,9 @@ function wrk(port, chains, headers, pid) {
       "end",
     ].join("\n"),
   );
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = serverCpu();
   const out = spawnSync("taskset", ["-c", args.core === "0" ? "1" : "0", "wrk", "-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, `http://127.0.0.1:${port}`], { encoding: "utf8" });
-  const busy = (cpuSeconds(pid) - cpu0) / SECONDS;
+  const busy = (serverCpu() - cpu0) / SECONDS;
   rmSync(dir, { recursive: true, force: true });
   const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout);
   if (m === null) throw new Error(`wrk failed: ${out.stdout} ${out.stderr}`);
@@ -244,10 +280,33 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds of a postmaster and every process it forked (backends, WAL writer, checkpointer…). */
+function postgresCpuSeconds(postmaster) {
+  let total = cpuSeconds(postmaster);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ");
+      if (Number(fields[1]) === postmaster) total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return total;
+}
+
 // The load runs on the other core, so it does not compete with the server it measures.
 spawnSync("taskset", ["-cp", args.core === "0" ? "1" : "0", String(process.pid)]);
 console.log(`endpoint ${args.endpoint}, ${CONNECTIONS} keep-alive connections, server pinned to core ${args.core}, ${SECONDS} s after ${WARMUP} s warm-up`);
-for (const sync of args.sync.split(",")) {
-  await run(`synchronous=${sync}, empty`, 0, sync);
-  await run(`synchronous=${sync}, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), sync);
+for (const engine of engines) {
+  if (engine === "postgres") {
+    await run("postgres, empty", 0, "FULL");
+    await run(`postgres, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), "FULL");
+    continue;
+  }
+  for (const sync of args.sync.split(",")) {
+    await run(`synchronous=${sync}, empty`, 0, sync);
+    await run(`synchronous=${sync}, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), sync);
+  }
 }
+await pgServer?.stop();

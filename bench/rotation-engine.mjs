@@ -25,27 +25,28 @@ const { issueUserTokens, snapshotOf } = await import("../dist/src/core/user-toke
 
 async function run(sync, rows) {
   const dataDir = mkdtempSync(join(tmpdir(), "tessera-engine-"));
-  const app = buildApp(loadConfig({ TESSERA_DATA_DIR: dataDir, TESSERA_SYNCHRONOUS: sync, TESSERA_LOG_LEVEL: "silent" }));
-  const { core, store } = app;
+  const app = await buildApp(loadConfig({ TESSERA_DATA_DIR: dataDir, TESSERA_SYNCHRONOUS: sync, TESSERA_LOG_LEVEL: "silent" }));
+  const { core } = app;
+  const { storage } = core;
   const now = core.now();
-  const ctx0 = core.clientContext(JSON.parse(store.settings.get("bootstrap")).client_id);
-  store.transaction(() => {
-    store.clients.update({ ...ctx0.client, grantTypes: [] });
-    store.users.insert({
+  const ctx0 = await core.clientContext(JSON.parse(await storage.settings.get("bootstrap")).client_id);
+  await storage.transaction(async (tx) => {
+    await tx.clients.update({ ...ctx0.client, grantTypes: [] });
+    await tx.users.insert({
       id: "usr_bench", tenantId: "default", username: "bench", email: "", roles: ["r"], customClaims: {},
       applicationIds: [ctx0.application.id], passwordHash: undefined, createTime: now, updateTime: now,
     });
   });
   core.invalidateCaches();
-  const ctx = core.clientContext(ctx0.client.id);
-  if (rows > 0) seedRefreshTokens(store, { rows, applicationId: ctx.application.id, clientId: ctx.client.id, userId: "usr_bench", now });
-  const user = store.users.get("default", "usr_bench");
-  const chains = Array.from({ length: Number(args.chains) }, () =>
-    issueUserTokens(core, {
+  const ctx = await core.clientContext(ctx0.client.id);
+  if (rows > 0) seedRefreshTokens(storage.db, { rows, applicationId: ctx.application.id, clientId: ctx.client.id, userId: "usr_bench", now });
+  const user = await storage.users.get("default", "usr_bench");
+  const chains = await Promise.all(Array.from({ length: Number(args.chains) }, async () =>
+    (await issueUserTokens(core, {
       ctx, resource: ctx.defaultResource, userId: user.id, scopes: [], snapshot: snapshotOf(user, ["pwd"]),
       authTime: now, sid: undefined, offline: true,
-    }).refresh_token,
-  );
+    })).refresh_token,
+  ));
   let done = 0;
   const until = performance.now() + Number(args.seconds) * 1000;
   await Promise.all(chains.map(async (_, i) => {

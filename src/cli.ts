@@ -6,11 +6,12 @@
  * through PRAGMA data_version and drops its caches and reloads its signing keys. No admin token
  * or network is needed, which is what an operator wants on the host (first setup, recovery).
  */
+import { execFile } from "node:child_process";
 import { existsSync, realpathSync, statSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ConfigError, loadConfig, parseDuration, type SigningAlgorithm } from "./config.js";
+import { ConfigError, loadConfig, parseDuration, type Config, type SigningAlgorithm } from "./config.js";
 import { createApplication, listApplications } from "./core/admin/applications.js";
 import type { Caller } from "./core/admin/authorize.js";
 import { createClient, listClients, rotateClientSecret } from "./core/admin/clients.js";
@@ -20,14 +21,13 @@ import { createUser, listUsers } from "./core/admin/users.js";
 import { DEFAULT_TENANT } from "./core/bootstrap.js";
 import type { Core } from "./core/core.js";
 import { rotateSigningKey } from "./core/key-rotation.js";
-import { insertTenant, TENANT_ID_PATTERN } from "./core/tenants.js";
+import { createTenant, getTenant, listTenants, TENANT_ID_PATTERN } from "./core/tenants.js";
 import { OAuthError } from "./domain/errors.js";
 import { SIGNING_ALGS, type Application, type Client, type Resource, type User } from "./domain/types.js";
 import { serve } from "./main.js";
-import { openCore } from "./server.js";
-import { DATABASE_FILE, migrate, openDatabase, schemaVersion } from "./storage/database.js";
-import { MIGRATIONS } from "./storage/migrations.js";
-import type { SigningKeyRecord } from "./storage/signing-keys.js";
+import type { Storage } from "./domain/ports.js";
+import type { SigningKeyRecord } from "./domain/records.js";
+import { openCore, openStorage, storageExists } from "./server.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
@@ -85,9 +85,8 @@ const COMMANDS: Command[] = [
     run: (inv) => {
       const name = inv.args[0]!;
       if (!TENANT_ID_PATTERN.test(name)) throw new UsageError(`tenant name must be 1-63 characters of a-z, 0-9 and -, starting with a letter or digit, got "${name}"`);
-      return withCore(inv, (core) => {
-        const tenant = core.store.transaction(() => insertTenant(core.store, name, core.now()));
-        core.invalidateCaches();
+      return withCore(inv, async (core) => {
+        const tenant = await createTenant(core, name);
         inv.out(`created tenant ${tenant.id}`, { id: tenant.id, name: tenant.name, create_time: iso(tenant.createTime) });
         return 0;
       });
@@ -98,8 +97,8 @@ const COMMANDS: Command[] = [
     args: [],
     summary: "list tenants",
     run: (inv) =>
-      withCore(inv, (core) => {
-        const tenants = core.store.tenants.list();
+      withCore(inv, async (core) => {
+        const tenants = await listTenants(core);
         inv.out(tenants.map((t) => `${t.id}\t${iso(t.createTime)}`).join("\n"), tenants.map((t) => ({ id: t.id, name: t.name, create_time: iso(t.createTime) })));
         return 0;
       }),
@@ -110,8 +109,8 @@ const COMMANDS: Command[] = [
     summary: "create an application in a tenant (--management for one whose tokens act on the whole tenant)",
     options: { tenant: { type: "string" }, management: { type: "boolean" } },
     run: (inv) =>
-      withCore(inv, (core) => {
-        const app = createApplication(core, cliCaller(core, inv), { displayName: inv.args[0]!, management: inv.values.management === true });
+      withCore(inv, async (core) => {
+        const app = await createApplication(core, await cliCaller(core, inv), { displayName: inv.args[0]!, management: inv.values.management === true });
         inv.out(`created application ${app.id}${app.management ? " (management)" : ""}`, { id: app.id, tenant_id: app.tenantId, display_name: app.displayName, management: app.management });
         return 0;
       }),
@@ -134,13 +133,13 @@ const COMMANDS: Command[] = [
       "reuse-leeway": { type: "string" },
     },
     run: (inv) =>
-      withCore(inv, (core) => {
+      withCore(inv, async (core) => {
         const list = (name: string) => inv.values[name] as unknown as string[] | undefined;
         const authMethod = inv.values["auth-method"] as string | undefined;
         if (inv.values.public === true && authMethod !== undefined && authMethod !== "none") {
           throw new UsageError(`--public and --auth-method ${authMethod} contradict each other; --public means --auth-method none`);
         }
-        const { client, clientSecret } = createClient(core, cliCaller(core, inv), {
+        const { client, clientSecret } = await createClient(core, await cliCaller(core, inv), {
           applicationId: inv.args[0]!,
           displayName: inv.values.name as string | undefined,
           resourceIds: list("resource"),
@@ -165,9 +164,9 @@ const COMMANDS: Command[] = [
     summary: "replace a client's secret; the old one stops working now, or after --grace (at most 24h)",
     options: { tenant: { type: "string" }, grace: { type: "string" } },
     run: (inv) =>
-      withCore(inv, (core) => {
+      withCore(inv, async (core) => {
         const grace = seconds(inv.values.grace as string | undefined, "--grace") ?? 0;
-        const { client, clientSecret } = rotateClientSecret(core, cliCaller(core, inv), inv.args[0]!, grace);
+        const { client, clientSecret } = await rotateClientSecret(core, await cliCaller(core, inv), inv.args[0]!, grace);
         inv.out(`client_id=${client.id}\nclient_secret=${clientSecret}`, { client_id: client.id, client_secret: clientSecret, grace_seconds: grace });
         return 0;
       }),
@@ -188,7 +187,7 @@ const COMMANDS: Command[] = [
       return withCore(inv, async (core) => {
         const user = await createUser(
           core,
-          cliCaller(core, inv),
+          await cliCaller(core, inv),
           {
             username: inv.args[0]!,
             email: inv.values.email as string | undefined,
@@ -238,8 +237,8 @@ const COMMANDS: Command[] = [
       "max-rotation": { type: "string" },
     },
     run: (inv) =>
-      withCore(inv, (core) => {
-        const resource = createResource(core, cliCaller(core, inv), {
+      withCore(inv, async (core) => {
+        const resource = await createResource(core, await cliCaller(core, inv), {
           uri: inv.args[0]!,
           displayName: inv.values.name as string | undefined,
           accessTokenTtl: seconds(inv.values["access-token-ttl"] as string | undefined, "--access-token-ttl"),
@@ -277,8 +276,8 @@ const COMMANDS: Command[] = [
     run: (inv) => {
       const alg = inv.values.alg as string | undefined;
       if (alg !== undefined && !SIGNING_ALGS.some((a) => a === alg)) throw new UsageError(`--alg must be ${SIGNING_ALGS.join(", ")}, got "${alg}"`);
-      return withCore(inv, (core) => {
-        const key = rotateSigningKey(core, alg as SigningAlgorithm | undefined);
+      return withCore(inv, async (core) => {
+        const key = await rotateSigningKey(core, alg as SigningAlgorithm | undefined);
         const json = keyJson(core, key);
         inv.out(`new signing key ${json.kid} (${json.algorithm}), ${json.state}, signs from ${shown(json.activate_time)}`, json);
         return 0;
@@ -288,16 +287,24 @@ const COMMANDS: Command[] = [
   {
     name: "backup",
     args: ["<file>"],
-    summary: "write a consistent copy of the database to <file> (SQLite online backup; safe while serving)",
+    summary: "write a consistent copy of the database to <file> (SQLite online backup, or pg_dump's custom format for PostgreSQL; safe while serving)",
     run: async (inv) => {
       const file = resolve(inv.args[0]!);
       if (existsSync(file)) throw new Failure(`${file} already exists; choose a new file`);
-      const db = openDatabase({ dataDir: requireDatabase(inv.dataDir), synchronous: "FULL", busyTimeoutMs: 5000, migrate: false });
-      try {
-        await db.backup(file);
-      } finally {
-        db.close();
+      const { database } = loadConfig(inv.env);
+      if (database !== undefined) {
+        await pgDump(database.url, file);
+        chmodSync(file, 0o600);
+        inv.out(`pg_dump archive written to ${file} (${statSync(file).size} bytes; restore with pg_restore); keep TESSERA_SECRET_KEY with it`, {
+          file,
+          bytes: statSync(file).size,
+        });
+        return 0;
       }
+      await withStorage(inv, { mustExist: true, migrate: false }, async (storage) => {
+        if (storage.backup === undefined) throw new Failure("this storage engine has no file backup; use the database's own backup tools");
+        await storage.backup(file);
+      });
       chmodSync(file, 0o600);
       const bytes = statSync(file).size;
       inv.out(
@@ -310,34 +317,52 @@ const COMMANDS: Command[] = [
   {
     name: "migrate",
     args: [],
-    summary: `bring the database schema to the newest version (${MIGRATIONS.length}) or, with --to N, up or down to N; stop the server before going down`,
+    summary: "bring the database schema to the newest version or, with --to N, up or down to N; stop the server before going down",
     options: { to: { type: "string" } },
-    run: (inv) => {
-      const raw = inv.values.to as string | undefined;
-      const target = raw === undefined ? MIGRATIONS.length : Number(raw);
-      if (raw !== undefined && (!/^\d+$/.test(raw) || target > MIGRATIONS.length)) {
-        throw new UsageError(`--to must be a whole number from 0 to ${MIGRATIONS.length}, got "${raw}"`);
-      }
-      const db = openDatabase({ dataDir: inv.dataDir, synchronous: "FULL", busyTimeoutMs: 5000, migrate: false });
-      try {
-        const from = schemaVersion(db);
-        const to = migrate(db, target);
+    run: (inv) =>
+      withStorage(inv, { migrate: false }, async ({ schema }) => {
+        const raw = inv.values.to as string | undefined;
+        const target = raw === undefined ? schema.latest : Number(raw);
+        if (raw !== undefined && (!/^\d+$/.test(raw) || target > schema.latest)) {
+          throw new UsageError(`--to must be a whole number from 0 to ${schema.latest}, got "${raw}"`);
+        }
+        const from = await schema.version();
+        const to = await schema.migrate(target);
         inv.out(from === to ? `schema already at version ${to}` : `schema migrated from version ${from} to ${to}`, { from, to });
-      } finally {
-        db.close();
-      }
-      return 0;
-    },
+        return 0;
+      }),
   },
 ];
 
 /** An operation that could not be done: message, exit code 1. */
 class Failure extends Error {}
 
+/**
+ * PostgreSQL's own consistent dump (one snapshot) in its custom format, by the `pg_dump` on PATH
+ * (the same major version as the server or newer). The password goes through the environment, not argv.
+ */
+function pgDump(url: string, file: string): Promise<void> {
+  const target = new URL(url);
+  const password = decodeURIComponent(target.password);
+  target.password = "";
+  return new Promise((resolveDump, reject) => {
+    execFile(
+      "pg_dump",
+      ["--format=custom", "--no-owner", `--file=${file}`, `--dbname=${target.toString()}`],
+      { env: { ...process.env, ...(password === "" ? {} : { PGPASSWORD: password }) } },
+      (err, _stdout, stderr) => {
+        if (err === null) return resolveDump();
+        const code = (err as NodeJS.ErrnoException).code;
+        reject(new Failure(code === "ENOENT" ? "pg_dump not found on PATH: install PostgreSQL's client tools (see docs/postgres.md)" : `pg_dump failed: ${stderr.trim() || err.message}`));
+      },
+    );
+  });
+}
+
 /** The CLI acts as the tenant's management: whoever holds the data directory owns the deployment. */
-function cliCaller(core: Core, inv: Invocation): Caller {
+async function cliCaller(core: Core, inv: Invocation): Promise<Caller> {
   const tenantId = (inv.values.tenant as string | undefined) ?? DEFAULT_TENANT;
-  if (core.store.tenants.get(tenantId) === undefined) throw new Failure(`tenant "${tenantId}" does not exist`);
+  if ((await getTenant(core, tenantId)) === undefined) throw new Failure(`tenant "${tenantId}" does not exist`);
   return { tenantId, applicationId: "", clientId: "tessera-cli", management: true };
 }
 
@@ -359,7 +384,7 @@ function listCommand<T, J>(spec: {
   name: string;
   summary: string;
   options: Options;
-  list: (core: Core, caller: Caller, req: PageRequest, inv: Invocation) => Page<T>;
+  list: (core: Core, caller: Caller, req: PageRequest, inv: Invocation) => Promise<Page<T>>;
   json: (item: T) => J;
   line: (item: J) => string;
 }): Command {
@@ -369,9 +394,9 @@ function listCommand<T, J>(spec: {
     summary: spec.summary,
     options: spec.options,
     run: (inv) =>
-      withCore(inv, (core) => {
-        const caller = cliCaller(core, inv);
-        const items = everyPage((req) => spec.list(core, caller, req, inv)).map(spec.json);
+      withCore(inv, async (core) => {
+        const caller = await cliCaller(core, inv);
+        const items = (await everyPage((req) => spec.list(core, caller, req, inv))).map(spec.json);
         inv.out(items.map(spec.line).join("\n"), items);
         return 0;
       }),
@@ -379,11 +404,11 @@ function listCommand<T, J>(spec: {
 }
 
 /** Every item of a paged list use case, page after page. */
-function everyPage<T>(fetch: (req: PageRequest) => Page<T>): T[] {
+async function everyPage<T>(fetch: (req: PageRequest) => Promise<Page<T>>): Promise<T[]> {
   const items: T[] = [];
   let pageToken: string | undefined;
   do {
-    const page = fetch({ pageSize: MAX_PAGE_SIZE, pageToken });
+    const page = await fetch({ pageSize: MAX_PAGE_SIZE, pageToken });
     items.push(...page.items);
     pageToken = page.nextPageToken === "" ? undefined : page.nextPageToken;
   } while (pageToken !== undefined);
@@ -453,20 +478,32 @@ function keyJson(core: Core, k: SigningKeyRecord) {
   };
 }
 
-function requireDatabase(dataDir: string): string {
-  if (!existsSync(join(dataDir, DATABASE_FILE))) {
-    throw new Failure(`no tessera database in ${dataDir} (set --data-dir or TESSERA_DATA_DIR; \`tessera serve\` creates one)`);
+function requireDatabase(config: Config): void {
+  if (!storageExists(config)) {
+    throw new Failure(`no tessera database in ${config.dataDir} (set --data-dir or TESSERA_DATA_DIR; \`tessera serve\` creates one)`);
   }
-  return dataDir;
 }
 
 async function withCore(inv: Invocation, fn: (core: Core) => number | Promise<number>): Promise<number> {
-  requireDatabase(inv.dataDir);
-  const core = openCore(loadConfig(inv.env));
+  const config = loadConfig(inv.env);
+  requireDatabase(config);
+  const core = await openCore(config);
   try {
     return await fn(core);
   } finally {
-    core.store.close();
+    await core.storage.close();
+  }
+}
+
+/** The storage alone (no master key, no signing keys): schema and backup. */
+async function withStorage<T>(inv: Invocation, opts: { mustExist?: boolean; migrate: boolean }, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  const config = loadConfig(inv.env);
+  if (opts.mustExist === true) requireDatabase(config);
+  const storage = await openStorage({ ...config, synchronous: "FULL" }, { migrate: opts.migrate });
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
+import { parse as parsePostgresUrl } from "pg-connection-string";
 import { SIGNING_ALGS, type SigningAlg } from "./domain/types.js";
 
 /** Every setting tessera reads, with its default. Read from the environment once, at start. */
@@ -26,11 +27,20 @@ export interface Config {
   busyTimeoutMs: number;
   /** Seconds between sweeps of expired rows. */
   sweepInterval: number;
+  /** PostgreSQL instead of SQLite (CONTRACT §7); undefined means SQLite in the data directory. */
+  database: PostgresConfig | undefined;
   /** Worker processes serving the two ports (TESSERA_WORKERS; 1 = this process serves them itself). */
   workers: number;
   /** Password hashes (scrypt) run at once, and how many more may wait before a check is refused with 429. */
   passwordHashConcurrency: number;
   passwordHashQueue: number;
+}
+
+export interface PostgresConfig {
+  url: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
 }
 
 export type SigningAlgorithm = SigningAlg;
@@ -91,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationPeriod: keyRotationPeriod(env),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
+    database: postgres(env, secretKey),
     workers: workers(env),
     passwordHashConcurrency: integer(env, "TESSERA_PASSWORD_HASH_CONCURRENCY", 2, 1, 64),
     passwordHashQueue: integer(env, "TESSERA_PASSWORD_HASH_QUEUE", 32, 0, 10_000),
@@ -112,6 +123,31 @@ function keyRotationPeriod(env: NodeJS.ProcessEnv): number {
     );
   }
   return period;
+}
+
+/** `TESSERA_DATABASE_URL=postgres://…` (or `postgresql://…`): every instance must share TESSERA_SECRET_KEY. */
+function postgres(env: NodeJS.ProcessEnv, secretKey: string | undefined): PostgresConfig | undefined {
+  const url = optional(env, "TESSERA_DATABASE_URL");
+  if (url === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\//i.test(url)) {
+    throw new ConfigError("TESSERA_DATABASE_URL", "must be a postgres:// or postgresql:// URL (unset for SQLite in TESSERA_DATA_DIR)");
+  }
+  try {
+    const parsed = new URL(url);
+    if (parsed.hostname === "" && !parsed.searchParams.has("host")) throw new Error("no host");
+    parsePostgresUrl(url, { useLibpqCompat: true });
+  } catch {
+    throw new ConfigError("TESSERA_DATABASE_URL", "is not a valid PostgreSQL URL (postgres://user:password@host:5432/database?sslmode=verify-full)");
+  }
+  if (secretKey === undefined) {
+    throw new ConfigError("TESSERA_SECRET_KEY", "is required with TESSERA_DATABASE_URL: every instance must share it");
+  }
+  return {
+    url,
+    poolSize: integer(env, "TESSERA_DATABASE_POOL_SIZE", 10, 1, 1000),
+    statementTimeoutMs: integer(env, "TESSERA_DATABASE_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+    connectTimeoutMs: integer(env, "TESSERA_DATABASE_CONNECT_TIMEOUT_MS", 5000, 100, 600_000),
+  };
 }
 
 function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {

@@ -39,13 +39,13 @@ async function serveHere(config: Config, env: NodeJS.ProcessEnv): Promise<void> 
   const worker = workerIndex();
   try {
     const tracing = await loadTracing(env);
-    app = buildApp(config, tracing === undefined ? {} : { tracing });
+    app = await buildApp(config, tracing === undefined ? {} : { tracing });
     if (worker !== undefined) joinCluster({ registry: app.observer.metrics.registry });
     // Sweeps and scheduled key rotation run in one worker only (its slot is refilled after a crash).
     const ports = await app.start({ backgroundJobs: worker === undefined || worker === 0 });
     if (worker !== undefined) announceListening(ports, app.core.issuer);
     else {
-      printBootstrap(config, app.takeBootstrapAnnouncement());
+      printBootstrap(config, await app.takeBootstrapAnnouncement());
       process.stderr.write(`tessera: serving HTTP on ${config.host}:${ports.http} and gRPC on ${config.host}:${ports.grpc}, issuer ${app.core.issuer}\n`);
     }
   } catch (err) {
@@ -77,7 +77,7 @@ async function supervise(config: Config): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   let app: App;
   try {
-    app = buildApp(config);
+    app = await buildApp(config);
   } catch (err) {
     exitOnConfigError(err);
     throw err;
@@ -86,7 +86,7 @@ async function supervise(config: Config): Promise<void> {
   try {
     const up = await supervisor.start();
     // Printed once the workers serve, like a single process does (a failed first start prints them next time).
-    printBootstrap(config, app.takeBootstrapAnnouncement());
+    printBootstrap(config, await app.takeBootstrapAnnouncement());
     await app.stop(0);
     say(`tessera: serving HTTP on ${config.host}:${up.http} and gRPC on ${config.host}:${up.grpc}, issuer ${up.issuer}, ${config.workers} workers`);
   } catch (code) {

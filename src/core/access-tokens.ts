@@ -56,7 +56,7 @@ const verifiedTokens = new WeakMap<Core, Map<string, AccessTokenClaims>>();
  * costs more than the rest of a refresh); the client is looked up every time, so a deleted
  * client's token stops at once. A key withdrawn early does not end tokens verified before.
  */
-export function authenticateClientToken(core: Core, token: string | undefined): { ctx: ClientContext; claims: AccessTokenClaims } {
+export async function authenticateClientToken(core: Core, token: string | undefined): Promise<{ ctx: ClientContext; claims: AccessTokenClaims }> {
   if (token === undefined) throw invalidToken("a Bearer client access token is required");
   let verified = verifiedTokens.get(core);
   if (verified === undefined) verifiedTokens.set(core, (verified = new Map()));
@@ -68,7 +68,7 @@ export function authenticateClientToken(core: Core, token: string | undefined): 
     if (verified.size >= MAX_VERIFIED) verified.clear();
     verified.set(token, claims);
   }
-  const ctx = core.clientContext(claims.client_id);
+  const ctx = await core.clientContext(claims.client_id);
   if (ctx === undefined || ctx.tenant.id !== claims.tid || ctx.application.id !== claims.app_id) {
     throw invalidToken("the token's client no longer exists");
   }

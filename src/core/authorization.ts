@@ -3,7 +3,8 @@ import { SESSION_TTL } from "../config.js";
 import { newId, newSecret } from "../domain/ids.js";
 import { OAuthError } from "../domain/errors.js";
 import { clientAllowsGrant, type Resource, type Session, type User } from "../domain/types.js";
-import type { InteractionRecord } from "../storage/authorizations.js";
+import type { Repositories } from "../domain/ports.js";
+import type { InteractionRecord } from "../domain/records.js";
 import type { ClientContext, Core } from "./core.js";
 import { checkPassword, clearFailures } from "./password-check.js";
 import { IGNORED_OIDC_SCOPES, parseScope, requireGrantableScopes } from "./scopes.js";
@@ -115,10 +116,10 @@ export function redirectUriMatches(registered: string, requested: string): boole
 }
 
 /** The client and redirect URI of a request; failures here are shown on a page, never redirected. */
-export function identifyClient(core: Core, params: Map<string, string>): { ctx: ClientContext; redirectUri: string } {
+export async function identifyClient(core: Core, params: Map<string, string>): Promise<{ ctx: ClientContext; redirectUri: string }> {
   const clientId = params.get("client_id");
   if (clientId === undefined || clientId === "") throw new AuthorizationPageError("The request has no client_id.");
-  const ctx = clientId.length <= 256 ? core.clientContext(clientId) : undefined;
+  const ctx = clientId.length <= 256 ? await core.clientContext(clientId) : undefined;
   if (ctx === undefined) throw new AuthorizationPageError("The application that sent you here is not known (unknown client_id).");
   const redirectUri = params.get("redirect_uri");
   if (redirectUri === undefined || redirectUri === "") throw new AuthorizationPageError("The request has no redirect_uri.");
@@ -129,7 +130,7 @@ export function identifyClient(core: Core, params: Map<string, string>): { ctx: 
 }
 
 /** Validates everything after client and redirect URI; failures go back to the client. */
-function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, params: Map<string, string>): AuthorizationRequest {
+async function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, params: Map<string, string>): Promise<AuthorizationRequest> {
   if (params.has("request")) throw new AuthorizationRedirectError("request_not_supported", "request objects are not supported");
   if (params.has("request_uri")) throw new AuthorizationRedirectError("request_uri_not_supported", "request_uri is not supported");
   const responseType = params.get("response_type");
@@ -155,7 +156,7 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
   if (resourceParam?.includes(" ")) throw new AuthorizationRedirectError("invalid_target", "only one resource may be requested at a time");
   let resource: Resource;
   try {
-    resource = resolveTargetResource(core, ctx, resourceParam);
+    resource = await resolveTargetResource(core, ctx, resourceParam);
   } catch (err) {
     throw new AuthorizationRedirectError("invalid_target", err instanceof OAuthError ? err.description : "invalid resource");
   }
@@ -205,8 +206,8 @@ function parseRequest(core: Core, ctx: ClientContext, redirectUri: string, param
 }
 
 /** A user of the client's application, or undefined. */
-function memberOf(core: Core, ctx: ClientContext, userId: string): User | undefined {
-  const user = core.store.users.get(ctx.tenant.id, userId);
+async function memberOf(core: Core, ctx: ClientContext, userId: string): Promise<User | undefined> {
+  const user = await core.storage.users.get(ctx.tenant.id, userId);
   return user !== undefined && user.applicationIds.includes(ctx.application.id) ? user : undefined;
 }
 
@@ -214,28 +215,37 @@ function memberOf(core: Core, ctx: ClientContext, userId: string): User | undefi
  * The scopes the code will carry: `offline_access` only survives with `prompt=consent` or a
  * remembered consent that already includes it (OIDC Core §11, seed document 004).
  */
-function effectiveScopes(core: Core, req: AuthorizationRequest, userId: string): string[] {
+async function effectiveScopes(core: Core, req: AuthorizationRequest, userId: string): Promise<string[]> {
   if (!req.scopes.includes("offline_access") || req.prompt.includes("consent")) return req.scopes;
-  const remembered = core.store.authorizations.getConsent(userId, req.clientId);
+  const remembered = await core.storage.authorizations.getConsent(userId, req.clientId);
   return remembered?.scopes.includes("offline_access") ? req.scopes : req.scopes.filter((s) => s !== "offline_access");
 }
 
-function needsConsent(core: Core, req: AuthorizationRequest, userId: string): boolean {
+async function needsConsent(core: Core, req: AuthorizationRequest, userId: string): Promise<boolean> {
   if (req.prompt.includes("consent")) return true;
-  const remembered = core.store.authorizations.getConsent(userId, req.clientId);
+  const remembered = await core.storage.authorizations.getConsent(userId, req.clientId);
   if (remembered === undefined || !remembered.resourceIds.includes(req.resourceId)) return true;
-  return effectiveScopes(core, req, userId).some((s) => !remembered.scopes.includes(s));
+  return (await effectiveScopes(core, req, userId)).some((s) => !remembered.scopes.includes(s));
 }
 
 /** Stores a single-use code for the user and returns the redirect that carries it. */
-function issueCode(core: Core, ctx: ClientContext, req: AuthorizationRequest, userId: string, sessionId: string, authTime: number, extra?: () => void): string {
+async function issueCode(
+  core: Core,
+  ctx: ClientContext,
+  req: AuthorizationRequest,
+  userId: string,
+  sessionId: string,
+  authTime: number,
+  extra?: (tx: Repositories) => Promise<void>,
+): Promise<string> {
   const code = newSecret();
-  const scopes = effectiveScopes(core, req, userId);
+  const hash = core.secrets.hash("authorization-code", code);
+  const scopes = await effectiveScopes(core, req, userId);
   const now = core.now();
-  core.store.transaction(() => {
-    extra?.();
-    core.store.authorizations.insertCode({
-      hash: core.secrets.hash("authorization-code", code),
+  await core.storage.transaction(async (tx) => {
+    await extra?.(tx);
+    await tx.authorizations.insertCode({
+      hash,
       tenantId: ctx.tenant.id,
       clientId: req.clientId,
       userId,
@@ -255,10 +265,10 @@ function issueCode(core: Core, ctx: ClientContext, req: AuthorizationRequest, us
 }
 
 /** The browser's session if it may serve this request without a new login. */
-function reusableSession(core: Core, ctx: ClientContext, req: AuthorizationRequest, sessionSecret: string | undefined): Session | undefined {
+async function reusableSession(core: Core, ctx: ClientContext, req: AuthorizationRequest, sessionSecret: string | undefined): Promise<Session | undefined> {
   if (sessionSecret === undefined || req.prompt.includes("login")) return undefined;
-  const session = findLiveSession(core, sessionSecret);
-  if (session === undefined || session.tenantId !== ctx.tenant.id || memberOf(core, ctx, session.userId) === undefined) return undefined;
+  const session = await findLiveSession(core, sessionSecret);
+  if (session === undefined || session.tenantId !== ctx.tenant.id || (await memberOf(core, ctx, session.userId)) === undefined) return undefined;
   if (req.hintedUserId !== undefined && req.hintedUserId !== session.userId) return undefined;
   // max_age=0 means "authenticate now", like prompt=login (OIDC Core §3.1.2.1).
   if (req.maxAge !== undefined && (req.maxAge === 0 || core.now() - session.authTime > req.maxAge)) return undefined;
@@ -269,28 +279,28 @@ function reusableSession(core: Core, ctx: ClientContext, req: AuthorizationReque
  * `GET /oidc/auth`: validates the request, then either answers at once (a code through a live
  * browser session, or an error) or opens an interaction for the hosted login/consent pages.
  */
-export function startAuthorization(core: Core, params: Map<string, string>, sessionSecret: string | undefined): AuthorizationStep {
-  const { ctx, redirectUri } = identifyClient(core, params);
+export async function startAuthorization(core: Core, params: Map<string, string>, sessionSecret: string | undefined): Promise<AuthorizationStep> {
+  const { ctx, redirectUri } = await identifyClient(core, params);
   let req: AuthorizationRequest;
   try {
-    req = parseRequest(core, ctx, redirectUri, params);
+    req = await parseRequest(core, ctx, redirectUri, params);
   } catch (err) {
     if (err instanceof AuthorizationRedirectError) {
       return { kind: "redirect", location: errorLocation(core, { redirectUri, state: echoableState(params) }, err) };
     }
     throw err;
   }
-  const session = reusableSession(core, ctx, req, sessionSecret);
+  const session = await reusableSession(core, ctx, req, sessionSecret);
   if (req.prompt.includes("none")) {
     if (session === undefined) {
       return { kind: "redirect", location: errorLocation(core, req, new AuthorizationRedirectError("login_required", "the user is not logged in")) };
     }
-    if (needsConsent(core, req, session.userId)) {
+    if (await needsConsent(core, req, session.userId)) {
       return { kind: "redirect", location: errorLocation(core, req, new AuthorizationRedirectError("consent_required", "the user has not consented")) };
     }
   }
-  if (session !== undefined && !needsConsent(core, req, session.userId)) {
-    return { kind: "redirect", location: issueCode(core, ctx, req, session.userId, session.id, session.authTime) };
+  if (session !== undefined && !(await needsConsent(core, req, session.userId))) {
+    return { kind: "redirect", location: await issueCode(core, ctx, req, session.userId, session.id, session.authTime) };
   }
   const csrf = newSecret();
   const now = core.now();
@@ -306,9 +316,9 @@ export function startAuthorization(core: Core, params: Map<string, string>, sess
     createTime: now,
     expireTime: now + INTERACTION_TTL,
   };
-  core.store.transaction(() => {
-    core.store.authorizations.sweep(now);
-    core.store.authorizations.insertInteraction(interaction);
+  await core.storage.transaction(async (tx) => {
+    await tx.authorizations.sweep(now);
+    await tx.authorizations.insertInteraction(interaction);
   });
   return { kind: "interaction", interactionId: interaction.id, csrf, expiresIn: INTERACTION_TTL };
 }
@@ -322,14 +332,14 @@ export interface Interaction {
 }
 
 /** A live interaction by id, or a page error (unknown or expired: the user starts over at the application). */
-export function loadInteraction(core: Core, id: string | undefined): Interaction {
-  const record = id === undefined || id.length > 64 ? undefined : core.store.authorizations.getInteraction(id);
+export async function loadInteraction(core: Core, id: string | undefined): Promise<Interaction> {
+  const record = id === undefined || id.length > 64 ? undefined : await core.storage.authorizations.getInteraction(id);
   if (record === undefined || record.expireTime <= core.now()) {
     throw new AuthorizationPageError("This sign-in request has expired or is unknown. Go back to the application and start again.");
   }
-  const ctx = core.clientContext(record.clientId);
+  const ctx = await core.clientContext(record.clientId);
   const request = JSON.parse(record.request) as AuthorizationRequest;
-  const resource = ctx === undefined ? undefined : core.store.resources.get(ctx.tenant.id, request.resourceId);
+  const resource = ctx === undefined ? undefined : await core.storage.resources.get(ctx.tenant.id, request.resourceId);
   if (ctx === undefined || resource === undefined) throw new AuthorizationPageError("The application of this sign-in request no longer exists.");
   return { record, request, ctx, resource };
 }
@@ -342,16 +352,18 @@ export function checkCsrf(core: Core, ix: Interaction, field: string | undefined
 }
 
 /** Ends an interaction inside the transaction that answers it; a second submission (another tab, a double click) loses. */
-function completeInteraction(core: Core, ix: Interaction): void {
-  if (!core.store.authorizations.deleteInteraction(ix.record.id)) {
+async function completeInteraction(tx: Repositories, ix: Interaction): Promise<void> {
+  if (!(await tx.authorizations.deleteInteraction(ix.record.id))) {
     throw new AuthorizationPageError("This sign-in request was already completed. Go back to the application.");
   }
 }
 
 /** What the interaction shows next: the login form, or the consent screen for a known user. */
-export function interactionStage(core: Core, ix: Interaction): { stage: "login" } | { stage: "consent"; scopes: string[] } {
-  if (ix.record.userId === undefined) return { stage: "login" };
-  return { stage: "consent", scopes: effectiveScopes(core, ix.request, ix.record.userId) };
+export async function interactionStage(core: Core, ix: Interaction): Promise<{ stage: "login" } | { stage: "consent"; scopes: string[]; username: string }> {
+  const { userId } = ix.record;
+  if (userId === undefined) return { stage: "login" };
+  const [scopes, user] = await Promise.all([effectiveScopes(core, ix.request, userId), core.storage.users.get(ix.ctx.tenant.id, userId)]);
+  return { stage: "consent", scopes, username: user?.username ?? "" };
 }
 
 export type LoginResult =
@@ -374,33 +386,33 @@ export async function submitLogin(
   const user = await checkPassword(core, ix.ctx, username, password);
   if (user === undefined) return { ok: false };
   // The same user logging in again (prompt=login, max_age) refreshes the browser session instead of forking it.
-  const previous = previousSessionSecret === undefined ? undefined : findLiveSession(core, previousSessionSecret);
+  const previous = previousSessionSecret === undefined ? undefined : await findLiveSession(core, previousSessionSecret);
   const now = core.now();
   let sessionId: string;
   let session: { secret: string; expireTime: number };
-  let persistSession: () => void;
+  let persistSession: (tx: Repositories) => Promise<unknown>;
   if (previous !== undefined && previous.userId === user.id && previous.tenantId === ix.ctx.tenant.id) {
     sessionId = previous.id;
     session = { secret: previousSessionSecret!, expireTime: now + SESSION_TTL };
-    persistSession = () => core.store.sessions.touch(previous.id, now, now + SESSION_TTL);
+    persistSession = (tx) => tx.sessions.touch(previous.id, now, now + SESSION_TTL);
   } else {
     const fresh = newSession(core, { tenantId: ix.ctx.tenant.id, userId: user.id, applicationId: ix.ctx.application.id, amr: ["pwd"] });
     sessionId = fresh.session.id;
     session = { secret: fresh.secret, expireTime: fresh.session.expireTime };
-    persistSession = () => insertSession(core, fresh);
+    persistSession = (tx) => insertSession(tx, fresh);
   }
-  const persistLogin = () => {
-    persistSession();
-    clearFailures(core, ix.ctx, username);
-    core.store.authorizations.setInteractionUser(ix.record.id, user.id, sessionId, now);
+  const persistLogin = async (tx: Repositories) => {
+    await persistSession(tx);
+    await clearFailures(tx, ix.ctx, username);
+    await tx.authorizations.setInteractionUser(ix.record.id, user.id, sessionId, now);
   };
-  if (needsConsent(core, ix.request, user.id)) {
-    core.store.transaction(persistLogin);
+  if (await needsConsent(core, ix.request, user.id)) {
+    await core.storage.transaction(persistLogin);
     return { ok: true, session, next: "consent" };
   }
-  const location = issueCode(core, ix.ctx, ix.request, user.id, sessionId, now, () => {
-    persistLogin();
-    completeInteraction(core, ix);
+  const location = await issueCode(core, ix.ctx, ix.request, user.id, sessionId, now, async (tx) => {
+    await persistLogin(tx);
+    await completeInteraction(tx, ix);
   });
   return { ok: true, session, next: { location } };
 }
@@ -409,22 +421,22 @@ export async function submitLogin(
  * The consent screen: Allow remembers the grant (merged with earlier ones) and issues the code;
  * Deny sends `access_denied` back. The browser session that logged in must still be live.
  */
-export function submitConsent(core: Core, ix: Interaction, allow: boolean, sessionSecret: string | undefined): string {
+export async function submitConsent(core: Core, ix: Interaction, allow: boolean, sessionSecret: string | undefined): Promise<string> {
   const { record, request, ctx } = ix;
-  const session = sessionSecret === undefined ? undefined : findLiveSession(core, sessionSecret);
+  const session = sessionSecret === undefined ? undefined : await findLiveSession(core, sessionSecret);
   if (record.userId === undefined || record.sessionId === undefined || session?.id !== record.sessionId) {
     throw new AuthorizationPageError("You are not signed in any more. Go back to the application and start again.", 403);
   }
   if (!allow) {
-    core.store.transaction(() => completeInteraction(core, ix));
+    await core.storage.transaction((tx) => completeInteraction(tx, ix));
     return errorLocation(core, request, new AuthorizationRedirectError("access_denied", "the user denied the request"));
   }
   const userId = record.userId;
-  const scopes = effectiveScopes(core, request, userId);
+  const scopes = await effectiveScopes(core, request, userId);
   const now = core.now();
-  return issueCode(core, ctx, request, userId, session.id, session.authTime, () => {
-    const before = core.store.authorizations.getConsent(userId, request.clientId);
-    core.store.authorizations.putConsent({
+  return issueCode(core, ctx, request, userId, session.id, session.authTime, async (tx) => {
+    const before = await tx.authorizations.getConsent(userId, request.clientId);
+    await tx.authorizations.putConsent({
       userId,
       clientId: request.clientId,
       tenantId: ctx.tenant.id,
@@ -433,7 +445,7 @@ export function submitConsent(core: Core, ix: Interaction, allow: boolean, sessi
       createTime: before?.createTime ?? now,
       updateTime: now,
     });
-    completeInteraction(core, ix);
+    await completeInteraction(tx, ix);
   });
 }
 

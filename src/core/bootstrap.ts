@@ -1,8 +1,9 @@
-import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newClientId, newId, newSecret } from "../domain/ids.js";
 import { clientDefaults, type Client } from "../domain/types.js";
-import type { Store } from "../storage/store.js";
+import type { Storage } from "../domain/ports.js";
 import type { Secrets } from "./secrets.js";
 import { insertTenant } from "./tenants.js";
 
@@ -28,22 +29,25 @@ export interface BootstrapOptions {
 /**
  * First start: tenant `default`, its default resource, a management application and one
  * client. Returns the credentials when they were generated (the caller prints them once);
- * on every later start does nothing. The file is written before the database commits, so
- * a crash in between leaves no database row whose secret nobody has.
+ * on every later start (or when another instance bootstrapped the same database first) does nothing.
  */
-export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapOptions): BootstrapCredentials | undefined {
-  if (store.settings.get(BOOTSTRAP_MARK) !== undefined) return undefined;
+export async function ensureBootstrap(storage: Storage, secrets: Secrets, opts: BootstrapOptions): Promise<BootstrapCredentials | undefined> {
+  if ((await storage.settings.get(BOOTSTRAP_MARK)) !== undefined) return undefined;
   const fromEnv = opts.clientId !== undefined && opts.clientSecret !== undefined;
   const creds: BootstrapCredentials = {
     tenant_id: DEFAULT_TENANT,
     client_id: opts.clientId ?? newClientId(),
     client_secret: opts.clientSecret ?? newSecret(),
   };
-  if (!fromEnv) writeBootstrapFile(opts.dataDir, creds);
-  store.transaction(() => {
-    const tenant = store.tenants.get(DEFAULT_TENANT) ?? insertTenant(store, DEFAULT_TENANT, opts.now);
-    const applicationId = newId("app");
-    store.applications.insert({
+  const pending = fromEnv ? undefined : writePendingFile(opts.dataDir, creds);
+  const secretHash = secrets.hash("client-secret", creds.client_secret);
+  const applicationId = newId("app");
+  // Instances starting together on one empty database (PostgreSQL) all get here; units of work run one
+  // at a time, so only the first finds no mark inside its transaction.
+  const created = await storage.transaction(async (tx) => {
+    if ((await tx.settings.get(BOOTSTRAP_MARK)) !== undefined) return false;
+    const tenant = (await tx.tenants.get(DEFAULT_TENANT)) ?? (await insertTenant(tx, DEFAULT_TENANT, opts.now));
+    await tx.applications.insert({
       id: applicationId,
       tenantId: tenant.id,
       displayName: "Management",
@@ -56,37 +60,52 @@ export function ensureBootstrap(store: Store, secrets: Secrets, opts: BootstrapO
       tenantId: tenant.id,
       applicationId,
       displayName: "Bootstrap management client",
-      secretHash: secrets.hash("client-secret", creds.client_secret),
+      secretHash,
       ...clientDefaults(opts.now),
       grantTypes: ["client_credentials"],
     };
-    store.clients.insert(client);
-    store.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
-    if (!fromEnv) store.settings.put(BOOTSTRAP_ANNOUNCE, "pending");
+    await tx.clients.insert(client);
+    await tx.settings.put(BOOTSTRAP_MARK, JSON.stringify({ tenant_id: tenant.id, client_id: client.id, create_time: opts.now }));
+    if (!fromEnv) await tx.settings.put(BOOTSTRAP_ANNOUNCE, "pending");
+    return true;
+  }).catch((err: unknown) => {
+    if (pending !== undefined) rmSync(pending, { force: true });
+    throw err;
   });
-  return fromEnv ? undefined : creds;
+  if (pending === undefined) return undefined;
+  if (!created) {
+    rmSync(pending, { force: true });
+    return undefined;
+  }
+  renameSync(pending, join(opts.dataDir, BOOTSTRAP_FILE));
+  return creds;
 }
 
 /**
  * The generated bootstrap credentials, once: for the first start that gets to serve. A first start
  * that failed after bootstrap (a port in use) printed nothing, so the next successful one prints them.
  */
-export function takeBootstrapAnnouncement(store: Store, dataDir: string): BootstrapCredentials | undefined {
-  if (store.settings.get(BOOTSTRAP_ANNOUNCE) !== "pending") return undefined;
+export async function takeBootstrapAnnouncement(storage: Storage, dataDir: string): Promise<BootstrapCredentials | undefined> {
+  if ((await storage.settings.get(BOOTSTRAP_ANNOUNCE)) !== "pending") return undefined;
   let creds: BootstrapCredentials | undefined;
   try {
     creds = JSON.parse(readFileSync(join(dataDir, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials;
   } catch {
     creds = undefined; // The operator removed the file: nothing to print.
   }
-  store.transaction(() => store.settings.put(BOOTSTRAP_ANNOUNCE, "done"));
+  await storage.settings.put(BOOTSTRAP_ANNOUNCE, "done");
   return creds;
 }
 
-function writeBootstrapFile(dataDir: string, creds: BootstrapCredentials): void {
-  const path = join(dataDir, BOOTSTRAP_FILE);
-  const tmp = `${path}.tmp`;
+/**
+ * Written (owner-only) before the database commits, so a crash in between leaves no database row whose
+ * secret nobody has; named per process so that instances sharing a data directory never mix theirs up.
+ */
+function writePendingFile(dataDir: string, creds: BootstrapCredentials): string {
+  // With PostgreSQL nothing else creates the data directory.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tmp = join(dataDir, `${BOOTSTRAP_FILE}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   writeFileSync(tmp, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  return tmp;
 }

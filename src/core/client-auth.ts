@@ -64,7 +64,7 @@ function withBasic(err: OAuthError): OAuthError {
  * the same way, through the same constant-time comparison. The previous secret works during
  * its grace period after a rotation.
  */
-export function authenticateClient(core: Core, creds: ClientCredentials | undefined): ClientContext {
+export async function authenticateClient(core: Core, creds: ClientCredentials | undefined): Promise<ClientContext> {
   if (creds === undefined) throw invalidClient("client authentication is required");
   const fail = (d = "client authentication failed") => {
     const err = invalidClient(d);
@@ -72,7 +72,7 @@ export function authenticateClient(core: Core, creds: ClientCredentials | undefi
     return err;
   };
   if (creds.clientId.length > 256 || (creds.clientSecret?.length ?? 0) > 512) throw fail();
-  const ctx = core.clientContext(creds.clientId);
+  const ctx = await core.clientContext(creds.clientId);
   const secret = creds.clientSecret ?? "";
   // The same secret was verified against the stored hash since this client was last (re)loaded.
   const digest = hash("sha256", secret, "buffer");

@@ -1,6 +1,6 @@
 import type { Config } from "../config.js";
 import type { Application, Client, Resource, Tenant } from "../domain/types.js";
-import type { Store } from "../storage/store.js";
+import type { ChangeTopic, Storage } from "../domain/ports.js";
 import { seconds, type Clock } from "./clock.js";
 import { HashSlots } from "./hash-slots.js";
 import type { KeyRing } from "./keys.js";
@@ -26,51 +26,41 @@ export interface CoreEvents {
 }
 
 /**
- * The token engine's shared state: storage, keys, clock and caches. Feature modules
+ * The token engine's shared state: storage (the ports), keys, clock and caches. Feature modules
  * (grants, admin, sessions) are functions that take a Core.
  */
 export class Core {
   private readonly clientCache = new Map<string, ClientContext>();
   private readonly resourceByUriCache = new Map<string, Resource | null>();
+  /** Counts invalidations, so a read that straddles one is not cached. */
+  private cacheGeneration = 0;
   events: CoreEvents = {};
-  private readonly dataVersionStmt;
-  private dataVersion: number;
-  /** Set after the first data_version read of an event-loop turn; cleared by setImmediate. */
-  private syncedThisTurn = false;
   private readonly invalidationListeners: (() => void)[] = [];
   /** Every scrypt run (password checks and new passwords) goes through these bounded slots. */
   readonly passwordHashes: HashSlots;
 
   constructor(
-    readonly store: Store,
+    readonly storage: Storage,
     readonly secrets: Secrets,
     readonly keys: KeyRing,
     readonly clock: Clock,
     readonly config: Config,
     private issuerValue: string,
   ) {
-    this.dataVersionStmt = store.db.prepare("PRAGMA data_version").pluck();
-    this.dataVersion = this.dataVersionStmt.get() as number;
+    storage.changes.subscribe((topics) => this.otherWriterChanged(topics));
     this.passwordHashes = new HashSlots(config.passwordHashConcurrency, config.passwordHashQueue);
   }
 
-  /**
-   * Drops the caches when another connection (the CLI, another process) committed since we last looked.
-   * Read once per event-loop turn: a request that arrives after another process's commit is read in a
-   * later turn than that commit, so it still sees it, and a burst of requests costs one PRAGMA read.
-   */
+  /** Another writer (the CLI, another process) committed: reload what it may have changed. */
+  private otherWriterChanged(topics: readonly ChangeTopic[]): void {
+    // Signing goes on with the keys in memory until the reload finished; a failed read keeps them.
+    if (topics.includes("signingKeys")) this.keys.reload().catch(() => undefined);
+    if (topics.some((t) => t !== "signingKeys")) this.invalidateCaches();
+  }
+
+  /** Drops the caches (and reloads keys) if another writer committed since we last looked; cheap, see ChangeFeed.poll. */
   syncWithOtherWriters(): void {
-    if (this.syncedThisTurn) return;
-    this.syncedThisTurn = true;
-    setImmediate(() => {
-      this.syncedThisTurn = false;
-    });
-    const version = this.dataVersionStmt.get() as number;
-    if (version !== this.dataVersion) {
-      this.dataVersion = version;
-      this.keys.reload();
-      this.invalidateCaches();
-    }
+    this.storage.changes.poll();
   }
 
   get issuer(): string {
@@ -86,37 +76,51 @@ export class Core {
   }
 
   /** The client with its application, tenant and default resource, or undefined if unknown. */
-  clientContext(clientId: string): ClientContext | undefined {
+  async clientContext(clientId: string): Promise<ClientContext | undefined> {
     this.syncWithOtherWriters();
     const cached = this.clientCache.get(clientId);
     if (cached !== undefined) return cached;
-    const client = this.store.clients.findById(clientId);
+    const generation = this.cacheGeneration;
+    const { storage } = this;
+    const client = await storage.clients.findById(clientId);
     if (client === undefined) return undefined;
-    const application = this.store.applications.get(client.tenantId, client.applicationId);
-    const tenant = this.store.tenants.get(client.tenantId);
-    const defaultResource = this.store.resources.getDefault(client.tenantId);
+    const [application, tenant, defaultResource] = await Promise.all([
+      storage.applications.get(client.tenantId, client.applicationId),
+      storage.tenants.get(client.tenantId),
+      storage.resources.getDefault(client.tenantId),
+    ]);
     if (application === undefined || tenant === undefined || defaultResource === undefined) return undefined;
     const ctx = { client, application, tenant, defaultResource };
+    // A write committed while we read would be lost in the cache: only what was read since the last invalidation is kept.
+    if (generation !== this.cacheGeneration) return ctx;
     if (this.clientCache.size > 10_000) this.clientCache.clear();
     this.clientCache.set(clientId, ctx);
     return ctx;
   }
 
+  /** The cached context of a client, if any (no storage read): e.g. for a log line after authentication. */
+  cachedClientContext(clientId: string): ClientContext | undefined {
+    return this.clientCache.get(clientId);
+  }
+
   /** A tenant's resource by URI, cached; null when there is none. */
-  resourceByUri(tenantId: string, uri: string): Resource | undefined {
+  async resourceByUri(tenantId: string, uri: string): Promise<Resource | undefined> {
     this.syncWithOtherWriters();
     const key = `${tenantId}\n${uri}`;
-    let hit = this.resourceByUriCache.get(key);
-    if (hit === undefined) {
-      hit = this.store.resources.findByUri(tenantId, uri) ?? null;
+    const cached = this.resourceByUriCache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const generation = this.cacheGeneration;
+    const found = await this.storage.resources.findByUri(tenantId, uri);
+    if (generation === this.cacheGeneration) {
       if (this.resourceByUriCache.size > 10_000) this.resourceByUriCache.clear();
-      this.resourceByUriCache.set(key, hit);
+      this.resourceByUriCache.set(key, found ?? null);
     }
-    return hit ?? undefined;
+    return found;
   }
 
   /** Every write to tenants, applications, clients or resources calls this after it commits. */
   invalidateCaches(): void {
+    this.cacheGeneration += 1;
     this.clientCache.clear();
     this.resourceByUriCache.clear();
     for (const listener of this.invalidationListeners) listener();

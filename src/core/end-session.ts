@@ -24,9 +24,9 @@ export type EndSessionStep =
   | { kind: "confirm"; request: LogoutRequest; csrf: string };
 
 /** The post-logout redirect URI must be registered for the client named by client_id or the hint. */
-function checkRequest(core: Core, clientId: string | undefined, postLogoutRedirectUri: string | undefined): void {
+async function checkRequest(core: Core, clientId: string | undefined, postLogoutRedirectUri: string | undefined): Promise<void> {
   if (postLogoutRedirectUri === undefined) return;
-  const ctx: ClientContext | undefined = clientId === undefined || clientId.length > 256 ? undefined : core.clientContext(clientId);
+  const ctx: ClientContext | undefined = clientId === undefined || clientId.length > 256 ? undefined : await core.clientContext(clientId);
   if (ctx === undefined) throw new AuthorizationPageError("post_logout_redirect_uri needs a known client_id or id_token_hint.");
   if (!ctx.client.postLogoutRedirectUris.includes(postLogoutRedirectUri)) {
     throw new AuthorizationPageError("The post_logout_redirect_uri is not registered for this application.");
@@ -47,7 +47,7 @@ const logoutCsrf = (core: Core, sessionSecret: string) => core.secrets.hash("csr
  * RP-Initiated Logout 1.0 §2-§3: without an `id_token_hint` naming the signed-in user, the user is asked
  * first (a cross-site link must not sign anyone out); with one, or with no session to end, it ends at once.
  */
-export function requestLogout(core: Core, input: EndSessionInput): EndSessionStep {
+export async function requestLogout(core: Core, input: EndSessionInput): Promise<EndSessionStep> {
   let clientId = input.clientId;
   let hintedUser: string | undefined;
   if (input.idTokenHint !== undefined) {
@@ -57,24 +57,29 @@ export function requestLogout(core: Core, input: EndSessionInput): EndSessionSte
     clientId = hint.clientId;
     hintedUser = hint.userId;
   }
-  checkRequest(core, clientId, input.postLogoutRedirectUri);
+  await checkRequest(core, clientId, input.postLogoutRedirectUri);
   const request: LogoutRequest = { clientId, postLogoutRedirectUri: input.postLogoutRedirectUri, state: input.state };
-  const session = input.sessionSecret === undefined ? undefined : findLiveSession(core, input.sessionSecret);
+  const session = input.sessionSecret === undefined ? undefined : await findLiveSession(core, input.sessionSecret);
   if (session === undefined) return finish(request);
   if (hintedUser !== session.userId) return { kind: "confirm", request, csrf: logoutCsrf(core, input.sessionSecret!) };
-  endSession(core, session.id, "logged out");
+  await endSession(core, session.id, "logged out");
   return finish(request);
 }
 
 /** The confirmation form's POST: the CSRF token must match the session cookie; then the session ends. */
-export function confirmLogout(core: Core, request: LogoutRequest, csrf: string | undefined, sessionSecret: string | undefined): { kind: "done"; location: string | undefined } {
-  checkRequest(core, request.clientId, request.postLogoutRedirectUri);
-  const session = sessionSecret === undefined ? undefined : findLiveSession(core, sessionSecret);
+export async function confirmLogout(
+  core: Core,
+  request: LogoutRequest,
+  csrf: string | undefined,
+  sessionSecret: string | undefined,
+): Promise<{ kind: "done"; location: string | undefined }> {
+  await checkRequest(core, request.clientId, request.postLogoutRedirectUri);
+  const session = sessionSecret === undefined ? undefined : await findLiveSession(core, sessionSecret);
   if (session !== undefined) {
     if (csrf === undefined || !core.secrets.matches("csrf", `logout:${sessionSecret}`, Buffer.from(csrf, "base64url"))) {
       throw new AuthorizationPageError("The form could not be verified (missing or wrong CSRF token). Go back to the application and sign out again.", 403);
     }
-    endSession(core, session.id, "logged out");
+    await endSession(core, session.id, "logged out");
   }
   return finish(request);
 }

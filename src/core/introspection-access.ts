@@ -7,10 +7,10 @@ import type { ClientContext, Core } from "./core.js";
  * resource the token is for. Never across tenants; never the default resource across applications
  * (those are tessera's own tokens, e.g. for its admin API).
  */
-export function mayIntrospectAccessToken(core: Core, caller: ClientContext, claims: AccessTokenClaims): boolean {
+export async function mayIntrospectAccessToken(core: Core, caller: ClientContext, claims: AccessTokenClaims): Promise<boolean> {
   if (claims.tid !== caller.tenant.id) return false;
   if (claims.app_id === caller.application.id) return true;
   if (claims.aud === caller.defaultResource.uri) return false;
-  const resource = core.store.resources.findByUri(caller.tenant.id, claims.aud);
+  const resource = await core.resourceByUri(caller.tenant.id, claims.aud);
   return resource !== undefined && caller.client.resourceIds.includes(resource.id);
 }

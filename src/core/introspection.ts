@@ -31,9 +31,9 @@ export interface TokenRequestInput {
 
 const looksLikeJwt = (token: string) => token.split(".").length === 3;
 
-function sessionEnded(core: Core, tenantId: string, sid: string | undefined): boolean {
+async function sessionEnded(core: Core, tenantId: string, sid: string | undefined): Promise<boolean> {
   if (sid === undefined) return false;
-  const session = core.store.sessions.get(tenantId, sid);
+  const session = await core.storage.sessions.get(tenantId, sid);
   return session === undefined || session.revokeTime !== undefined;
 }
 
@@ -42,32 +42,32 @@ function sessionEnded(core: Core, tenantId: string, sid: string | undefined): bo
  * /oidc/revoke, and, for user tokens, issued in a session that has not ended and under a
  * refresh family (GRANT_CLAIM) that is not revoked.
  */
-export function liveAccessToken(core: Core, token: string): AccessTokenClaims {
+export async function liveAccessToken(core: Core, token: string): Promise<AccessTokenClaims> {
   const claims = verifyAccessToken(core, token);
-  if (core.store.authorizations.isAccessTokenRevoked(claims.jti)) throw invalidToken("token was revoked");
-  if (sessionEnded(core, claims.tid, claims.sid)) throw invalidToken("the token's session has ended");
-  if (grantRevoked(core, claims)) throw invalidToken("the token's grant was revoked");
+  if (await core.storage.authorizations.isAccessTokenRevoked(claims.jti)) throw invalidToken("token was revoked");
+  if (await sessionEnded(core, claims.tid, claims.sid)) throw invalidToken("the token's session has ended");
+  if (await grantRevoked(core, claims)) throw invalidToken("the token's grant was revoked");
   return claims;
 }
 
 /** Whether the refresh family a user token was issued under is revoked or gone (client tokens have none). */
-function grantRevoked(core: Core, claims: AccessTokenClaims): boolean {
+async function grantRevoked(core: Core, claims: AccessTokenClaims): Promise<boolean> {
   const familyId = claims[GRANT_CLAIM];
   if (familyId === undefined) return false;
-  const family = typeof familyId === "string" ? core.store.refreshTokens.getFamily(familyId) : undefined;
+  const family = typeof familyId === "string" ? await core.storage.refreshTokens.getFamily(familyId) : undefined;
   return family === undefined || family.tenantId !== claims.tid || family.revokeTime !== undefined;
 }
 
-function introspectAccessToken(core: Core, ctx: ClientContext, token: string): IntrospectionResult {
+async function introspectAccessToken(core: Core, ctx: ClientContext, token: string): Promise<IntrospectionResult> {
   let claims: AccessTokenClaims;
   try {
-    claims = liveAccessToken(core, token);
+    claims = await liveAccessToken(core, token);
   } catch (err) {
     if (err instanceof OAuthError && err.kind === "invalid_token") return { active: false };
     throw err;
   }
-  if (!mayIntrospectAccessToken(core, ctx, claims)) return { active: false };
-  const user = claims.sub === claims.client_id ? undefined : core.store.users.get(claims.tid, claims.sub);
+  if (!(await mayIntrospectAccessToken(core, ctx, claims))) return { active: false };
+  const user = claims.sub === claims.client_id ? undefined : await core.storage.users.get(claims.tid, claims.sub);
   const result: IntrospectionResult = {
     active: true,
     client_id: claims.client_id,
@@ -86,9 +86,9 @@ function introspectAccessToken(core: Core, ctx: ClientContext, token: string): I
   return result;
 }
 
-function introspectRefreshToken(core: Core, ctx: ClientContext, token: string): IntrospectionResult {
-  const record = token.length > 256 ? undefined : core.store.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
-  const family = record === undefined ? undefined : core.store.refreshTokens.getFamily(record.familyId);
+async function introspectRefreshToken(core: Core, ctx: ClientContext, token: string): Promise<IntrospectionResult> {
+  const record = token.length > 256 ? undefined : await core.storage.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
+  const family = record === undefined ? undefined : await core.storage.refreshTokens.getFamily(record.familyId);
   const now = core.now();
   if (
     record === undefined ||
@@ -99,12 +99,12 @@ function introspectRefreshToken(core: Core, ctx: ClientContext, token: string): 
     family.maxExpireTime <= now ||
     family.tenantId !== ctx.tenant.id ||
     family.applicationId !== ctx.application.id ||
-    sessionEnded(core, family.tenantId, family.sessionId)
+    (await sessionEnded(core, family.tenantId, family.sessionId))
   ) {
     return { active: false };
   }
-  const resource = family.resourceId === undefined ? ctx.defaultResource : core.store.resources.get(family.tenantId, family.resourceId);
-  const user = core.store.users.get(family.tenantId, family.userId);
+  const resource = family.resourceId === undefined ? ctx.defaultResource : await core.storage.resources.get(family.tenantId, family.resourceId);
+  const user = await core.storage.users.get(family.tenantId, family.userId);
   const result: IntrospectionResult = {
     active: true,
     client_id: family.clientId,
@@ -132,8 +132,8 @@ function requireToken(token: string | undefined): string {
  * for a resource it is assigned (see mayIntrospectAccessToken); anything else (unknown, expired,
  * revoked, consumed, another application's) is `{active:false}`.
  */
-export function introspectToken(core: Core, input: TokenRequestInput): IntrospectionResult {
-  const ctx = authenticateClient(core, input.credentials);
+export async function introspectToken(core: Core, input: TokenRequestInput): Promise<IntrospectionResult> {
+  const ctx = await authenticateClient(core, input.credentials);
   const token = requireToken(input.token);
   if (token.length > 8192) return { active: false };
   return looksLikeJwt(token) ? introspectAccessToken(core, ctx, token) : introspectRefreshToken(core, ctx, token);
@@ -145,8 +145,8 @@ export function introspectToken(core: Core, input: TokenRequestInput): Introspec
  * and userinfo until it expires (resource servers that verify JWTs locally cannot see that).
  * Unknown tokens and tokens issued to another client change nothing.
  */
-export function revokeToken(core: Core, input: TokenRequestInput): void {
-  const ctx = authenticateClientOrPublic(core, input.credentials);
+export async function revokeToken(core: Core, input: TokenRequestInput): Promise<void> {
+  const ctx = await authenticateClientOrPublic(core, input.credentials);
   const token = requireToken(input.token);
   if (token.length > 8192) return;
   const now = core.now();
@@ -159,28 +159,28 @@ export function revokeToken(core: Core, input: TokenRequestInput): void {
     }
     // RFC 7009 §2.1: only the client the token was issued to may revoke it.
     if (claims.tid !== ctx.tenant.id || claims.client_id !== ctx.client.id) return;
-    core.store.transaction(() => {
-      core.store.authorizations.sweep(now);
-      core.store.authorizations.revokeAccessToken(claims.jti, claims.exp);
+    await core.storage.transaction(async (tx) => {
+      await tx.authorizations.sweep(now);
+      await tx.authorizations.revokeAccessToken(claims.jti, claims.exp);
     });
     return;
   }
-  const record = token.length > 256 ? undefined : core.store.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
-  const family = record === undefined ? undefined : core.store.refreshTokens.getFamily(record.familyId);
+  const record = token.length > 256 ? undefined : await core.storage.refreshTokens.getToken(core.secrets.hash("refresh-token", token));
+  const family = record === undefined ? undefined : await core.storage.refreshTokens.getFamily(record.familyId);
   if (family === undefined || family.tenantId !== ctx.tenant.id || family.clientId !== ctx.client.id) return;
-  core.store.transaction(() => core.store.refreshTokens.revokeFamily(family.id, now, "revoked by the client"));
+  await core.storage.refreshTokens.revokeFamily(family.id, now, "revoked by the client");
 }
 
 /** OIDC userinfo: the live user behind a user access token for the tenant's default resource. */
-export function userInfo(core: Core, token: string | undefined): Record<string, unknown> {
+export async function userInfo(core: Core, token: string | undefined): Promise<Record<string, unknown>> {
   if (token === undefined) throw invalidToken("a Bearer access token is required");
-  const claims = liveAccessToken(core, token);
-  const ctx = core.clientContext(claims.client_id);
+  const claims = await liveAccessToken(core, token);
+  const ctx = await core.clientContext(claims.client_id);
   if (ctx === undefined || ctx.tenant.id !== claims.tid) throw invalidToken("the token's client no longer exists");
   if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("userinfo takes access tokens for the default resource");
   if (claims.sub === claims.client_id || claims.auth_time === undefined) throw invalidToken("userinfo takes user access tokens, not client tokens");
   const scopes = (claims.scope ?? "").split(" ");
-  const user = core.store.users.get(claims.tid, claims.sub);
+  const user = await core.storage.users.get(claims.tid, claims.sub);
   if (user === undefined) throw invalidToken("the token's user no longer exists");
   const info: Record<string, unknown> = { sub: user.id };
   if (scopes.includes("email") && user.email !== "") info.email = user.email;

@@ -1,8 +1,8 @@
 import { createHash, hash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { CLOCK_TOLERANCE_S, type SigningAlgorithm } from "../config.js";
-import { invalidToken } from "../domain/errors.js";
-import type { SigningKeyRecord } from "../storage/signing-keys.js";
-import type { Store } from "../storage/store.js";
+import { invalidToken, OAuthError } from "../domain/errors.js";
+import type { Storage } from "../domain/ports.js";
+import type { SigningKeyRecord } from "../domain/records.js";
 import { seconds, type Clock } from "./clock.js";
 import type { Secrets } from "./secrets.js";
 
@@ -42,9 +42,11 @@ export const RSA_MODULUS_BITS = 2048;
  */
 export class KeyRing {
   private keys: LoadedKey[] = [];
+  /** Numbers the reads of the stored keys, so an older read finishing late never replaces a newer one. */
+  private reads = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly storage: Storage,
     private readonly secrets: Secrets,
     private readonly clock: Clock,
     private readonly algorithm: SigningAlgorithm,
@@ -55,16 +57,16 @@ export class KeyRing {
    * first key signs at once; a data dir whose keys are of another algorithm (an upgrade that changed
    * the default) gets a default key that signs after `announceSeconds`, and until then the old key signs.
    */
-  load(inUse: Iterable<SigningAlgorithm> = [], announceSeconds = 0): void {
-    this.reload();
+  async load(inUse: Iterable<SigningAlgorithm> = [], announceSeconds = 0): Promise<void> {
+    await this.reload();
     const now = seconds(this.clock);
     if (!this.keys.some((k) => this.live(k, now))) {
-      this.store.signingKeys.insert(this.generate(this.algorithm, now, now));
-      this.reload();
+      await this.storage.signingKeys.insert(this.generate(this.algorithm, now, now));
+      await this.reload();
     } else if (!this.keys.some((k) => k.alg === this.algorithm && this.live(k, now))) {
-      this.rotate(this.algorithm, announceSeconds, new Set(inUse));
+      await this.rotate(this.algorithm, announceSeconds, new Set(inUse));
     }
-    for (const alg of inUse) this.ensure(alg);
+    for (const alg of inUse) await this.ensure(alg);
   }
 
   /**
@@ -72,11 +74,11 @@ export class KeyRing {
    * The key signs at once (no verifier can expect this algorithm yet); RSA generation is slow,
    * so callers run this outside transactions.
    */
-  ensure(alg: SigningAlgorithm): void {
+  async ensure(alg: SigningAlgorithm): Promise<void> {
     const now = seconds(this.clock);
     if (this.keys.some((k) => k.alg === alg && this.live(k, now))) return;
-    this.store.signingKeys.insert(this.generate(alg, now, now));
-    this.reload();
+    await this.storage.signingKeys.insert(this.generate(alg, now, now));
+    await this.reload();
   }
 
   /**
@@ -84,27 +86,30 @@ export class KeyRing {
    * current key of that algorithm retires when the new one activates and stays published for
    * RETIRED_KEY_PUBLISH_SECONDS; so do keys of algorithms no longer in use when the default changes.
    */
-  rotate(algorithm: SigningAlgorithm = this.algorithm, announceSeconds = 0, inUse?: ReadonlySet<SigningAlgorithm>): SigningKeyRecord {
+  async rotate(algorithm: SigningAlgorithm = this.algorithm, announceSeconds = 0, inUse?: ReadonlySet<SigningAlgorithm>): Promise<SigningKeyRecord> {
     const now = seconds(this.clock);
     const next = this.generate(algorithm, now, now + announceSeconds);
-    const retires = (k: LoadedKey) =>
-      k.record.retireTime === undefined &&
-      (k.alg === algorithm || (inUse !== undefined && algorithm === this.algorithm && !inUse.has(k.alg)));
-    this.store.transaction(() => {
-      for (const k of this.keys) {
-        if (retires(k)) this.store.signingKeys.retire(k.record.kid, next.activateTime, next.activateTime + RETIRED_KEY_PUBLISH_SECONDS);
+    const retires = (k: SigningKeyRecord) =>
+      k.retireTime === undefined &&
+      (k.algorithm === algorithm || (inUse !== undefined && algorithm === this.algorithm && !inUse.has(k.algorithm as SigningAlgorithm)));
+    await this.storage.transaction(async (tx) => {
+      for (const k of await tx.signingKeys.list()) {
+        if (retires(k)) await tx.signingKeys.retire(k.kid, next.activateTime, next.activateTime + RETIRED_KEY_PUBLISH_SECONDS);
       }
-      this.store.signingKeys.insert(next);
+      await tx.signingKeys.insert(next);
     });
-    this.reload();
+    await this.reload();
     return next;
   }
 
   /** Re-reads the stored keys (another process, such as `tessera keys rotate`, changed them). */
-  reload(): void {
+  async reload(): Promise<void> {
+    const read = ++this.reads;
+    const records = await this.storage.signingKeys.list();
+    if (read !== this.reads) return;
     const loaded = new Map(this.keys.map((k) => [k.record.kid, k]));
     // Decoding (and importing an RSA key) once per key: a reload keeps the KeyObjects it already has.
-    this.keys = this.store.signingKeys.list().map((r) => {
+    this.keys = records.map((r) => {
       const known = loaded.get(r.kid);
       return known === undefined ? this.decode(r) : { ...known, record: r };
     });
@@ -116,9 +121,9 @@ export class KeyRing {
   }
 
   /** Drops keys whose publication ended; returns how many. */
-  purgeExpired(): number {
-    const removed = this.store.transaction(() => this.store.signingKeys.purgeExpired(seconds(this.clock)));
-    if (removed > 0) this.reload();
+  async purgeExpired(): Promise<number> {
+    const removed = await this.storage.signingKeys.purgeExpired(seconds(this.clock));
+    if (removed > 0) await this.reload();
     return removed;
   }
 
@@ -144,15 +149,36 @@ export class KeyRing {
    * default signs; an algorithm whose only key is still announced signs with that key.
    */
   private signer(alg: SigningAlgorithm, now: number): LoadedKey {
+    const key = this.find(alg, now);
+    if (key !== undefined) return key;
+    // `ready` was not awaited for this algorithm (signing itself stays synchronous).
+    this.ensure(alg).catch(() => undefined);
+    throw new OAuthError("unavailable", `no ${alg} signing key is loaded yet; retry shortly`);
+  }
+
+  private find(alg: SigningAlgorithm, now: number): LoadedKey | undefined {
     const active = (k: LoadedKey) => k.record.activateTime <= now && this.live(k, now);
-    const key =
+    return (
       this.keys.find((k) => k.alg === alg && active(k)) ??
       (alg === this.algorithm ? this.keys.find((k) => active(k) && k.record.retireTime !== undefined) : undefined) ??
-      this.keys.findLast((k) => k.alg === alg && this.live(k, now));
-    if (key !== undefined) return key;
-    // Another process named the algorithm in a client or resource after this one loaded its keys.
-    this.ensure(alg);
-    return this.signer(alg, now);
+      this.keys.findLast((k) => k.alg === alg && this.live(k, now))
+    );
+  }
+
+  /**
+   * Makes sure each algorithm (undefined: the default) has a key to sign with before a request signs:
+   * undefined at once when all have, else a promise of the keys generated (another process named an
+   * algorithm in a client or resource after this one loaded its keys). Call outside transactions.
+   */
+  ready(first: SigningAlgorithm | undefined, second?: SigningAlgorithm): Promise<void> | undefined {
+    if (first === undefined && second === undefined) return undefined;
+    const now = seconds(this.clock);
+    const missing = (alg: SigningAlgorithm | undefined) => alg !== undefined && this.find(alg, now) === undefined;
+    if (!missing(first) && !missing(second)) return undefined;
+    return (async () => {
+      if (missing(first)) await this.ensure(first!);
+      if (missing(second)) await this.ensure(second!);
+    })();
   }
 
   /** The algorithm of the key that signs `alg` (the default when undefined) now. */

@@ -1,6 +1,6 @@
 import { OAuthError } from "../domain/errors.js";
-import type { User } from "../domain/types.js";
-import { usernameKey } from "../storage/users.js";
+import type { Repositories } from "../domain/ports.js";
+import { usernameKey, type User } from "../domain/types.js";
 import type { ClientContext, Core } from "./core.js";
 import { PASSWORD_MAX, verifyPassword } from "./passwords.js";
 
@@ -35,31 +35,31 @@ export async function checkPassword(core: Core, ctx: ClientContext, username: st
   const tenantId = ctx.tenant.id;
   const valid = username.length > 0 && username.length <= USERNAME_MAX && password.length > 0 && password.length <= PASSWORD_MAX;
   const key = throttleKey(ctx, username.slice(0, USERNAME_MAX));
-  const state = core.store.loginThrottle.get(tenantId, key);
+  const state = await core.storage.loginThrottle.get(tenantId, key);
   if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
 
-  const found = valid ? core.store.users.findByUsername(tenantId, username) : undefined;
+  const found = valid ? await core.storage.users.findByUsername(tenantId, username) : undefined;
   const user = found?.applicationIds.includes(ctx.application.id) ? found : undefined;
   const ok = await core.passwordHashes.run(() => verifyPassword(password.slice(0, PASSWORD_MAX), user?.passwordHash));
   if (ok && user !== undefined) return user;
-  recordFailure(core, tenantId, key);
+  await recordFailure(core, tenantId, key);
   return undefined;
 }
 
 /** Forgets the username's failures; call inside the transaction that completes a successful sign-in. */
-export function clearFailures(core: Core, ctx: ClientContext, username: string): void {
-  core.store.loginThrottle.clear(ctx.tenant.id, throttleKey(ctx, username));
+export function clearFailures(tx: Repositories, ctx: ClientContext, username: string): Promise<void> {
+  return tx.loginThrottle.clear(ctx.tenant.id, throttleKey(ctx, username));
 }
 
 /** Counts a failure; from the fifth within the window on, locks for 30 s, 60 s, … at most 15 min. */
-function recordFailure(core: Core, tenantId: string, key: string): void {
+async function recordFailure(core: Core, tenantId: string, key: string): Promise<void> {
   const now = core.now();
-  core.store.transaction(() => {
-    const previous = core.store.loginThrottle.get(tenantId, key);
+  await core.storage.transaction(async (tx) => {
+    const previous = await tx.loginThrottle.get(tenantId, key);
     const fresh = previous === undefined || now - previous.lastFailureTime > THROTTLE_WINDOW;
     const failures = fresh ? 1 : previous.failures + 1;
     const excess = failures - THROTTLE_FREE_FAILURES;
     const lock = excess > 0 ? Math.min(THROTTLE_FIRST_LOCK * 2 ** Math.min(excess - 1, 20), THROTTLE_MAX_LOCK) : 0;
-    core.store.loginThrottle.put(tenantId, key, { failures, lastFailureTime: now, lockedUntil: lock > 0 ? now + lock : 0 });
+    await tx.loginThrottle.put(tenantId, key, { failures, lastFailureTime: now, lockedUntil: lock > 0 ? now + lock : 0 });
   });
 }

@@ -1,6 +1,7 @@
 import { invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError } from "../domain/errors.js";
 import { clientAllowsGrant } from "../domain/types.js";
-import type { RefreshFamily, RefreshTokenRecord } from "../storage/refresh-tokens.js";
+import type { RefreshFamily } from "../domain/records.js";
+import { rotationPrecheck, type RotationFailure } from "../domain/refresh-rotation.js";
 import type { ClientCredentials } from "./client-auth.js";
 import type { ClientContext, Core } from "./core.js";
 import { refreshTokenExpiry } from "./lifetimes.js";
@@ -9,8 +10,7 @@ import { authenticateClientOrPublic } from "./public-clients.js";
 import { lifetimesFor, resolveTargetResource, type TokenSet } from "./tokens.js";
 import { signUserTokens, type UserSnapshot } from "./user-tokens.js";
 
-/** How many times one consumed token may be retried inside the client's reuse leeway (a burst of parallel duplicates fits). */
-export const MAX_REUSE_RETRIES = 64;
+export { MAX_REUSE_RETRIES } from "../domain/refresh-rotation.js";
 const MAX_TOKEN_LENGTH = 512;
 
 const INVALID = "the refresh token is invalid, expired or revoked";
@@ -28,9 +28,6 @@ export interface RefreshInput {
   scope?: string | undefined;
 }
 
-type Failure = "reuse" | "revoked" | "expired" | "reauthenticate";
-type Outcome = "rotated" | "retried" | Failure;
-
 /**
  * The successor of a presented refresh token: a MAC of it under a server key. Deterministic, so
  * a retry inside the reuse leeway gets the very same successor without any plaintext stored.
@@ -42,8 +39,8 @@ export function successorOf(core: Core, presented: string): string {
 /**
  * Rotates a refresh token (RFC 6749 §6 with rotation): consumes the presented token and issues
  * its successor in the same family, with fresh access and ID tokens. The tokens are signed
- * before the write; the conditional consume inside the (group-committed) transaction decides
- * who wins, and a loser's signed tokens are discarded.
+ * before the write; the conditional consume inside the atomic rotation write (Storage.rotateRefreshToken)
+ * decides who wins, and a loser's signed tokens are discarded.
  */
 export async function rotateRefreshToken(core: Core, input: RefreshInput): Promise<TokenSet> {
   const { ctx } = input;
@@ -54,7 +51,7 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   }
   if (presented.length > MAX_TOKEN_LENGTH) throw invalidGrant(INVALID);
   const hash = core.secrets.hash("refresh-token", presented);
-  const found = core.store.refreshTokens.getTokenWithFamily(hash);
+  const found = await core.storage.refreshTokens.getTokenWithFamily(hash);
   // Another application's token is simply unknown here: it is neither honoured nor revoked.
   if (found === undefined) throw invalidGrant(INVALID);
   const { token, family } = found;
@@ -64,11 +61,11 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
     throw invalidGrant(INVALID);
   }
   const now = core.now();
-  const early = precheck(token, family, now);
+  const early = rotationPrecheck(token, family, now);
   if (early !== undefined) throw failure(early);
 
-  const familyResource = resolveTargetResource(core, ctx, familyResourceUri(core, ctx, family));
-  const resource = input.resource === undefined || input.resource === "" ? familyResource : resolveTargetResource(core, ctx, input.resource);
+  const familyResource = await resolveTargetResource(core, ctx, await familyResourceUri(core, ctx, family));
+  const resource = input.resource === undefined || input.resource === "" ? familyResource : await resolveTargetResource(core, ctx, input.resource);
   // RFC 8707 §2.2: only the resource the original grant covered.
   if (resource.id !== familyResource.id) throw invalidTarget("the refresh token was not granted for this resource");
   const granted = parseScope(family.scope);
@@ -77,17 +74,26 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   if (widened !== undefined) throw invalidScope(`scope "${widened}" was not granted to this refresh token`);
 
   // Roles are re-read (a role taken away stops at the next refresh); the rest is the family's snapshot.
-  const roles = core.store.users.memberRoles(family.tenantId, family.userId, family.applicationId);
+  const roles = await core.storage.users.memberRoles(family.tenantId, family.userId, family.applicationId);
   if (roles === undefined) throw invalidGrant("the user no longer has access to this application");
   const snapshot = { ...(family.claims as unknown as UserSnapshot), roles };
+  const keysReady = core.keys.ready(resource.signingAlg, ctx.client.idTokenSignedResponseAlg);
+  if (keysReady !== undefined) await keysReady;
   const signed = signUserTokens(core, { ctx, resource, userId: family.userId, scopes, snapshot, authTime: family.authTime, sid: family.sessionId, grantId: family.id });
 
   const successor = successorOf(core, presented);
   const successorHash = core.secrets.hash("refresh-token", successor);
   const { refreshTokenTtl } = lifetimesFor(ctx, familyResource);
-  const outcome = await core.store.batched(() =>
-    commitRotation(core, { ctx, hash, successorHash, family, generation: token.generation + 1, refreshTokenTtl, now: core.now() }),
-  );
+  const writeTime = core.now();
+  const outcome = await core.storage.rotateRefreshToken({
+    hash,
+    successorHash,
+    familyId: family.id,
+    generation: token.generation + 1,
+    successorExpireTime: refreshTokenExpiry(writeTime, refreshTokenTtl, family.maxExpireTime),
+    reuseLeeway: ctx.client.reuseLeeway,
+    now: writeTime,
+  });
   if (outcome === "reuse") core.events.refreshReuseDetected?.();
   if (outcome !== "rotated" && outcome !== "retried") throw failure(outcome);
 
@@ -107,80 +113,23 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
  * The `refresh_token` grant of the token endpoint: a confidential client authenticates with its
  * secret; a public client (no secret) identifies itself by client_id alone (RFC 6749 §6).
  */
-export function refreshTokenGrant(
+export async function refreshTokenGrant(
   core: Core,
   credentials: ClientCredentials | undefined,
   input: Omit<RefreshInput, "ctx">,
 ): Promise<TokenSet> {
-  return rotateRefreshToken(core, { ...input, ctx: authenticateClientOrPublic(core, credentials) });
+  return rotateRefreshToken(core, { ...input, ctx: await authenticateClientOrPublic(core, credentials) });
 }
 
-/** What can be refused from a read outside the transaction (the transaction re-checks all of it). */
-function precheck(token: RefreshTokenRecord, family: RefreshFamily, now: number): Failure | undefined {
-  if (family.revokeTime !== undefined) return "revoked";
-  if (family.maxExpireTime <= now) return "reauthenticate";
-  if (token.consumeTime === undefined && token.expireTime <= now) return "expired";
-  return undefined;
-}
-
-function failure(outcome: Failure): OAuthError {
+function failure(outcome: RotationFailure): OAuthError {
   const description = { reuse: REUSED, revoked: REVOKED, expired: EXPIRED, reauthenticate: REAUTHENTICATE }[outcome];
   return invalidGrant(description);
 }
 
 /** The URI of the resource the family was issued for (deleted resources refuse the refresh). */
-function familyResourceUri(core: Core, ctx: ClientContext, family: RefreshFamily): string | undefined {
+async function familyResourceUri(core: Core, ctx: ClientContext, family: RefreshFamily): Promise<string | undefined> {
   if (family.resourceId === undefined || family.resourceId === ctx.defaultResource.id) return undefined;
-  const resource = core.store.resources.get(family.tenantId, family.resourceId);
+  const resource = await core.storage.resources.get(family.tenantId, family.resourceId);
   if (resource === undefined) throw invalidGrant("the resource this refresh token was issued for no longer exists");
   return resource.uri;
-}
-
-interface Rotation {
-  ctx: ClientContext;
-  hash: Buffer;
-  successorHash: Buffer;
-  /** As read before the transaction: only its immutable id and max_expire_time are used. */
-  family: RefreshFamily;
-  generation: number;
-  refreshTokenTtl: number;
-  now: number;
-}
-
-/**
- * The write of one rotation, inside a transaction: the conditional consume decides the winner;
- * a token that was not consumable is classified from a fresh read (retry inside the leeway,
- * reuse, or plain failure).
- */
-function commitRotation(core: Core, r: Rotation): Outcome {
-  const repo = core.store.refreshTokens;
-  if (repo.consume(r.hash, r.now)) {
-    repo.insertToken({
-      hash: r.successorHash,
-      familyId: r.family.id,
-      generation: r.generation,
-      createTime: r.now,
-      expireTime: refreshTokenExpiry(r.now, r.refreshTokenTtl, r.family.maxExpireTime),
-    });
-    return "rotated";
-  }
-  const token = repo.getToken(r.hash);
-  const family = token && repo.getFamily(token.familyId);
-  if (token === undefined || family === undefined) return "revoked";
-  const refused = precheck(token, family, r.now);
-  if (refused !== undefined) return refused;
-  if (token.consumeTime === undefined) return "expired";
-  const leeway = r.ctx.client.reuseLeeway;
-  const successor = repo.getToken(r.successorHash);
-  const retry =
-    leeway > 0 &&
-    r.now - token.consumeTime <= leeway &&
-    token.reuseCount < MAX_REUSE_RETRIES &&
-    successor !== undefined &&
-    successor.consumeTime === undefined &&
-    successor.expireTime > r.now;
-  if (retry && repo.countReuse(r.hash, token.reuseCount)) return "retried";
-  repo.revokeFamily(family.id, r.now, "reuse_detected");
-  repo.recordReuse(family, token.generation, r.now);
-  return "reuse";
 }

@@ -1,5 +1,6 @@
 import { SESSION_TTL } from "../config.js";
 import { newId, newSecret } from "../domain/ids.js";
+import type { Repositories } from "../domain/ports.js";
 import type { Session } from "../domain/types.js";
 import type { Core } from "./core.js";
 
@@ -32,24 +33,24 @@ export function newSession(core: Core, init: { tenantId: string; userId: string;
 }
 
 /** Stores a new session; call inside the transaction that also stores what it issued. */
-export function insertSession(core: Core, s: NewSession): void {
-  core.store.sessions.insert(s.session, s.secretHash);
+export function insertSession(tx: Repositories, s: NewSession): Promise<void> {
+  return tx.sessions.insert(s.session, s.secretHash);
 }
 
 /** The live session a secret session id names, or undefined (unknown, expired or ended). */
-export function findLiveSession(core: Core, secret: string): Session | undefined {
+export async function findLiveSession(core: Core, secret: string): Promise<Session | undefined> {
   if (secret.length > 256) return undefined;
-  const session = core.store.sessions.findBySecretHash(core.secrets.hash("session", secret));
+  const session = await core.storage.sessions.findBySecretHash(core.secrets.hash("session", secret));
   if (session === undefined || session.revokeTime !== undefined || session.expireTime <= core.now()) return undefined;
   return session;
 }
 
 /** Ends a session and revokes every refresh token family born in it, atomically. */
-export function endSession(core: Core, sessionId: string, reason: string): boolean {
+export function endSession(core: Core, sessionId: string, reason: string): Promise<boolean> {
   const now = core.now();
-  return core.store.transaction(() => {
-    const ended = core.store.sessions.revoke(sessionId, now);
-    core.store.refreshTokens.revokeSessionFamilies(sessionId, now, reason);
+  return core.storage.transaction(async (tx) => {
+    const ended = await tx.sessions.revoke(sessionId, now);
+    await tx.refreshTokens.revokeSessionFamilies(sessionId, now, reason);
     return ended;
   });
 }

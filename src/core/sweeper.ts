@@ -19,17 +19,15 @@ export interface SweepCounts {
  * refreshed at all), expired sessions no family refers to any more, stale password throttles and
  * old reuse events. Each kind is its own short transaction of at most `limit` rows.
  */
-export function sweepOnce(core: Core, limit = SWEEP_BATCH): SweepCounts {
+export async function sweepOnce(core: Core, limit = SWEEP_BATCH): Promise<SweepCounts> {
   const now = core.now();
-  const { store } = core;
-  const families =
-    store.transaction(() => store.refreshTokens.sweepPastMaxRotation(now, limit)) +
-    store.transaction(() => store.refreshTokens.sweepDeadChains(now, limit));
+  const { storage } = core;
+  const families = (await storage.refreshTokens.sweepPastMaxRotation(now, limit)) + (await storage.refreshTokens.sweepDeadChains(now, limit));
   return {
     families,
-    sessions: store.transaction(() => store.sessions.sweep(now, limit)),
-    throttles: store.transaction(() => store.loginThrottle.sweep(now - THROTTLE_WINDOW, now, limit)),
-    reuseEvents: store.transaction(() => store.refreshTokens.sweepReuseEvents(now - REUSE_EVENT_RETENTION, limit)),
+    sessions: await storage.sessions.sweep(now, limit),
+    throttles: await storage.loginThrottle.sweep(now - THROTTLE_WINDOW, now, limit),
+    reuseEvents: await storage.refreshTokens.sweepReuseEvents(now - REUSE_EVENT_RETENTION, limit),
   };
 }
 
@@ -37,6 +35,7 @@ export function sweepOnce(core: Core, limit = SWEEP_BATCH): SweepCounts {
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private running = false;
 
   constructor(
     private readonly core: Core,
@@ -51,13 +50,18 @@ export class Sweeper {
   }
 
   private drain(): void {
-    if (this.stopped || !this.core.store.db.open) return;
-    try {
-      const counts = sweepOnce(this.core);
-      if (Object.values(counts).some((n) => n >= SWEEP_BATCH)) setImmediate(() => this.drain());
-    } catch (err) {
-      this.onError(err);
-    }
+    if (this.stopped || this.running || !this.core.storage.isOpen) return;
+    this.running = true;
+    sweepOnce(this.core).then(
+      (counts) => {
+        this.running = false;
+        if (Object.values(counts).some((n) => n >= SWEEP_BATCH)) setImmediate(() => this.drain());
+      },
+      (err: unknown) => {
+        this.running = false;
+        this.onError(err);
+      },
+    );
   }
 
   stop(): void {

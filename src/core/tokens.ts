@@ -34,10 +34,10 @@ export interface TokenSet {
  * The resource a request targets (RFC 8707): none or `userid-api` is the tenant's default
  * resource; any other must be an absolute URI of a resource assigned to the client.
  */
-export function resolveTargetResource(core: Core, ctx: ClientContext, requested: string | undefined): Resource {
+export async function resolveTargetResource(core: Core, ctx: ClientContext, requested: string | undefined): Promise<Resource> {
   if (requested === undefined || requested === "" || requested === DEFAULT_RESOURCE_URI) return ctx.defaultResource;
   const uri = parseResourceIndicator(requested);
-  const resource = core.resourceByUri(ctx.tenant.id, uri);
+  const resource = await core.resourceByUri(ctx.tenant.id, uri);
   if (resource?.isDefault) return resource;
   if (resource === undefined || !ctx.client.resourceIds.includes(resource.id)) {
     throw invalidTarget(`resource "${truncate(uri)}" is not available to this client`);

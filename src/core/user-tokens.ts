@@ -1,6 +1,7 @@
 import { newId, newSecret } from "../domain/ids.js";
 import type { Resource, User } from "../domain/types.js";
-import type { RefreshFamily } from "../storage/refresh-tokens.js";
+import type { Repositories } from "../domain/ports.js";
+import type { RefreshFamily } from "../domain/records.js";
 import type { ClientContext, Core } from "./core.js";
 import { halfHash } from "./keys.js";
 import { refreshTokenExpiry } from "./lifetimes.js";
@@ -115,9 +116,9 @@ export function newRefreshFamily(core: Core, input: UserTokenInput): NewRefreshT
   };
 }
 
-export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
-  core.store.refreshTokens.insertFamily(r.family);
-  core.store.refreshTokens.insertToken({ hash: r.hash, familyId: r.family.id, generation: 0, createTime: r.family.createTime, expireTime: r.expireTime });
+export async function insertRefreshFamily(tx: Repositories, r: NewRefreshToken): Promise<void> {
+  await tx.refreshTokens.insertFamily(r.family);
+  await tx.refreshTokens.insertToken({ hash: r.hash, familyId: r.family.id, generation: 0, createTime: r.family.createTime, expireTime: r.expireTime });
 }
 
 /**
@@ -126,15 +127,16 @@ export function insertRefreshFamily(core: Core, r: NewRefreshToken): void {
  * whatever `persist` writes (a new session, a session touch, a consumed code: it sees the new
  * family, if any, and the access token).
  */
-export function issueUserTokens(
+export async function issueUserTokens(
   core: Core,
-  input: UserTokenInput & { offline: boolean; persist?: (refresh: NewRefreshToken | undefined, access: SignedAccessToken) => void },
-): TokenSet {
+  input: UserTokenInput & { offline: boolean; persist?: (tx: Repositories, refresh: NewRefreshToken | undefined, access: SignedAccessToken) => Promise<void> },
+): Promise<TokenSet> {
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
+  await core.keys.ready(input.resource.signingAlg, input.ctx.client.idTokenSignedResponseAlg);
   const signed = signUserTokens(core, { ...input, grantId: refresh?.family.id });
-  core.store.transaction(() => {
-    input.persist?.(refresh, signed.access);
-    if (refresh !== undefined) insertRefreshFamily(core, refresh);
+  await core.storage.transaction(async (tx) => {
+    await input.persist?.(tx, refresh, signed.access);
+    if (refresh !== undefined) await insertRefreshFamily(tx, refresh);
   });
   const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };
   if (refresh !== undefined) result.refresh_token = refresh.token;

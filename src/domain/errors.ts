@@ -110,22 +110,34 @@ export const notFound = (d: string) => new OAuthError("not_found", d);
 export const alreadyExists = (d: string) => new OAuthError("already_exists", d);
 export const failedPrecondition = (d: string) => new OAuthError("failed_precondition", d);
 
+/**
+ * An engine-neutral storage failure, thrown by storage adapters (which keep their engine's error codes
+ * to themselves) and mapped to an OAuthError in `toOAuthError`:
+ * "conflict" a duplicate key (ALREADY_EXISTS), "busy" the database stayed locked (UNAVAILABLE, retry
+ * shortly), "unavailable" it cannot take writes or be reached now (disk full, read-only, connection lost).
+ */
+export type StorageErrorKind = "conflict" | "busy" | "unavailable";
+
+export class StorageError extends Error {
+  override readonly name = "StorageError";
+  constructor(
+    readonly kind: StorageErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const STORAGE_DESCRIPTIONS: Record<StorageErrorKind, [OAuthErrorKind, string]> = {
+  conflict: ["already_exists", "the record already exists"],
+  busy: ["unavailable", "the database is busy, retry shortly"],
+  unavailable: ["unavailable", "the database cannot accept writes right now"],
+};
+
 /** Any thrown value as an OAuthError; unknown failures become a description-free server_error. */
 export function toOAuthError(err: unknown): OAuthError {
   if (err instanceof OAuthError) return err;
-  if (isSqliteBusy(err)) return new OAuthError("unavailable", "the database is busy, retry shortly");
-  if (isSqliteFull(err)) return new OAuthError("unavailable", "the database cannot accept writes right now");
+  if (err instanceof StorageError) return new OAuthError(...STORAGE_DESCRIPTIONS[err.kind]);
   return new OAuthError("server_error", "internal error");
-}
-
-function sqliteCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined;
-}
-export function isSqliteBusy(err: unknown): boolean {
-  const code = sqliteCode(err);
-  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code?.startsWith("SQLITE_BUSY_") === true;
-}
-export function isSqliteFull(err: unknown): boolean {
-  const code = sqliteCode(err);
-  return code === "SQLITE_FULL" || code === "SQLITE_READONLY" || code === "SQLITE_IOERR" || code?.startsWith("SQLITE_IOERR_") === true || code === "SQLITE_CANTOPEN";
 }

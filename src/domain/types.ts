@@ -85,6 +85,9 @@ export interface User {
   updateTime: number;
 }
 
+/** Usernames compare case-insensitively (Unicode-aware): the key storage looks them up by. */
+export const usernameKey = (username: string): string => username.normalize("NFKC").toLowerCase();
+
 export interface Session {
   /** Public id: the `sid` claim. The secret session_id is only stored hashed. */
   id: string;

@@ -57,7 +57,7 @@ export class Observer {
       tokenIssued: (grant) => this.metrics.tokensIssued.inc(grant),
       refreshReuseDetected: () => this.metrics.refreshReuse.inc(),
     };
-    core.store.onBusyRetry = () => this.metrics.busyRetries.inc();
+    core.storage.events.retried = () => this.metrics.busyRetries.inc();
   }
 
   addRpcPaths(paths: Iterable<string>): void {

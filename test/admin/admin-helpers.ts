@@ -110,16 +110,16 @@ export async function expectFailure(call: Promise<unknown>, code: number, messag
 export const managementToken = (server: TestServer): Promise<string> => clientToken(server);
 
 /** A client of a fresh application (fixtures), and a token minting function for it. */
-export function fixtureClient(server: TestServer, opts: { tenantId?: string; management?: boolean } = {}) {
-  const applicationId = createApplication(server.app, opts);
-  const { clientId, clientSecret } = createClientFixture(server.app, applicationId, { tenantId: opts.tenantId ?? "default" });
+export async function fixtureClient(server: TestServer, opts: { tenantId?: string; management?: boolean } = {}) {
+  const applicationId = await createApplication(server.app, opts);
+  const { clientId, clientSecret } = await createClientFixture(server.app, applicationId, { tenantId: opts.tenantId ?? "default" });
   return { applicationId, clientId, clientSecret, token: (form: Record<string, string> = {}) => clientToken(server, form, server.basic(clientId, clientSecret)) };
 }
 
 /** A second tenant with its own management application and client. */
-export function secondTenant(server: TestServer, name: string) {
-  createTenant(server.app, name);
-  return fixtureClient(server, { tenantId: name, management: true });
+export async function secondTenant(server: TestServer, name: string) {
+  await createTenant(server.app, name);
+  return await fixtureClient(server, { tenantId: name, management: true });
 }
 
 export const Code = {

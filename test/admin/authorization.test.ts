@@ -36,9 +36,9 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
 
     it("refuses a token issued for another resource", async () => {
       const uri = `https://${unique("api")}.example.com`;
-      const resourceId = createResource(server.app, uri);
-      const app = createApplication(server.app, { management: true });
-      const { clientId, clientSecret } = createClient(server.app, app, { resourceIds: [resourceId] });
+      const resourceId = await createResource(server.app, uri);
+      const app = await createApplication(server.app, { management: true });
+      const { clientId, clientSecret } = await createClient(server.app, app, { resourceIds: [resourceId] });
       const token = await clientToken(server, { resource: uri }, server.basic(clientId, clientSecret));
       await expectFailure(admin.applications.listApplications({}, token), Code.Unauthenticated, /another resource/, "invalid_token");
       const good = await clientToken(server, {}, server.basic(clientId, clientSecret));
@@ -46,20 +46,20 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
     });
 
     it("refuses a user access token and a token whose client was deleted", async () => {
-      const m = fixtureClient(server, { management: true });
+      const m = await fixtureClient(server, { management: true });
       const { userId } = await createUser(server.app, { applicationIds: [m.applicationId] });
       const core = server.app.core;
-      const ctx = core.clientContext(m.clientId)!;
-      const userToken = issueUserTokens(core, {
+      const ctx = (await core.clientContext(m.clientId))!;
+      const userToken = (await issueUserTokens(core, {
         ctx,
         resource: ctx.defaultResource,
         userId,
         scopes: [],
-        snapshot: snapshotOf(core.store.users.get("default", userId)!, ["pwd"]),
+        snapshot: snapshotOf((await core.storage.users.get("default", userId))!, ["pwd"]),
         authTime: core.now(),
         sid: undefined,
         offline: false,
-      }).access_token;
+      })).access_token;
       await expectFailure(admin.applications.listApplications({}, userToken), Code.Unauthenticated, /client access token/);
 
       const token = await m.token();
@@ -70,18 +70,18 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
 
   describe("a non-management application", () => {
     it("may not create resources or applications, nor change or delete resources", async () => {
-      const own = fixtureClient(server);
+      const own = await fixtureClient(server);
       const token = await own.token();
       await expectFailure(admin.resources.createResource({ resource: { uri: "https://x.example.com" } }, token), Code.PermissionDenied, undefined, "forbidden");
       await expectFailure(admin.applications.createApplication({ application: { displayName: "x" } }, token), Code.PermissionDenied);
-      const defaultId = server.app.core.store.resources.getDefault("default")!.id;
+      const defaultId = (await server.app.core.storage.resources.getDefault("default"))!.id;
       await expectFailure(admin.resources.updateResource({ resource: { id: defaultId, displayName: "x" }, updateMask: { paths: ["display_name"] } }, token), Code.PermissionDenied);
       await expectFailure(admin.resources.deleteResource({ id: defaultId }, token), Code.PermissionDenied);
     });
 
     it("reads its own application and only that", async () => {
-      const own = fixtureClient(server);
-      const other = fixtureClient(server);
+      const own = await fixtureClient(server);
+      const other = await fixtureClient(server);
       const token = await own.token();
       expect((await admin.applications.getApplication({ id: own.applicationId }, token)).application?.id).toBe(own.applicationId);
       await expectFailure(admin.applications.getApplication({ id: other.applicationId }, token), Code.NotFound, undefined, "not_found");
@@ -91,8 +91,8 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
     });
 
     it("manages its own clients; another application's are not found", async () => {
-      const own = fixtureClient(server);
-      const other = fixtureClient(server);
+      const own = await fixtureClient(server);
+      const other = await fixtureClient(server);
       const token = await own.token();
       const created = await admin.applications.createClient({ client: { applicationId: own.applicationId, displayName: "mine" } }, token);
       await admin.applications.updateClient({ client: { id: created.client!.id, displayName: "renamed" }, updateMask: { paths: ["display_name"] } }, token);
@@ -111,15 +111,15 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       }
       await admin.applications.deleteClient({ id: created.client!.id }, token);
       // The other application's client was not touched.
-      expect(server.app.core.store.clients.get("default", other.clientId)).toBeDefined();
+      expect((await server.app.core.storage.clients.get("default", other.clientId))).toBeDefined();
     });
 
     it("reads only the resources assigned to its clients (and the default one) and assigns only those", async () => {
       const assignedUri = `https://${unique("assigned")}.example.com`;
-      const assigned = createResource(server.app, assignedUri);
-      const hidden = createResource(server.app, `https://${unique("hidden")}.example.com`);
-      const appId = createApplication(server.app);
-      const { clientId, clientSecret } = createClient(server.app, appId, { resourceIds: [assigned] });
+      const assigned = await createResource(server.app, assignedUri);
+      const hidden = await createResource(server.app, `https://${unique("hidden")}.example.com`);
+      const appId = await createApplication(server.app);
+      const { clientId, clientSecret } = await createClient(server.app, appId, { resourceIds: [assigned] });
       const token = await clientToken(server, {}, server.basic(clientId, clientSecret));
       const list = await admin.resources.listResources({}, token);
       expect(list.resources.map((r) => r.uri).sort()).toEqual([assignedUri, "userid-api"].sort());
@@ -131,8 +131,8 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
     });
 
     it("creates, sees and changes only users of its own application", async () => {
-      const own = fixtureClient(server);
-      const other = fixtureClient(server);
+      const own = await fixtureClient(server);
+      const other = await fixtureClient(server);
       const token = await own.token();
       const { user } = await admin.users.createUser({ user: { username: unique("bob") } }, token);
       expect(user?.applicationIds).toEqual([own.applicationId]);
@@ -164,29 +164,29 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
     });
 
     it("sees and revokes only sessions started through its application", async () => {
-      const own = fixtureClient(server);
-      const other = fixtureClient(server);
+      const own = await fixtureClient(server);
+      const other = await fixtureClient(server);
       const { userId } = await createUser(server.app, { applicationIds: [own.applicationId, other.applicationId] });
       const core = server.app.core;
       const mine = newSession(core, { tenantId: "default", userId, applicationId: own.applicationId, amr: ["pwd"] });
       const theirs = newSession(core, { tenantId: "default", userId, applicationId: other.applicationId, amr: ["pwd"] });
-      core.store.transaction(() => {
-        insertSession(core, mine);
-        insertSession(core, theirs);
+      await core.storage.transaction(async (tx) => {
+        await insertSession(tx, mine);
+        await insertSession(tx, theirs);
       });
       const token = await own.token();
       const listed = await admin.users.listSessions({ userId }, token);
       expect(listed.sessions.map((s) => s.id)).toEqual([mine.session.id]);
       await expectFailure(admin.users.revokeSession({ id: theirs.session.id }, token), Code.NotFound);
       await admin.users.revokeSession({ id: mine.session.id }, token);
-      expect(core.store.sessions.get("default", mine.session.id)?.revokeTime).toBeDefined();
-      expect(core.store.sessions.get("default", theirs.session.id)?.revokeTime).toBeUndefined();
+      expect((await core.storage.sessions.get("default", mine.session.id))?.revokeTime).toBeDefined();
+      expect((await core.storage.sessions.get("default", theirs.session.id))?.revokeTime).toBeUndefined();
       const all = await admin.users.listSessions({ userId }, await managementToken(server));
       expect(all.sessions.map((s) => s.id)).toEqual([theirs.session.id]);
     });
 
     it("may delete its own application, after which its token stops working", async () => {
-      const own = fixtureClient(server);
+      const own = await fixtureClient(server);
       const token = await own.token();
       await admin.applications.deleteApplication({ id: own.applicationId }, token);
       await expectFailure(admin.applications.listApplications({}, token), Code.Unauthenticated);
@@ -196,7 +196,7 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
   describe("tenants", () => {
     it("a management token acts on its tenant only; the other tenant's objects are not found", async () => {
       const name = unique("t").toLowerCase();
-      const second = secondTenant(server, name);
+      const second = await secondTenant(server, name);
       const theirs = await second.token();
       const ours = await managementToken(server);
 
@@ -237,7 +237,7 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       expect(ourPage.nextPageToken).not.toBe("");
       await expectFailure(admin.applications.listApplications({ pageSize: 1, pageToken: ourPage.nextPageToken }, theirs), Code.InvalidArgument, /page_token/);
       // The objects are all still there.
-      expect(server.app.core.store.clients.get(name, client.client!.id)).toBeDefined();
+      expect((await server.app.core.storage.clients.get(name, client.client!.id))).toBeDefined();
     });
   });
 });

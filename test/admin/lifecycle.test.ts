@@ -119,9 +119,9 @@ describe.each(DOORS)("admin lifecycle over %s", (door) => {
     const created = await admin.applications.createClient({ client: { applicationId: application!.id } }, token);
     const { userId } = await createUser(server.app, { applicationIds: [application!.id] });
     const core = server.app.core;
-    const ctx = core.clientContext(created.client!.id)!;
-    const user = core.store.users.get("default", userId)!;
-    const tokens = issueUserTokens(core, {
+    const ctx = (await core.clientContext(created.client!.id))!;
+    const user = (await core.storage.users.get("default", userId))!;
+    const tokens = await issueUserTokens(core, {
       ctx,
       resource: ctx.defaultResource,
       userId,
@@ -132,13 +132,13 @@ describe.each(DOORS)("admin lifecycle over %s", (door) => {
       offline: true,
     });
     const hash = core.secrets.hash("refresh-token", tokens.refresh_token!);
-    const familyId = core.store.refreshTokens.getToken(hash)!.familyId;
-    expect(core.store.refreshTokens.getFamily(familyId)).toBeDefined();
+    const familyId = (await core.storage.refreshTokens.getToken(hash))!.familyId;
+    expect((await core.storage.refreshTokens.getFamily(familyId))).toBeDefined();
 
     await admin.applications.deleteApplication({ id: application!.id }, token);
 
-    expect(core.store.refreshTokens.getToken(hash)).toBeUndefined();
-    expect(core.store.refreshTokens.getFamily(familyId)).toBeUndefined();
+    expect((await core.storage.refreshTokens.getToken(hash))).toBeUndefined();
+    expect((await core.storage.refreshTokens.getFamily(familyId))).toBeUndefined();
     expect((await tokenFor(created.client!.id, created.clientSecret)).status).toBe(401);
     await expectFailure(admin.applications.getClient({ id: created.client!.id }, token), Code.NotFound);
     await expectFailure(admin.applications.getApplication({ id: application!.id }, token), Code.NotFound);
@@ -207,13 +207,13 @@ describe.each(DOORS)("admin lifecycle over %s", (door) => {
       token,
     );
     expect(user).toMatchObject({ username, email: "alice@example.com", roles: ["admin"], customClaims: { plan: "gold", seats: 3 } });
-    const stored = server.app.core.store.users.get("default", user!.id)!;
+    const stored = (await server.app.core.storage.users.get("default", user!.id))!;
     expect(stored.passwordHash).toMatch(/^scrypt\$/);
     await expectFailure(admin.users.createUser({ user: { username: username.toUpperCase() } }, token), Code.AlreadyExists, /username/);
     const updated = await admin.users.updateUser({ user: { id: user!.id, roles: ["viewer"] }, updateMask: { paths: ["roles"] } }, token);
     expect(updated.user).toMatchObject({ username, roles: ["viewer"], email: "alice@example.com" });
     await admin.users.setUserPassword({ id: user!.id, password: "another long password" }, token);
-    expect(server.app.core.store.users.get("default", user!.id)!.passwordHash).not.toBe(stored.passwordHash);
+    expect((await server.app.core.storage.users.get("default", user!.id))!.passwordHash).not.toBe(stored.passwordHash);
     const listed = await admin.users.listUsers({ applicationId: application!.id }, token);
     expect(listed.users.map((u) => u.id)).toEqual([user!.id]);
     await admin.users.deleteUser({ id: user!.id }, token);

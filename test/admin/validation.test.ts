@@ -188,7 +188,7 @@ describe.each(DOORS)("admin validation over %s", (door) => {
     await expectFailure(cli({ resourceIds: [ctx.resourceId, "res_missing"] })(admin, ctx), Code.NotFound);
     const after = (await admin.applications.listClients({ applicationId: ctx.appId, pageSize: 500 }, ctx.token)).clients.length;
     expect(after).toBe(before);
-    expect(server.app.core.store.resources.clientsUsing(ctx.resourceId).length).toBe(0);
+    expect((await server.app.core.storage.resources.clientsUsing(ctx.resourceId)).length).toBe(0);
   });
 
   it("a failed UpdateClient leaves the client as it was", async () => {
@@ -204,6 +204,6 @@ describe.each(DOORS)("admin validation over %s", (door) => {
   it("a failed CreateUser writes nothing", async () => {
     const username = unique("ghost");
     await expectFailure(admin.users.createUser({ user: { username, applicationIds: [ctx.appId, "app_missing"] } }, ctx.token), Code.NotFound);
-    expect(server.app.core.store.users.findByUsername("default", username)).toBeUndefined();
+    expect((await server.app.core.storage.users.findByUsername("default", username))).toBeUndefined();
   });
 });

@@ -14,7 +14,7 @@ export interface CodeClient {
 
 /** A confidential client of `appId` registered for the code flow, and a user of the application. */
 export async function codeClient(server: TestServer, appId: string, resourceIds: string[] = []): Promise<CodeClient> {
-  const client = createClient(server.app, appId, { redirectUris: [REDIRECT_URI], resourceIds });
+  const client = await createClient(server.app, appId, { redirectUris: [REDIRECT_URI], resourceIds });
   const user = await createUser(server.app, { applicationIds: [appId] });
   return { ...client, username: user.username, password: user.password };
 }

@@ -26,8 +26,8 @@ async function cisLogin(server: TestServer, bearer: string, username: string, pa
 
 /** An application with a confidential client (code flow and client token) and one member user. */
 async function application(server: TestServer) {
-  const appId = createApplication(server.app);
-  const { clientId, clientSecret } = createClient(server.app, appId, { redirectUris: [REDIRECT] });
+  const appId = await createApplication(server.app);
+  const { clientId, clientSecret } = await createClient(server.app, appId, { redirectUris: [REDIRECT] });
   const user = await createUser(server.app, { applicationIds: [appId] });
   const bearer = await clientToken(server, {}, server.basic(clientId, clientSecret));
   return { appId, clientId, bearer, ...user };

@@ -39,7 +39,7 @@ describe.each(DOORS)("public clients through the Admin API over %s", (door) => {
     expect(res.clientSecret).toBe("");
     expect(res.client).toMatchObject({ tokenEndpointAuthMethod: "none", grantTypes: ["authorization_code", "refresh_token"] });
     expect((await admin.applications.getClient({ id: res.client!.id }, mgmt)).client!.tokenEndpointAuthMethod).toBe("none");
-    const stored = server.app.store.clients.findById(res.client!.id)!;
+    const stored = (await server.app.core.storage.clients.findById(res.client!.id))!;
     expect(stored.secretHash).toBeUndefined();
   });
 
@@ -159,7 +159,7 @@ describe("tessera client create --public", () => {
       const out = JSON.parse(created.stdout) as Record<string, unknown>;
       expect(out).toMatchObject({ token_endpoint_auth_method: "none", application_id: app.id });
       expect(out).not.toHaveProperty("client_secret");
-      const stored = local.app.store.clients.findById(out.client_id as string)!;
+      const stored = (await local.app.core.storage.clients.findById(out.client_id as string))!;
       expect(stored).toMatchObject({ tokenEndpointAuthMethod: "none", secretHash: undefined, grantTypes: ["authorization_code", "refresh_token"] });
       const refused = await cli(["client", "create", app.id, "--public", "--grant-type", "client_credentials"], env);
       expect(refused.code).toBe(1);

@@ -26,9 +26,9 @@ describe("RFC 6749 §6: a refresh token belongs to the client it was issued to",
   beforeAll(async () => {
     server = await startServer();
     owner = await backendApp(server);
-    const s = createClient(server.app, owner.appId);
+    const s = await createClient(server.app, owner.appId);
     sibling = { ...s, bearer: await clientToken(server, {}, server.basic(s.clientId, s.clientSecret)) };
-    publicSibling = createClient(server.app, owner.appId, { public: true, tokenEndpointAuthMethod: "none" });
+    publicSibling = await createClient(server.app, owner.appId, { public: true, tokenEndpointAuthMethod: "none" });
     grpcClient = createGrpcClient(TokenService, server.grpcAddress);
   });
   afterAll(async () => {
@@ -78,7 +78,7 @@ describe("RFC 6749 §4.1.2: a replayed authorization code revokes everything iss
 
   beforeAll(async () => {
     server = await startServer();
-    appId = createApplication(server.app);
+    appId = await createApplication(server.app);
   });
   afterAll(() => server.dispose());
 

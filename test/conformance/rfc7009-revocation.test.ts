@@ -24,8 +24,8 @@ describe("RFC 7009 revocation is for the client the token was issued to", () => 
   beforeAll(async () => {
     server = await startServer();
     owner = await backendApp(server);
-    sibling = createClient(server.app, owner.appId);
-    publicSibling = createClient(server.app, owner.appId, { public: true, tokenEndpointAuthMethod: "none" });
+    sibling = await createClient(server.app, owner.appId);
+    publicSibling = await createClient(server.app, owner.appId, { public: true, tokenEndpointAuthMethod: "none" });
     grpcClient = createGrpcClient(TokenService, server.grpcAddress);
   });
   afterAll(async () => {

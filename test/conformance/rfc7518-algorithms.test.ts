@@ -63,7 +63,7 @@ describe("RFC 7518 algorithms per resource", () => {
     const uri = `https://${unique("api")}.example.com`;
     const { resource } = await admin.resources.createResource({ resource: { uri, signingAlg } }, await managementToken(server));
     expect(resource!.signingAlg).toBe(signingAlg);
-    const { clientId, clientSecret } = createClient(server.app, createApplication(server.app), { resourceIds: [resource!.id] });
+    const { clientId, clientSecret } = await createClient(server.app, await createApplication(server.app), { resourceIds: [resource!.id] });
     return { uri, id: resource!.id, token: () => clientToken(server, { resource: uri }, server.basic(clientId, clientSecret)) };
   }
 
@@ -136,7 +136,7 @@ describe("RFC 7518 algorithms per resource", () => {
       for (const alg of ["HS256", "none", "es256", "PS256"]) {
         const uri = `https://${unique("bad")}.example.com`;
         await expectFailure(rpc.resources.createResource({ resource: { uri, signingAlg: alg } }, token), Code.InvalidArgument, /resource\.signing_alg/, "invalid_request");
-        expect(server.app.store.resources.findByUri("default", uri)).toBeUndefined();
+        expect((await server.app.core.storage.resources.findByUri("default", uri))).toBeUndefined();
       }
       const api = await resourceClient("RS256");
       await expectFailure(
@@ -231,7 +231,7 @@ describe("upgrade of a data dir created with EdDSA to the default ES256", () => 
       const es256 = keys.find((k) => k.alg === "ES256")!;
       await verify(oldToken);
 
-      const stored = server.app.store.signingKeys.list().find((k) => k.kid === es256.kid)!;
+      const stored = (await server.app.core.storage.signingKeys.list()).find((k) => k.kid === es256.kid)!;
       expect(() => createPrivateKey({ key: stored.privateKey, format: "der", type: "pkcs8" })).toThrow();
       expect(createPrivateKey({ key: server.app.core.secrets.decrypt(stored.privateKey), format: "der", type: "pkcs8" }).asymmetricKeyType).toBe("ec");
 

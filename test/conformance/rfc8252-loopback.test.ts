@@ -24,10 +24,10 @@ describe("RFC 8252 §7.3: loopback redirect URIs match any port", () => {
 
   beforeAll(async () => {
     server = await startServer();
-    const appId = createApplication(server.app);
+    const appId = await createApplication(server.app);
     const redirectUris = ["http://127.0.0.1/callback", "http://[::1]:8000/callback", "http://localhost:9000/callback", "https://rp.example/callback"];
-    client = createClient(server.app, appId, { redirectUris });
-    publicClient = createClient(server.app, appId, { redirectUris, public: true }).clientId;
+    client = await createClient(server.app, appId, { redirectUris });
+    publicClient = (await createClient(server.app, appId, { redirectUris, public: true })).clientId;
     user = await createUser(server.app, { applicationIds: [appId] });
   });
   afterAll(() => server.dispose());

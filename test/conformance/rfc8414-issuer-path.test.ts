@@ -32,8 +32,8 @@ describe("RFC 8414: an issuer with a path", () => {
   beforeAll(async () => {
     server = await startServer({ env: { TESSERA_ISSUER: ISSUER } });
     base = `http://127.0.0.1:${(server.app.httpServer.address() as AddressInfo).port}`;
-    const appId = createApplication(server.app);
-    client = createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
+    const appId = await createApplication(server.app);
+    client = await createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
     user = await createUser(server.app, { applicationIds: [appId] });
   });
   afterAll(() => server.dispose());

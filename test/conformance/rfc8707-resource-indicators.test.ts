@@ -26,11 +26,11 @@ describe("RFC 8707 §2.2: tokens only for the resource the grant covered", () =>
 
   beforeAll(async () => {
     server = await startServer();
-    const orders = createResource(server.app, ORDERS);
-    const billing = createResource(server.app, BILLING);
-    createResource(server.app, SECRET);
+    const orders = await createResource(server.app, ORDERS);
+    const billing = await createResource(server.app, BILLING);
+    await createResource(server.app, SECRET);
     app = await backendApp(server, { resourceIds: [orders, billing] });
-    rp = await codeClient(server, createApplication(server.app), [orders, billing]);
+    rp = await codeClient(server, await createApplication(server.app), [orders, billing]);
     grpcClient = createGrpcClient(TokenService, server.grpcAddress);
   });
   afterAll(async () => {

@@ -24,7 +24,7 @@ describe("RFC 9068 §4: tessera's own endpoints take only client tokens for the 
 
   beforeAll(async () => {
     server = await startServer();
-    const orders = createResource(server.app, ORDERS);
+    const orders = await createResource(server.app, ORDERS);
     app = await backendApp(server, { resourceIds: [orders] });
     ordersToken = await clientToken(server, { resource: ORDERS }, server.basic(app.clientId, app.clientSecret));
     expect(jwtPayload(ordersToken).aud).toBe(ORDERS);

@@ -43,6 +43,16 @@ function caught(fn: () => unknown): OAuthError {
   throw new Error("expected an OAuthError");
 }
 
+async function rejected(promise: Promise<unknown>): Promise<OAuthError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(OAuthError);
+    return err as OAuthError;
+  }
+  throw new Error("expected an OAuthError");
+}
+
 describe("readClientCredentials", () => {
   it("reads Basic credentials", () => {
     expect(readClientCredentials(basic("abc", "s3cret"), undefined, undefined)).toEqual({
@@ -107,51 +117,51 @@ describe("authenticateClient", () => {
 
   afterEach(() => vi.restoreAllMocks());
 
-  it("returns the client's context for the right secret", () => {
-    expect(authenticateClient(core, post("c1", secret))).toBe(ctx);
-    expect(authenticateClient(core, { method: "client_secret_basic", clientId: "c1", clientSecret: secret })).toBe(ctx);
+  it("returns the client's context for the right secret", async () => {
+    expect(await authenticateClient(core, post("c1", secret))).toBe(ctx);
+    expect(await authenticateClient(core, { method: "client_secret_basic", clientId: "c1", clientSecret: secret })).toBe(ctx);
   });
 
-  it("refuses a wrong secret and an unknown client with the same error", () => {
-    const wrong = caught(() => authenticateClient(core, post("c1", "wrong-secret")));
-    const unknown = caught(() => authenticateClient(core, post("nobody", secret)));
+  it("refuses a wrong secret and an unknown client with the same error", async () => {
+    const wrong = await rejected(authenticateClient(core, post("c1", "wrong-secret")));
+    const unknown = await rejected(authenticateClient(core, post("nobody", secret)));
     expect(wrong.kind).toBe("invalid_client");
     expect(unknown.kind).toBe("invalid_client");
     expect(unknown.description).toBe(wrong.description);
   });
 
-  it("runs the keyed hash and constant-time comparison for an unknown client too", () => {
+  it("runs the keyed hash and constant-time comparison for an unknown client too", async () => {
     const matches = vi.spyOn(secrets, "matches");
     const hmac = vi.spyOn(secrets, "hash");
-    caught(() => authenticateClient(core, post("nobody", "guess")));
+    await rejected(authenticateClient(core, post("nobody", "guess")));
     expect(matches).toHaveBeenCalledWith("client-secret", "guess", undefined);
     expect(hmac).toHaveBeenCalledWith("client-secret", "guess");
   });
 
-  it("secrets.matches is false when nothing (or a wrong-length value) is stored", () => {
+  it("secrets.matches is false when nothing (or a wrong-length value) is stored", async () => {
     expect(secrets.matches("client-secret", "x", undefined)).toBe(false);
     expect(secrets.matches("client-secret", "x", Buffer.alloc(3))).toBe(false);
     expect(secrets.matches("client-secret", "x", secrets.hash("client-secret", "x"))).toBe(true);
   });
 
-  it("marks failures of Basic callers so HTTP adds WWW-Authenticate: Basic", () => {
-    expect(caught(() => authenticateClient(core, { method: "client_secret_basic", clientId: "c1", clientSecret: "no" })).basicAuth).toBe(true);
-    expect(caught(() => authenticateClient(core, post("c1", "no"))).basicAuth).toBe(false);
+  it("marks failures of Basic callers so HTTP adds WWW-Authenticate: Basic", async () => {
+    expect((await rejected(authenticateClient(core, { method: "client_secret_basic", clientId: "c1", clientSecret: "no" }))).basicAuth).toBe(true);
+    expect((await rejected(authenticateClient(core, post("c1", "no")))).basicAuth).toBe(false);
   });
 
-  it("requires credentials and a secret", () => {
-    expect(caught(() => authenticateClient(core, undefined)).kind).toBe("invalid_client");
-    expect(caught(() => authenticateClient(core, post("c1", undefined))).description).toBe("client secret is required");
+  it("requires credentials and a secret", async () => {
+    expect((await rejected(authenticateClient(core, undefined))).kind).toBe("invalid_client");
+    expect((await rejected(authenticateClient(core, post("c1", undefined)))).description).toBe("client secret is required");
   });
 
-  it("refuses over-long ids and secrets before any lookup", () => {
+  it("refuses over-long ids and secrets before any lookup", async () => {
     const lookup = vi.spyOn(core, "clientContext");
-    expect(caught(() => authenticateClient(core, post("x".repeat(257), secret))).kind).toBe("invalid_client");
-    expect(caught(() => authenticateClient(core, post("c1", "x".repeat(513)))).kind).toBe("invalid_client");
+    expect((await rejected(authenticateClient(core, post("x".repeat(257), secret)))).kind).toBe("invalid_client");
+    expect((await rejected(authenticateClient(core, post("c1", "x".repeat(513))))).kind).toBe("invalid_client");
     expect(lookup).not.toHaveBeenCalled();
   });
 
-  it("accepts the previous secret only inside its grace window", () => {
+  it("accepts the previous secret only inside its grace window", async () => {
     const rotated = (expireTime: number) =>
       fakeCore(
         clientContext("c2", {
@@ -160,40 +170,40 @@ describe("authenticateClient", () => {
           previousSecretExpireTime: expireTime,
         }),
       );
-    expect(authenticateClient(rotated(NOW + 60), post("c2", "old-secret")).client.id).toBe("c2");
-    expect(authenticateClient(rotated(NOW + 60), post("c2", "new-secret")).client.id).toBe("c2");
-    expect(caught(() => authenticateClient(rotated(NOW), post("c2", "old-secret"))).kind).toBe("invalid_client");
-    expect(caught(() => authenticateClient(rotated(NOW - 1), post("c2", "old-secret"))).kind).toBe("invalid_client");
+    expect((await authenticateClient(rotated(NOW + 60), post("c2", "old-secret"))).client.id).toBe("c2");
+    expect((await authenticateClient(rotated(NOW + 60), post("c2", "new-secret"))).client.id).toBe("c2");
+    expect((await rejected(authenticateClient(rotated(NOW), post("c2", "old-secret")))).kind).toBe("invalid_client");
+    expect((await rejected(authenticateClient(rotated(NOW - 1), post("c2", "old-secret")))).kind).toBe("invalid_client");
   });
 
-  it("remembers a verified secret in the cache entry: the right secret skips the keyed hash, any other still runs it", () => {
+  it("remembers a verified secret in the cache entry: the right secret skips the keyed hash, any other still runs it", async () => {
     const fresh = clientContext("c3", { secretHash: secrets.hash("client-secret", secret) });
     const c = fakeCore(fresh);
     const hmac = vi.spyOn(secrets, "hash");
-    authenticateClient(c, post("c3", secret));
+    await authenticateClient(c, post("c3", secret));
     expect(hmac).toHaveBeenCalledTimes(1);
     expect(fresh.verifiedSecret).toHaveLength(32);
     expect(fresh.verifiedSecret!.equals(Buffer.from(secret))).toBe(false); // a digest, not the secret
-    expect(authenticateClient(c, post("c3", secret))).toBe(fresh);
+    expect(await authenticateClient(c, post("c3", secret))).toBe(fresh);
     expect(hmac).toHaveBeenCalledTimes(1);
-    expect(caught(() => authenticateClient(c, post("c3", "wrong-secret"))).kind).toBe("invalid_client");
+    expect((await rejected(authenticateClient(c, post("c3", "wrong-secret")))).kind).toBe("invalid_client");
     expect(hmac).toHaveBeenCalledTimes(2);
-    expect(caught(() => authenticateClient(c, post("c3", undefined))).description).toBe("client secret is required");
+    expect((await rejected(authenticateClient(c, post("c3", undefined)))).description).toBe("client secret is required");
   });
 
-  it("does not remember a previous secret accepted during its grace window", () => {
+  it("does not remember a previous secret accepted during its grace window", async () => {
     const fresh = clientContext("c4", {
       secretHash: secrets.hash("client-secret", "new-secret"),
       previousSecretHash: secrets.hash("client-secret", "old-secret"),
       previousSecretExpireTime: NOW + 60,
     });
-    authenticateClient(fakeCore(fresh), post("c4", "old-secret"));
+    await authenticateClient(fakeCore(fresh), post("c4", "old-secret"));
     expect(fresh.verifiedSecret).toBeUndefined();
   });
 
-  it("refuses a public client at a confidential endpoint", () => {
+  it("refuses a public client at a confidential endpoint", async () => {
     const pub = fakeCore(clientContext("p1"));
-    expect(caught(() => authenticateClient(pub, post("p1", undefined))).description).toBe("this client may not use this endpoint");
-    expect(caught(() => authenticateClient(pub, post("p1", "anything"))).kind).toBe("invalid_client");
+    expect((await rejected(authenticateClient(pub, post("p1", undefined)))).description).toBe("this client may not use this endpoint");
+    expect((await rejected(authenticateClient(pub, post("p1", "anything")))).kind).toBe("invalid_client");
   });
 });

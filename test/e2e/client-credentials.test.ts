@@ -14,10 +14,10 @@ describe("client_credentials on POST /oidc/token", () => {
 
   beforeAll(async () => {
     server = await startServer();
-    appId = createApplication(server.app);
-    const orders = createResource(server.app, ordersApi, { accessTokenTtl: 300, scopes: ["orders:read", "orders:write"] });
-    createResource(server.app, billingApi);
-    client = createClient(server.app, appId, { scopes: ["orders:read", "orders:write"], resourceIds: [orders], accessTokenTtl: 900 });
+    appId = await createApplication(server.app);
+    const orders = await createResource(server.app, ordersApi, { accessTokenTtl: 300, scopes: ["orders:read", "orders:write"] });
+    await createResource(server.app, billingApi);
+    client = await createClient(server.app, appId, { scopes: ["orders:read", "orders:write"], resourceIds: [orders], accessTokenTtl: 900 });
   });
   afterAll(() => server.dispose());
 
@@ -30,7 +30,7 @@ describe("client_credentials on POST /oidc/token", () => {
     expect(body).toEqual({ access_token: expect.any(String), token_type: "Bearer", expires_in: 3600 });
     expect(jwtHeader(body.access_token as string)).toMatchObject({ alg: "ES256", typ: "at+jwt", kid: expect.any(String) });
     const claims = await verifyAccessToken(server, body.access_token as string);
-    const bootstrapClient = server.app.store.clients.findById(server.bootstrap.client_id)!;
+    const bootstrapClient = (await server.app.core.storage.clients.findById(server.bootstrap.client_id))!;
     expect(claims).toEqual({
       iss: server.httpUrl,
       sub: server.bootstrap.client_id,
@@ -110,7 +110,7 @@ describe("client_credentials on POST /oidc/token", () => {
   });
 
   it("refuses a client whose grant types exclude client_credentials with unauthorized_client", async () => {
-    const limited = createClient(server.app, appId, { grantTypes: ["refresh_token"] });
+    const limited = await createClient(server.app, appId, { grantTypes: ["refresh_token"] });
     const res = await token({}, server.basic(limited.clientId, limited.clientSecret));
     expect(res.status).toBe(400);
     expect((await res.json()) as object).toMatchObject({ error: "unauthorized_client" });

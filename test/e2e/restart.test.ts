@@ -16,7 +16,7 @@ describe("a restart on the same data dir", () => {
   it("keeps signing keys, clients and bootstrap credentials", async () => {
     const first = await startServer();
     servers.push(first);
-    const extra = createClient(first.app, createApplication(first.app));
+    const extra = await createClient(first.app, await createApplication(first.app));
     const before = await clientToken(first);
     const kid = jwtHeader(before).kid;
 

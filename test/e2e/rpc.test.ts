@@ -39,9 +39,9 @@ describe("TokenService.IssueClientToken over RPC", () => {
   beforeAll(async () => {
     server = await startServer();
     grpc = createGrpcClient(TokenService, server.grpcAddress);
-    const appId = createApplication(server.app);
-    const orders = createResource(server.app, ordersApi, { accessTokenTtl: 120, scopes: ["orders:read"] });
-    client = createOAuthClient(server.app, appId, { resourceIds: [orders], scopes: ["orders:read"] });
+    const appId = await createApplication(server.app);
+    const orders = await createResource(server.app, ordersApi, { accessTokenTtl: 120, scopes: ["orders:read"] });
+    client = await createOAuthClient(server.app, appId, { resourceIds: [orders], scopes: ["orders:read"] });
   });
   afterAll(async () => {
     grpc.close();

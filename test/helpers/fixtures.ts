@@ -5,20 +5,20 @@ import { insertTenant } from "../../src/core/tenants.js";
 import type { App } from "../../src/server.js";
 
 /**
- * Direct-to-store fixtures for tests that need objects before (or without) the admin API.
+ * Direct-to-storage fixtures (through the ports) for tests that need objects before (or without) the admin API.
  * They bypass validation on purpose; admin tests go through the real RPCs.
  */
-export function createTenant(app: App, name: string): string {
+export async function createTenant(app: App, name: string): Promise<string> {
   const { core } = app;
-  core.store.transaction(() => insertTenant(core.store, name, core.now()));
+  await core.storage.transaction((tx) => insertTenant(tx, name, core.now()));
   return name;
 }
 
-export function createApplication(app: App, opts: { tenantId?: string; management?: boolean; displayName?: string } = {}): string {
+export async function createApplication(app: App, opts: { tenantId?: string; management?: boolean; displayName?: string } = {}): Promise<string> {
   const { core } = app;
   const id = newId("app");
   const now = core.now();
-  core.store.applications.insert({
+  await core.storage.applications.insert({
     id,
     tenantId: opts.tenantId ?? "default",
     displayName: opts.displayName ?? "Test app",
@@ -30,36 +30,34 @@ export function createApplication(app: App, opts: { tenantId?: string; managemen
   return id;
 }
 
-export function createResource(app: App, uri: string, lifetimes: LifetimeOverrides & { scopes?: string[] } = {}, tenantId = "default"): string {
+export async function createResource(app: App, uri: string, lifetimes: LifetimeOverrides & { scopes?: string[] } = {}, tenantId = "default"): Promise<string> {
   const { core } = app;
   const id = newId("res");
   const now = core.now();
-  core.store.resources.insert({ id, tenantId, uri, displayName: uri, isDefault: false, scopes: [], signingAlg: undefined, ...lifetimes, createTime: now, updateTime: now });
+  await core.storage.resources.insert({ id, tenantId, uri, displayName: uri, isDefault: false, scopes: [], signingAlg: undefined, ...lifetimes, createTime: now, updateTime: now });
   core.invalidateCaches();
   return id;
 }
 
-export function createClient(
+export async function createClient(
   app: App,
   applicationId: string,
   opts: Partial<Omit<Client, "id" | "applicationId" | "secretHash">> & { public?: boolean } = {},
-): { clientId: string; clientSecret: string } {
+): Promise<{ clientId: string; clientSecret: string }> {
   const { core } = app;
   const clientId = newClientId();
   const clientSecret = newSecret();
   const now = core.now();
   const tenantId = opts.tenantId ?? "default";
-  core.store.transaction(() =>
-    core.store.clients.insert({
-      ...clientDefaults(now),
-      tenantId,
-      displayName: "Test client",
-      ...opts,
-      id: clientId,
-      applicationId,
-      secretHash: opts.public ? undefined : core.secrets.hash("client-secret", clientSecret),
-    }),
-  );
+  await core.storage.clients.insert({
+    ...clientDefaults(now),
+    tenantId,
+    displayName: "Test client",
+    ...opts,
+    id: clientId,
+    applicationId,
+    secretHash: opts.public ? undefined : core.secrets.hash("client-secret", clientSecret),
+  });
   core.invalidateCaches();
   return { clientId, clientSecret };
 }
@@ -85,6 +83,6 @@ export async function createUser(
     id: newId("usr"),
     passwordHash,
   };
-  core.store.transaction(() => core.store.users.insert(user));
+  await core.storage.users.insert(user);
   return { userId: user.id, username: user.username, password };
 }

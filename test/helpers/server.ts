@@ -5,6 +5,10 @@ import { loadConfig } from "../../src/config.js";
 import { BOOTSTRAP_FILE, type BootstrapCredentials } from "../../src/core/bootstrap.js";
 import type { Tracing } from "../../src/observability/tracing-config.js";
 import { buildApp, type App } from "../../src/server.js";
+import { PostgresStorage } from "../../src/storage/postgres/index.js";
+import type { SqliteStorage } from "../../src/storage/sqlite/storage.js";
+import { createTestDatabase } from "./postgres.js";
+import type Database from "better-sqlite3";
 
 /** A clock tests move by hand (milliseconds), instead of sleeping. */
 export class TestClock {
@@ -41,6 +45,31 @@ export interface StartOptions {
   tracing?: Tracing;
 }
 
+/**
+ * The engine the test servers run on: SQLite by default, PostgreSQL in the `postgres` vitest project
+ * (TESSERA_TEST_DATABASE=postgres), where each server gets a fresh database on the run's PostgreSQL.
+ */
+export const TEST_DATABASE: "sqlite" | "postgres" = process.env.TESSERA_TEST_DATABASE === "postgres" ? "postgres" : "sqlite";
+const TEST_SECRET_KEY = "test-secret-key-shared-by-every-instance-0123456789";
+
+/** The environment that points a tessera (in-process or spawned) at a fresh database of the test engine. */
+export async function databaseEnv(): Promise<Record<string, string>> {
+  if (TEST_DATABASE === "sqlite") return {};
+  return { TESSERA_DATABASE_URL: await createTestDatabase(), TESSERA_SECRET_KEY: TEST_SECRET_KEY };
+}
+
+/** How many rows a table of the server's database holds, whichever the engine. */
+export async function rowCount(server: TestServer, table: string): Promise<number> {
+  const storage = server.app.core.storage;
+  if (storage instanceof PostgresStorage) return Number((await storage.pool.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+  return (sqliteOf(server).prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+}
+
+/** The SQLite connection behind a test server, for assertions on rows no port exposes. */
+export function sqliteOf(server: TestServer): Database.Database {
+  return (server.app.core.storage as SqliteStorage).db;
+}
+
 export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), "tessera-test-"));
 }
@@ -49,6 +78,8 @@ export function tempDataDir(): string {
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDataDir();
   const clock = opts.clock ?? new TestClock();
+  // A restart keeps the database: it comes back in opts.env.
+  if (TEST_DATABASE === "postgres" && opts.env?.TESSERA_DATABASE_URL === undefined) opts = { ...opts, env: { ...(await databaseEnv()), ...opts.env } };
   const config = loadConfig({
     TESSERA_DATA_DIR: dataDir,
     TESSERA_HTTP_PORT: "0",
@@ -56,7 +87,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     TESSERA_LOG_LEVEL: "silent",
     ...opts.env,
   });
-  const app = buildApp(config, {
+  const app = await buildApp(config, {
     clock: clock.now,
     ...(opts.logDestination === undefined ? {} : { logDestination: opts.logDestination }),
     ...(opts.tracing === undefined ? {} : { tracing: opts.tracing }),

@@ -18,10 +18,10 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
 
   beforeAll(async () => {
     server = await startServer();
-    appId = createApplication(server.app);
-    resourceId = createResource(server.app, "https://api.example/orders");
-    conf = createClient(server.app, appId, { redirectUris: [REDIRECT_URI], displayName: "<b>Shop</b>", resourceIds: [resourceId] });
-    pub = createClient(server.app, appId, { public: true, redirectUris: [REDIRECT_URI] });
+    appId = await createApplication(server.app);
+    resourceId = await createResource(server.app, "https://api.example/orders");
+    conf = await createClient(server.app, appId, { redirectUris: [REDIRECT_URI], displayName: "<b>Shop</b>", resourceIds: [resourceId] });
+    pub = await createClient(server.app, appId, { public: true, redirectUris: [REDIRECT_URI] });
     user = await createUser(server.app, { applicationIds: [appId] });
   });
   afterAll(() => server.dispose());
@@ -140,7 +140,7 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
   });
 
   it("a wrong password and a user of another application get the same generic message", async () => {
-    const outsider = await createUser(server.app, { applicationIds: [createApplication(server.app)] });
+    const outsider = await createUser(server.app, { applicationIds: [await createApplication(server.app)] });
     for (const [username, password] of [[user.username, "wrong password!"], ["nobody-here", "whatever123"], [outsider.username, outsider.password]]) {
       const browser = new CookieBrowser(server.httpUrl);
       const location = (await browser.get(authUrl({ client_id: conf.clientId }))).headers.get("location")!;
@@ -205,7 +205,7 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     expect((await json(await exchange({ code: c2, code_verifier: verifier() }))).error).toBe("invalid_grant");
     const c3 = await code(conf.clientId, pkce);
     expect((await json(await exchange({ code: c3, code_verifier: v, redirect_uri: "https://rp.example/other" }))).error).toBe("invalid_grant");
-    const other = createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
+    const other = await createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
     const c4 = await code(conf.clientId, pkce);
     const wrongClient = await exchange({ code: c4, code_verifier: v }, server.basic(other.clientId, other.clientSecret));
     expect((await json(wrongClient)).error).toBe("invalid_grant");
@@ -259,7 +259,7 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     const v = verifier();
     const c = await code(conf.clientId, { code_challenge: challenge(v), code_challenge_method: "S256" });
     const { access_token } = (await json(await exchange({ code: c, code_verifier: v }))) as { access_token: string };
-    const stranger = createClient(server.app, createApplication(server.app));
+    const stranger = await createClient(server.app, await createApplication(server.app));
     const res = await postForm(`${server.httpUrl}/oidc/introspect`, { token: access_token }, server.basic(stranger.clientId, stranger.clientSecret));
     expect(await res.json()).toEqual({ active: false });
     const revoke = await postForm(`${server.httpUrl}/oidc/revoke`, { token: "not-a-token" }, server.basic(conf.clientId, conf.clientSecret));
@@ -304,8 +304,8 @@ describe("cookies behind an https issuer", () => {
     const server = await startServer({ env: { TESSERA_ISSUER: "https://id.example" } });
     try {
       const { port } = server.app.httpServer.address() as { port: number };
-      const appId = createApplication(server.app);
-      const { clientId } = createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
+      const appId = await createApplication(server.app);
+      const { clientId } = await createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
       const res = await fetch(`http://127.0.0.1:${port}/oidc/auth?client_id=${clientId}&redirect_uri=${encodeURIComponent(REDIRECT_URI)}&response_type=code&scope=openid`, {
         redirect: "manual",
       });

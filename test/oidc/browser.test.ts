@@ -36,8 +36,8 @@ describeWithBrowser("hosted login and consent in headless Chromium", () => {
   });
 
   it("logs in, consents and lands on the client's redirect_uri with a code that exchanges", async () => {
-    const appId = createApplication(server.app, { displayName: "Browser RP" });
-    const { clientId, clientSecret } = createClient(server.app, appId, { redirectUris: [redirectUri], displayName: "Browser RP" });
+    const appId = await createApplication(server.app, { displayName: "Browser RP" });
+    const { clientId, clientSecret } = await createClient(server.app, appId, { redirectUris: [redirectUri], displayName: "Browser RP" });
     const user = await createUser(server.app, { applicationIds: [appId] });
     const page = await browser.newPage();
     const cspViolations: string[] = [];

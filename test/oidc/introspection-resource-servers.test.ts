@@ -18,8 +18,8 @@ describe("introspection by resource servers (RFC 7662)", () => {
 
   beforeAll(async () => {
     server = await startServer();
-    const resourceId = createResource(server.app, API);
-    issuer = createClient(server.app, createApplication(server.app), { resourceIds: [resourceId] });
+    const resourceId = await createResource(server.app, API);
+    issuer = await createClient(server.app, await createApplication(server.app), { resourceIds: [resourceId] });
     token = await clientToken(server, { resource: API }, basic(issuer));
     defaultResourceToken = await clientToken(server, {}, basic(issuer));
   });
@@ -30,7 +30,7 @@ describe("introspection by resource servers (RFC 7662)", () => {
   });
 
   it("a resource server's client of another application, assigned the resource, sees it active with its claims", async () => {
-    const api = createClient(server.app, createApplication(server.app), { resourceIds: [server.app.core.store.resources.findByUri("default", API)!.id] });
+    const api = await createClient(server.app, await createApplication(server.app), { resourceIds: [(await server.app.core.storage.resources.findByUri("default", API))!.id] });
     expect(await introspect(api)).toMatchObject({
       active: true,
       aud: API,
@@ -45,14 +45,14 @@ describe("introspection by resource servers (RFC 7662)", () => {
   });
 
   it("a client of another application not assigned the resource sees active:false", async () => {
-    const other = createClient(server.app, createApplication(server.app));
+    const other = await createClient(server.app, await createApplication(server.app));
     expect(await introspect(other)).toEqual({ active: false });
   });
 
   it("a client of another tenant, assigned a resource with the same URI, sees active:false", async () => {
-    const tenant = createTenant(server.app, "other-tenant");
-    const resourceId = createResource(server.app, API, {}, tenant);
-    const foreign = createClient(server.app, createApplication(server.app, { tenantId: tenant }), { tenantId: tenant, resourceIds: [resourceId] });
+    const tenant = await createTenant(server.app, "other-tenant");
+    const resourceId = await createResource(server.app, API, {}, tenant);
+    const foreign = await createClient(server.app, await createApplication(server.app, { tenantId: tenant }), { tenantId: tenant, resourceIds: [resourceId] });
     expect(await introspect(foreign)).toEqual({ active: false });
   });
 });

@@ -37,7 +37,7 @@ describe("signing key rotation through KeyAdminService", () => {
   }
 
   it("only the management application of tenant default may list or rotate keys", async () => {
-    const other = createClient(server.app, createApplication(server.app));
+    const other = await createClient(server.app, await createApplication(server.app));
     const token = await clientToken(server, {}, server.basic(other.clientId, other.clientSecret));
     const denied = await keys.listSigningKeys({}, { authorization: `Bearer ${token}` }).catch((e: grpc.ServiceError) => e);
     expect((denied as grpc.ServiceError).code).toBe(grpc.status.PERMISSION_DENIED);
@@ -101,15 +101,15 @@ describe("automatic rotation", () => {
     const server = await startServer({ env: { TESSERA_KEY_ROTATION_PERIOD: "1d" } });
     try {
       const { core } = server.app;
-      expect(rotateKeysIfDue(core)).toBeUndefined();
+      expect(await rotateKeysIfDue(core)).toBeUndefined();
       server.clock.advance(86399);
-      expect(rotateKeysIfDue(core)).toBeUndefined();
+      expect(await rotateKeysIfDue(core)).toBeUndefined();
       server.clock.advance(1);
-      const next = rotateKeysIfDue(core);
+      const next = await rotateKeysIfDue(core);
       expect(next).toBeDefined();
       server.clock.advance(60); // the default announce period: the JWKS max-age
       expect(jwtHeader(await clientToken(server)).kid).toBe(next!.kid);
-      expect(rotateKeysIfDue(core)).toBeUndefined();
+      expect(await rotateKeysIfDue(core)).toBeUndefined();
     } finally {
       await server.dispose();
     }

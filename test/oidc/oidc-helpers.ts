@@ -104,8 +104,8 @@ export interface RelyingParty {
 
 /** An application with a confidential client registered for the RP's URIs, a user of it, and openid-client's configuration. */
 export async function relyingParty(server: TestServer, opts: { public?: boolean; scopes?: string[] } = {}): Promise<RelyingParty> {
-  const appId = createApplication(server.app, { displayName: "Example RP" });
-  const { clientId, clientSecret } = createClient(server.app, appId, {
+  const appId = await createApplication(server.app, { displayName: "Example RP" });
+  const { clientId, clientSecret } = await createClient(server.app, appId, {
     public: opts.public ?? false,
     redirectUris: [REDIRECT_URI],
     postLogoutRedirectUris: [POST_LOGOUT_URI],

@@ -18,8 +18,8 @@ describe("TokenService ExchangeAuthorizationCode, IntrospectToken, RevokeToken",
   beforeAll(async () => {
     server = await startServer();
     grpcClient = createGrpcClient(TokenService, server.grpcAddress);
-    const appId = createApplication(server.app);
-    client = createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
+    const appId = await createApplication(server.app);
+    client = await createClient(server.app, appId, { redirectUris: [REDIRECT_URI] });
     user = await createUser(server.app, { applicationIds: [appId] });
   });
   afterAll(async () => {

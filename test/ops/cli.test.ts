@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOOTSTRAP_FILE } from "../../src/core/bootstrap.js";
 import { SECRET_KEY_FILE } from "../../src/core/secrets.js";
-import { DATABASE_FILE } from "../../src/storage/database.js";
-import { MIGRATIONS } from "../../src/storage/migrations.js";
+import { DATABASE_FILE } from "../../src/storage/sqlite/database.js";
+import { MIGRATIONS } from "../../src/storage/sqlite/migrations.js";
 import { createApplication, createClient } from "../helpers/fixtures.js";
 import { clientToken, jwtHeader, startServer, tempDataDir, TestClock, type TestServer } from "../helpers/server.js";
 
@@ -120,7 +120,7 @@ describe("tessera CLI next to a running server", () => {
     const human = (await tessera(["tenant", "list"], env)).stdout.trim().split("\n");
     expect(human.map((line) => line.split("\t")[0]).sort()).toEqual(["acme", "default"]);
     // The server sees the new tenant's rows (same database).
-    expect(server.app.store.tenants.get("acme")).toBeDefined();
+    expect(await server.app.core.storage.tenants.get("acme")).toBeDefined();
   });
 
   it("app create, client create and user create set up a working backend login; client rotate-secret replaces the secret", async () => {
@@ -175,8 +175,8 @@ describe("tessera CLI next to a running server", () => {
   });
 
   it("backup while serving restores to a working server with the same clients and keys", async () => {
-    const appId = createApplication(server.app);
-    const extra = createClient(server.app, appId);
+    const appId = await createApplication(server.app);
+    const extra = await createClient(server.app, appId);
     const kid = jwtHeader(await clientToken(server)).kid;
     const out = mkdtempSync(join(tmpdir(), "tessera-backup-"));
     const file = join(out, "tessera-backup.db");
@@ -186,7 +186,7 @@ describe("tessera CLI next to a running server", () => {
       let n = 0;
       while (writing) {
         await clientToken(server);
-        if (n++ % 5 === 0) createApplication(server.app, { displayName: `busy ${n}` });
+        if (n++ % 5 === 0) await createApplication(server.app, { displayName: `busy ${n}` });
       }
     })();
     const r = await tessera(["backup", file, "--json"], env);
@@ -205,7 +205,7 @@ describe("tessera CLI next to a running server", () => {
       expect(second.app.bootstrapCredentials).toBeUndefined();
       expect(jwtHeader(await clientToken(second)).kid).toBe(kid);
       expect(jwtHeader(await clientToken(second, {}, second.basic(extra.clientId, extra.clientSecret))).kid).toBe(kid);
-      expect(second.app.store.tenants.get("acme")).toBeDefined();
+      expect(await second.app.core.storage.tenants.get("acme")).toBeDefined();
     } finally {
       await second.dispose();
       rmSync(out, { recursive: true, force: true });

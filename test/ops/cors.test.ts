@@ -16,7 +16,7 @@ describe("CORS headers and preflight", () => {
   let creds: { clientId: string; clientSecret: string };
   beforeAll(async () => {
     server = await startServer();
-    creds = createClient(server.app, createApplication(server.app), { webOrigins: [`${ALLOWED}/`] });
+    creds = await createClient(server.app, await createApplication(server.app), { webOrigins: [`${ALLOWED}/`] });
   });
   afterAll(() => server.dispose());
 
@@ -84,7 +84,7 @@ describe("CORS headers and preflight", () => {
   it("follows changes: a client's new origin is allowed after the caches are invalidated", async () => {
     const later = "http://localhost:7777";
     expect((await preflight("/oidc/token", later)).status).toBe(403);
-    createClient(server.app, createApplication(server.app), { webOrigins: [later] });
+    await createClient(server.app, await createApplication(server.app), { webOrigins: [later] });
     server.app.core.invalidateCaches();
     expect((await preflight("/oidc/token", later)).status).toBe(204);
   });
@@ -121,7 +121,7 @@ window.tessera = async (issuer, clientId, clientSecret) => {
     out.fetch = { error: String(err) };
   }
   try {
-    const client = createClient(TokenService, createConnectTransport({ baseUrl: issuer }));
+    const client = await createClient(TokenService, createConnectTransport({ baseUrl: issuer }));
     const jwks = await client.getJwks({});
     const issued = await client.issueClientToken({ clientId, clientSecret });
     let denied;
@@ -188,7 +188,7 @@ describeWithBrowser("a browser app on another origin (headless Chromium, connect
     otherOrigin = originOf(otherPage);
     server = await startServer();
     issuer = server.httpUrl.replace("localhost", "127.0.0.1");
-    creds = createClient(server.app, createApplication(server.app), { webOrigins: [allowedOrigin] });
+    creds = await createClient(server.app, await createApplication(server.app), { webOrigins: [allowedOrigin] });
     browser = await launchChromium();
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenService } from "../../gen/tessera/v1/token_service_pb.js";
 import { createGrpcClient } from "../helpers/grpc-client.js";
-import { postForm, startServer, TestClock, type TestServer } from "../helpers/server.js";
+import { postForm, sqliteOf, startServer, TestClock, type TestServer } from "../helpers/server.js";
 import { CookieBrowser, relyingParty, signIn } from "../oidc/oidc-helpers.js";
 
 interface Line {
@@ -161,7 +161,7 @@ describe("structured logs", () => {
   });
 
   it("an unexpected failure gets an error line with its name and stack, and a 500 without details", async () => {
-    server.app.store.db.close(); // every handler now fails in a way no caller caused
+    sqliteOf(server).close(); // every handler now fails in a way no caller caused
     const res = await fetch(`${server.httpUrl}/oidc/token`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", "x-request-id": "boom-1" },

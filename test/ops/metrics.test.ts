@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyAdminService } from "../../gen/tessera/v1/key_admin_service_pb.js";
 import { TokenService } from "../../gen/tessera/v1/token_service_pb.js";
-import { DATABASE_FILE } from "../../src/storage/database.js";
+import { DATABASE_FILE } from "../../src/storage/sqlite/database.js";
 import { createGrpcClient } from "../helpers/grpc-client.js";
 import { clientToken, postForm, startServer, type TestServer } from "../helpers/server.js";
 

@@ -179,7 +179,7 @@ describe("OpenTelemetry tracing", () => {
       ).rejects.toThrow();
 
       // A password login: the scrypt check is a span; session id, refresh and ID tokens are secrets too.
-      const applicationId = server.app.core.clientContext(bootstrap.client_id)!.application.id;
+      const applicationId = (await server.app.core.clientContext(bootstrap.client_id))!.application.id;
       const user = await createUser(server.app, { applicationIds: [applicationId], password: "a very secret passphrase" });
       const loginTrace = hex(16);
       const login = await fetch(`${httpUrl}/cis/v1/auth/password/authenticate`, {

@@ -2,16 +2,17 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { createApplication, createClient, createUser } from "../helpers/fixtures.js";
-import { postForm, startServer, tempDataDir, TestClock, type TestServer } from "../helpers/server.js";
+import { databaseEnv, postForm, startServer, tempDataDir, TestClock, type TestServer } from "../helpers/server.js";
 
 const CHAINS = 16;
 const LEEWAY = 120;
 
 /** `node dist/src/main.js` on the data dir; resolves with its HTTP base URL once it serves. */
-function spawnTessera(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+function spawnTessera(dataDir: string, dbEnv: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ["dist/src/main.js"], {
     env: {
       ...process.env,
+      ...dbEnv,
       TESSERA_DATA_DIR: dataDir,
       TESSERA_HTTP_PORT: "0",
       TESSERA_GRPC_PORT: "0",
@@ -44,14 +45,15 @@ describe("crash safety", () => {
   it("after SIGKILL mid-load, the newest token of every chain works and no consumed token does", async () => {
     execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
     // Fixtures through an in-process server on the same data dir, with the real clock (as the child has).
-    const setup = await startServer({ dataDir, clock: new TestClock(Date.now()) });
-    const appId = createApplication(setup.app);
-    const { clientId, clientSecret } = createClient(setup.app, appId, { reuseLeeway: LEEWAY });
+    const dbEnv = await databaseEnv();
+    const setup = await startServer({ dataDir, env: dbEnv, clock: new TestClock(Date.now()) });
+    const appId = await createApplication(setup.app);
+    const { clientId, clientSecret } = await createClient(setup.app, appId, { reuseLeeway: LEEWAY });
     const user = await createUser(setup.app, { applicationIds: [appId] });
     const basic = setup.basic(clientId, clientSecret);
     await setup.stop();
 
-    const started = await spawnTessera(dataDir);
+    const started = await spawnTessera(dataDir, dbEnv);
     child = started.child;
     const cc = await postForm(`${started.url}/oidc/token`, { grant_type: "client_credentials" }, basic);
     const bearer = ((await cc.json()) as { access_token: string }).access_token;
@@ -91,7 +93,7 @@ describe("crash safety", () => {
     await load;
     expect(rotated()).toBeGreaterThanOrEqual(CHAINS * 5);
 
-    server = await startServer({ dataDir, clock: new TestClock(Date.now()) });
+    server = await startServer({ dataDir, env: dbEnv, clock: new TestClock(Date.now()) });
     const refresh = async (token: string) =>
       (await postForm(`${server!.httpUrl}/oidc/token`, { grant_type: "refresh_token", refresh_token: token }, server!.basic(clientId, clientSecret))).status;
     for (const chain of chains) {

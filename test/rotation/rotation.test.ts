@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_REUSE_RETRIES } from "../../src/core/rotation.js";
 import { sweepOnce } from "../../src/core/sweeper.js";
 import { createResource } from "../helpers/fixtures.js";
-import { jwtPayload, startServer, type TestServer } from "../helpers/server.js";
+import { jwtPayload, rowCount, startServer, type TestServer } from "../helpers/server.js";
 import { backendApp, cis, errorBody, login, refresh, refreshForm, renewBearer, type BackendApp } from "../sessions/setup.js";
 
 describe("the rotation engine", () => {
@@ -74,7 +74,7 @@ describe("the rotation engine", () => {
   });
 
   it("each rotation gets a fresh refresh TTL but never beyond the maximum rotation", async () => {
-    const res = createResource(server.app, "https://api.example.com/short", { refreshTokenTtl: 86400, maxRotation: 3 * 86400, accessTokenTtl: 600 });
+    const res = await createResource(server.app, "https://api.example.com/short", { refreshTokenTtl: 86400, maxRotation: 3 * 86400, accessTokenTtl: 600 });
     const scoped = await backendApp(server, { resourceIds: [res], refreshTokenTtl: 7 * 86400, accessTokenTtl: 60, maxRotation: 30 * 86400 });
     let token = (await login(server, scoped, { resource: "https://api.example.com/short" })).refresh_token;
     // Refresh every 20 hours: each token lives one day from its own issue.
@@ -87,8 +87,8 @@ describe("the rotation engine", () => {
     }
     // 60 h after login; the token's TTL would reach 84 h, but the family dies at 72 h.
     const { core } = server.app;
-    const row = core.store.refreshTokens.getToken(core.secrets.hash("refresh-token", token))!;
-    const family = core.store.refreshTokens.getFamily(row.familyId)!;
+    const row = (await core.storage.refreshTokens.getToken(core.secrets.hash("refresh-token", token)))!;
+    const family = (await core.storage.refreshTokens.getFamily(row.familyId))!;
     expect(row.expireTime).toBe(family.maxExpireTime);
     expect(family.maxExpireTime - family.authTime).toBe(3 * 86400);
     server.clock.advance(12 * 3600);
@@ -108,7 +108,7 @@ describe("the rotation engine", () => {
   });
 
   it("a resource's lifetimes beat the client's overrides", async () => {
-    const res = createResource(server.app, "https://api.example.com/ttl", { accessTokenTtl: 50, refreshTokenTtl: 100 });
+    const res = await createResource(server.app, "https://api.example.com/ttl", { accessTokenTtl: 50, refreshTokenTtl: 100 });
     const scoped = await backendApp(server, { resourceIds: [res], accessTokenTtl: 900, refreshTokenTtl: 5000 });
     const plain = await login(server, scoped);
     expect(plain.expires_in).toBe(900);
@@ -121,8 +121,8 @@ describe("the rotation engine", () => {
 
   it("the sweeper deletes dead chains in bounded batches and keeps consumed tokens of live families", async () => {
     const { core } = server.app;
-    sweepOnce(core);
-    const count = () => (core.store.db.prepare("SELECT count(*) AS n FROM refresh_tokens").get() as { n: number }).n;
+    await sweepOnce(core);
+    const count = () => rowCount(server, "refresh_tokens");
     const scoped = await backendApp(server, { refreshTokenTtl: 3600 });
     const live = await login(server, scoped);
     const next = await refreshForm(server, scoped, live.refresh_token);
@@ -131,11 +131,11 @@ describe("the rotation engine", () => {
     const kept = await refreshForm(server, scoped, next.body.refresh_token);
     server.clock.advance(1801);
     // The three idle chains are dead; the live one holds 3 rows (two consumed).
-    const before = count();
-    expect(sweepOnce(core, 2).families).toBe(2);
-    expect(sweepOnce(core, 2).families).toBe(1);
-    expect(count()).toBe(before - 3);
-    expect(sweepOnce(core).families).toBe(0);
+    const before = await count();
+    expect((await sweepOnce(core, 2)).families).toBe(2);
+    expect((await sweepOnce(core, 2)).families).toBe(1);
+    expect(await count()).toBe(before - 3);
+    expect((await sweepOnce(core)).families).toBe(0);
     expect((await refreshForm(server, scoped, kept.body.refresh_token)).status).toBe(200);
     const reuse = await refreshForm(server, scoped, live.refresh_token);
     expect(reuse.body.error_description).toMatch(/reuse detected/);
@@ -148,14 +148,14 @@ describe("the rotation engine", () => {
     const tokens = await login(server, scoped);
     const sid = jwtPayload(tokens.access_token).sid as string;
     server.clock.advance(15 * 86400);
-    sweepOnce(core);
-    expect(core.store.sessions.get("default", sid)).toBeDefined();
+    await sweepOnce(core);
+    expect((await core.storage.sessions.get("default", sid))).toBeDefined();
     // Offline access continues after the session expired.
     const next = await refreshForm(server, scoped, tokens.refresh_token);
     expect(next.status).toBe(200);
     server.clock.advance(21 * 86400);
-    sweepOnce(core);
-    expect(core.store.sessions.get("default", sid)).toBeUndefined();
+    await sweepOnce(core);
+    expect((await core.storage.sessions.get("default", sid))).toBeUndefined();
   });
 });
 

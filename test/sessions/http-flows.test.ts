@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { clientToken, jwtPayload, postForm, startServer, type TestServer } from "../helpers/server.js";
+import { clientToken, jwtPayload, postForm, sqliteOf, startServer, type TestServer } from "../helpers/server.js";
 import { createClient, createResource } from "../helpers/fixtures.js";
 import { backendApp, cis, errorBody, login, refresh, refreshForm, renewBearer, type BackendApp, type Tokens } from "./setup.js";
 
@@ -58,7 +58,7 @@ describe("backend authentication over /cis JSON", () => {
     const newest = await refresh(server, app, third.body.refresh_token);
     expect(newest.status).toBe(400);
     expect(newest.body.error).toBe("invalid_grant");
-    const events = server.app.store.db.prepare("SELECT count(*) AS n FROM refresh_reuse_events").get() as { n: number };
+    const events = sqliteOf(server).prepare("SELECT count(*) AS n FROM refresh_reuse_events").get() as { n: number };
     expect(events.n).toBeGreaterThanOrEqual(1);
   });
 
@@ -111,7 +111,7 @@ describe("backend authentication over /cis JSON", () => {
   });
 
   it("another client of the same application may not refresh, and the owner's token stays usable", async () => {
-    const sibling = createClient(server.app, app.appId);
+    const sibling = await createClient(server.app, app.appId);
     const mine = await login(server, app);
     const res = await refreshForm(server, { ...app, ...sibling }, mine.refresh_token);
     expect(res.status).toBe(400);
@@ -171,8 +171,8 @@ describe("backend authentication over /cis JSON", () => {
   });
 
   it("a refresh may target only the resource its grant was issued for", async () => {
-    const assigned = createResource(server.app, "https://api.example.com/orders", { accessTokenTtl: 120 });
-    createResource(server.app, "https://api.example.com/secret");
+    const assigned = await createResource(server.app, "https://api.example.com/orders", { accessTokenTtl: 120 });
+    await createResource(server.app, "https://api.example.com/secret");
     const target = await backendApp(server, { resourceIds: [assigned] });
     const wider = await refreshForm(server, target, (await login(server, target)).refresh_token, { resource: "https://api.example.com/orders" });
     expect(wider.status).toBe(400);
@@ -191,11 +191,11 @@ describe("backend authentication over /cis JSON", () => {
     const member = await backendApp(server, {}, { roles: ["admin"] });
     const first = await login(server, member);
     const { core } = server.app;
-    const user = core.store.users.get("default", member.userId)!;
-    core.store.transaction(() => core.store.users.update({ ...user, roles: ["viewer"] }));
+    const user = (await core.storage.users.get("default", member.userId))!;
+    await core.storage.users.update({ ...user, roles: ["viewer"] });
     const next = await refresh(server, member, first.refresh_token);
     expect(jwtPayload(next.body.access_token).roles).toEqual(["viewer"]);
-    core.store.transaction(() => core.store.users.update({ ...user, applicationIds: [] }));
+    await core.storage.users.update({ ...user, applicationIds: [] });
     const refused = await refresh(server, member, next.body.refresh_token);
     expect(refused.status).toBe(400);
     expect(refused.body.error).toBe("invalid_grant");
@@ -216,7 +216,7 @@ describe("backend authentication over /cis JSON", () => {
     expect(res.status).toBe(200);
     expect(res.body.refresh_token).toBeUndefined();
     expect(res.body.session_id).toBeDefined();
-    const sibling = createClient(server.app, barred.appId);
+    const sibling = await createClient(server.app, barred.appId);
     const tokens = await login(server, { ...barred, ...sibling, bearer: await clientToken(server, {}, server.basic(sibling.clientId, sibling.clientSecret)) });
     const refused = await refreshForm(server, barred, tokens.refresh_token);
     expect(refused.status).toBe(400);
@@ -224,7 +224,7 @@ describe("backend authentication over /cis JSON", () => {
   });
 
   it("a public client cannot redeem a confidential client's refresh token; a confidential one needs its secret", async () => {
-    const spa = createClient(server.app, app.appId, { public: true });
+    const spa = await createClient(server.app, app.appId, { public: true });
     const tokens = await login(server, app);
     const form = (extra: Record<string, string>) =>
       postForm(`${server.httpUrl}/oidc/token`, { grant_type: "refresh_token", refresh_token: tokens.refresh_token, ...extra });
@@ -242,7 +242,7 @@ describe("backend authentication over /cis JSON", () => {
   it("a deleted client's access token stops working at once", async () => {
     const doomed = await backendApp(server);
     const tokens = await login(server, doomed);
-    server.app.core.store.clients.delete("default", doomed.clientId);
+    (await server.app.core.storage.clients.delete("default", doomed.clientId));
     server.app.core.invalidateCaches();
     const res = await refresh(server, doomed, tokens.refresh_token);
     expect(res.status).toBe(401);
@@ -263,7 +263,7 @@ describe("backend authentication over /cis JSON", () => {
   it("a deleted user's refresh tokens and sessions stop working", async () => {
     const member = await backendApp(server);
     const tokens = await login(server, member);
-    server.app.core.store.users.delete("default", member.userId);
+    (await server.app.core.storage.users.delete("default", member.userId));
     expect((await refresh(server, member, tokens.refresh_token)).body.error).toBe("invalid_grant");
     expect((await cis(server, "session/authenticate", member.bearer, { session_id: tokens.session_id })).body.error).toBe("invalid_grant");
   });

@@ -34,8 +34,8 @@ export async function backendApp(
   client: Partial<Omit<Client, "id" | "applicationId" | "secretHash">> = {},
   user: { roles?: string[]; customClaims?: Record<string, unknown> } = {},
 ): Promise<BackendApp> {
-  const appId = createApplication(server.app);
-  const { clientId, clientSecret } = createClient(server.app, appId, client);
+  const appId = await createApplication(server.app);
+  const { clientId, clientSecret } = await createClient(server.app, appId, client);
   const u = await createUser(server.app, { applicationIds: [appId], ...user });
   const bearer = await clientToken(server, {}, server.basic(clientId, clientSecret));
   return { appId, clientId, clientSecret, bearer, username: u.username, password: u.password, userId: u.userId };

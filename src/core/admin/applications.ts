@@ -1,5 +1,6 @@
 import { notFound } from "../../domain/errors.js";
 import { newId } from "../../domain/ids.js";
+import type { Repositories } from "../../domain/ports.js";
 import type { Application } from "../../domain/types.js";
 import type { Core } from "../core.js";
 import { ownsApplication, requireManagement, type Caller } from "./authorize.js";
@@ -12,7 +13,7 @@ export interface ApplicationInput {
   management: boolean;
 }
 
-export function createApplication(core: Core, caller: Caller, input: ApplicationInput): Application {
+export async function createApplication(core: Core, caller: Caller, input: ApplicationInput): Promise<Application> {
   requireManagement(caller, "create applications");
   validateDisplayName(input.displayName, "application.display_name");
   const now = core.now();
@@ -24,25 +25,27 @@ export function createApplication(core: Core, caller: Caller, input: Application
     createTime: now,
     updateTime: now,
   };
-  core.store.transaction(() => core.store.applications.insert(application));
+  await core.storage.applications.insert(application);
   core.invalidateCaches();
   return application;
 }
 
 /** An application the caller may act on; others (and other tenants') are simply not found. */
-export function ownApplication(core: Core, caller: Caller, id: string): Application {
-  const application = ownsApplication(caller, id) ? core.store.applications.get(caller.tenantId, id) : undefined;
+export async function ownApplication(repos: Repositories, caller: Caller, id: string): Promise<Application> {
+  const application = ownsApplication(caller, id) ? await repos.applications.get(caller.tenantId, id) : undefined;
   if (application === undefined) throw notFound(`application "${id}" not found`);
   return application;
 }
 
-export const getApplication = ownApplication;
+export function getApplication(core: Core, caller: Caller, id: string): Promise<Application> {
+  return ownApplication(core.storage, caller, id);
+}
 
-export function listApplications(core: Core, caller: Caller, req: PageRequest): Page<Application> {
-  return listPage(core, caller, "ListApplications", req, (after, limit) => {
-    if (caller.management) return core.store.applications.page(caller.tenantId, after, limit);
+export function listApplications(core: Core, caller: Caller, req: PageRequest): Promise<Page<Application>> {
+  return listPage(core, caller, "ListApplications", req, async (after, limit) => {
+    if (caller.management) return core.storage.applications.page(caller.tenantId, after, limit);
     // A non-management caller's list is its own application: one row, so never a second page.
-    const own = after === undefined ? core.store.applications.get(caller.tenantId, caller.applicationId) : undefined;
+    const own = after === undefined ? await core.storage.applications.get(caller.tenantId, caller.applicationId) : undefined;
     return own === undefined ? [] : [own];
   });
 }
@@ -52,10 +55,10 @@ export function listApplications(core: Core, caller: Caller, req: PageRequest): 
  * started and its users' memberships go by cascade (users themselves stay). A caller may delete
  * its own application: its token stops working with the next call.
  */
-export function deleteApplication(core: Core, caller: Caller, id: string): void {
-  core.store.transaction(() => {
-    ownApplication(core, caller, id);
-    core.store.applications.delete(caller.tenantId, id);
+export async function deleteApplication(core: Core, caller: Caller, id: string): Promise<void> {
+  await core.storage.transaction(async (tx) => {
+    await ownApplication(tx, caller, id);
+    await tx.applications.delete(caller.tenantId, id);
   });
   core.invalidateCaches();
 }

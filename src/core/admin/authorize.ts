@@ -15,10 +15,10 @@ export interface Caller {
  * Authenticates an admin call: a Bearer client access token tessera issued for the tenant's
  * default resource, whose client, application and tenant still exist. Anything else is invalid_token.
  */
-export function authorizeAdmin(core: Core, authorization: string | null | undefined): Caller {
+export async function authorizeAdmin(core: Core, authorization: string | null | undefined): Promise<Caller> {
   const token = bearerFrom(authorization);
   if (token === undefined) throw invalidToken("a Bearer access token is required");
-  const { ctx, claims } = authenticateClientToken(core, token);
+  const { ctx, claims } = await authenticateClientToken(core, token);
   if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("token is for another resource");
   return { tenantId: ctx.tenant.id, applicationId: ctx.application.id, clientId: ctx.client.id, management: ctx.application.management };
 }

@@ -1,5 +1,6 @@
 import { newClientId, newSecret } from "../../domain/ids.js";
 import { failedPrecondition, notFound, invalidRequest } from "../../domain/errors.js";
+import type { Repositories } from "../../domain/ports.js";
 import { TOKEN_ENDPOINT_AUTH_METHODS, type Client, type GrantType, type LifetimeOverrides, type TokenEndpointAuthMethod } from "../../domain/types.js";
 import type { Core } from "../core.js";
 import { truncate } from "../resource-indicators.js";
@@ -73,8 +74,8 @@ function grantTypesFor(method: TokenEndpointAuthMethod, grantTypes: GrantType[])
  * Every scope of a client must be defined by one of its resources or the tenant's default resource,
  * or be an OpenID scope; names the first one that is not.
  */
-function checkScopesDefined(core: Core, tenantId: string, scopes: readonly string[], resourceIds: readonly string[]): void {
-  const defined = definedScopes(core, tenantId, resourceIds);
+async function checkScopesDefined(tx: Repositories, tenantId: string, scopes: readonly string[], resourceIds: readonly string[]): Promise<void> {
+  const defined = await definedScopes(tx, tenantId, resourceIds);
   const stray = scopes.find((s) => !defined.has(s));
   if (stray !== undefined) {
     throw invalidRequest(`client.scopes: scope "${truncate(stray)}" is not defined by the client's resources or the default resource`);
@@ -141,16 +142,16 @@ function validateSettings(s: ClientSettings): ClientSettings & Pick<Client, "idT
  * non-management caller may only assign resources it can already see (assigned to its clients),
  * so it cannot grant itself a tenant's other APIs; unknown and unseen ids read the same.
  */
-function checkResourceIds(core: Core, caller: Caller, ids: readonly string[], current: readonly string[]): void {
+async function checkResourceIds(tx: Repositories, caller: Caller, ids: readonly string[], current: readonly string[]): Promise<void> {
   for (const id of ids) {
-    const resource = core.store.resources.get(caller.tenantId, id);
-    const assignable = resource !== undefined && (current.includes(id) || resourceVisible(core, caller, resource));
+    const resource = await tx.resources.get(caller.tenantId, id);
+    const assignable = resource !== undefined && (current.includes(id) || (await resourceVisible(tx, caller, resource)));
     if (!assignable) throw notFound(`client.resource_ids: resource "${truncate(id)}" not found`);
     if (resource.isDefault) throw invalidRequest(`client.resource_ids: "${truncate(id)}" is the default resource, which every client has implicitly`);
   }
 }
 
-export function createClient(core: Core, caller: Caller, input: ClientInput): ClientWithSecret {
+export async function createClient(core: Core, caller: Caller, input: ClientInput): Promise<ClientWithSecret> {
   if (input.applicationId === "") throw invalidRequest("client.application_id is required");
   const method = authMethodOf(input);
   const validated = validateSettings(settingsOf(input));
@@ -170,38 +171,41 @@ export function createClient(core: Core, caller: Caller, input: ClientInput): Cl
     createTime: now,
     updateTime: now,
   };
-  core.store.transaction(() => {
-    ownApplication(core, caller, input.applicationId);
-    checkResourceIds(core, caller, client.resourceIds, []);
-    checkScopesDefined(core, caller.tenantId, client.scopes, client.resourceIds);
-    core.store.clients.insert(client);
+  const created = await core.storage.transaction(async (tx) => {
+    await ownApplication(tx, caller, input.applicationId);
+    await checkResourceIds(tx, caller, client.resourceIds, []);
+    await checkScopesDefined(tx, caller.tenantId, client.scopes, client.resourceIds);
+    await tx.clients.insert(client);
+    return (await tx.clients.get(caller.tenantId, client.id))!;
   });
   core.invalidateCaches();
-  if (client.idTokenSignedResponseAlg !== undefined) core.keys.ensure(client.idTokenSignedResponseAlg);
-  return { client: core.store.clients.get(caller.tenantId, client.id)!, clientSecret };
+  if (client.idTokenSignedResponseAlg !== undefined) await core.keys.ensure(client.idTokenSignedResponseAlg);
+  return { client: created, clientSecret };
 }
 
 /** A client of an application the caller may act on; anything else is not found. */
-function ownClient(core: Core, caller: Caller, id: string): Client {
-  const client = core.store.clients.get(caller.tenantId, id);
+async function ownClient(repos: Repositories, caller: Caller, id: string): Promise<Client> {
+  const client = await repos.clients.get(caller.tenantId, id);
   if (client === undefined || !ownsApplication(caller, client.applicationId)) throw notFound(`client "${truncate(id)}" not found`);
   return client;
 }
 
-export const getClient = ownClient;
+export function getClient(core: Core, caller: Caller, id: string): Promise<Client> {
+  return ownClient(core.storage, caller, id);
+}
 
-export function listClients(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Page<Client> {
+export function listClients(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Promise<Page<Client>> {
   const applicationId = applicationFilter(caller, req.applicationId);
   return listPage(core, caller, `ListClients\n${applicationId ?? ""}`, req, (after, limit) =>
-    core.store.clients.page(caller.tenantId, after, limit, applicationId),
+    core.storage.clients.page(caller.tenantId, after, limit, applicationId),
   );
 }
 
 /** Updates the fields the mask names (all updatable ones when empty); the application and authentication method are fixed. */
-export function updateClient(core: Core, caller: Caller, id: string, input: ClientInput, mask: readonly string[]): Client {
+export async function updateClient(core: Core, caller: Caller, id: string, input: ClientInput, mask: readonly string[]): Promise<Client> {
   const paths = maskPaths(mask, [...CLIENT_UPDATABLE, "application_id", "token_endpoint_auth_method"]);
-  const updated = core.store.transaction(() => {
-    const current = ownClient(core, caller, id);
+  const updated = await core.storage.transaction(async (tx) => {
+    const current = await ownClient(tx, caller, id);
     const appGiven = mask.length === 0 ? input.applicationId !== "" : paths.has("application_id");
     if (appGiven && input.applicationId !== current.applicationId) throw invalidRequest("client.application_id cannot be changed");
     const methodGiven = mask.length === 0 ? (input.tokenEndpointAuthMethod ?? "") !== "" : paths.has("token_endpoint_auth_method");
@@ -213,22 +217,22 @@ export function updateClient(core: Core, caller: Caller, id: string, input: Clie
     for (const [path, key] of CLIENT_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     const validated = validateSettings(next);
     const settings = { ...validated, grantTypes: grantTypesFor(current.tokenEndpointAuthMethod, validated.grantTypes) };
-    checkResourceIds(core, caller, settings.resourceIds, current.resourceIds);
+    await checkResourceIds(tx, caller, settings.resourceIds, current.resourceIds);
     // Unassigning a resource while keeping its scopes is refused here, naming the scope.
-    if (paths.has("scopes") || paths.has("resource_ids")) checkScopesDefined(core, caller.tenantId, settings.scopes, settings.resourceIds);
-    core.store.clients.update({ ...current, ...settings, updateTime: core.now() });
-    return core.store.clients.get(caller.tenantId, id)!;
+    if (paths.has("scopes") || paths.has("resource_ids")) await checkScopesDefined(tx, caller.tenantId, settings.scopes, settings.resourceIds);
+    await tx.clients.update({ ...current, ...settings, updateTime: core.now() });
+    return (await tx.clients.get(caller.tenantId, id))!;
   });
   core.invalidateCaches();
-  if (updated.idTokenSignedResponseAlg !== undefined) core.keys.ensure(updated.idTokenSignedResponseAlg);
+  if (updated.idTokenSignedResponseAlg !== undefined) await core.keys.ensure(updated.idTokenSignedResponseAlg);
   return updated;
 }
 
 /** Deletes a client; its refresh token families go with it (cascade). */
-export function deleteClient(core: Core, caller: Caller, id: string): void {
-  core.store.transaction(() => {
-    ownClient(core, caller, id);
-    core.store.clients.delete(caller.tenantId, id);
+export async function deleteClient(core: Core, caller: Caller, id: string): Promise<void> {
+  await core.storage.transaction(async (tx) => {
+    await ownClient(tx, caller, id);
+    await tx.clients.delete(caller.tenantId, id);
   });
   core.invalidateCaches();
 }
@@ -237,19 +241,19 @@ export function deleteClient(core: Core, caller: Caller, id: string): void {
  * Replaces the client's secret. The old one stops working at once, or after `graceSeconds`
  * (at most 24 h) during which both work. A second rotation drops any earlier previous secret.
  */
-export function rotateClientSecret(core: Core, caller: Caller, id: string, graceSeconds: number): ClientWithSecret {
+export async function rotateClientSecret(core: Core, caller: Caller, id: string, graceSeconds: number): Promise<ClientWithSecret> {
   validateSeconds(graceSeconds, "grace_period", 0, MAX_GRACE_PERIOD);
   const clientSecret = newSecret();
   const secretHash = core.secrets.hash("client-secret", clientSecret);
-  const client = core.store.transaction(() => {
-    const current = ownClient(core, caller, id);
+  const client = await core.storage.transaction(async (tx) => {
+    const current = await ownClient(tx, caller, id);
     if (current.tokenEndpointAuthMethod === "none") {
       throw failedPrecondition('client is public (token_endpoint_auth_method "none") and has no secret to rotate');
     }
     const now = core.now();
     const previous = graceSeconds > 0 && current.secretHash !== undefined ? { hash: current.secretHash, expireTime: now + graceSeconds } : undefined;
-    core.store.clients.setSecret(id, secretHash, previous, now);
-    return core.store.clients.get(caller.tenantId, id)!;
+    await tx.clients.setSecret(id, secretHash, previous, now);
+    return (await tx.clients.get(caller.tenantId, id))!;
   });
   core.invalidateCaches();
   return { client, clientSecret };

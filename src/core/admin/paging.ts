@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { invalidRequest } from "../../domain/errors.js";
-import type { PageCursor } from "../../storage/rows.js";
+import type { PageCursor } from "../../domain/records.js";
 import type { Core } from "../core.js";
 import type { Caller } from "./authorize.js";
 
@@ -30,17 +30,17 @@ export function pageSize(requested: number | undefined): number {
  * the list's query (method, tenant, filter), so a token is opaque, cannot be edited, and only
  * continues the list it came from.
  */
-export function listPage<T extends PageCursor>(
+export async function listPage<T extends PageCursor>(
   core: Core,
   caller: Caller,
   query: string,
   req: PageRequest,
-  fetch: (after: PageCursor | undefined, limit: number) => T[],
-): Page<T> {
+  fetch: (after: PageCursor | undefined, limit: number) => Promise<T[]>,
+): Promise<Page<T>> {
   const size = pageSize(req.pageSize);
   const bound = `${caller.tenantId}\n${query}`;
   const after = req.pageToken === undefined || req.pageToken === "" ? undefined : readToken(core, bound, req.pageToken);
-  const rows = fetch(after, size + 1);
+  const rows = await fetch(after, size + 1);
   const items = rows.slice(0, size);
   const last = items[items.length - 1];
   const nextPageToken = rows.length > size && last !== undefined ? writeToken(core, bound, { createTime: last.createTime, id: last.id }) : "";

@@ -1,5 +1,6 @@
 import { alreadyExists, failedPrecondition, invalidRequest, notFound } from "../../domain/errors.js";
 import { newId } from "../../domain/ids.js";
+import type { Repositories } from "../../domain/ports.js";
 import type { LifetimeOverrides, Resource } from "../../domain/types.js";
 import type { Core } from "../core.js";
 import { validateResourceUri } from "../resource-indicators.js";
@@ -46,9 +47,9 @@ function validateResourceScopes(scopes: readonly string[]): string[] {
 }
 
 /** The scopes a client with these resources may hold: the OpenID ones, the default resource's and its resources'. */
-export function definedScopes(core: Core, tenantId: string, resourceIds: readonly string[], replaced?: Resource): Set<string> {
+export async function definedScopes(repos: Repositories, tenantId: string, resourceIds: readonly string[], replaced?: Resource): Promise<Set<string>> {
   const defined = new Set<string>(USER_SCOPES);
-  const resources = [core.store.resources.getDefault(tenantId), ...resourceIds.map((id) => core.store.resources.get(tenantId, id))];
+  const resources = await Promise.all([repos.resources.getDefault(tenantId), ...resourceIds.map((id) => repos.resources.get(tenantId, id))]);
   for (const r of resources) {
     const scopes = r !== undefined && r.id === replaced?.id ? replaced.scopes : (r?.scopes ?? []);
     for (const s of scopes) defined.add(s);
@@ -60,18 +61,18 @@ export function definedScopes(core: Core, tenantId: string, resourceIds: readonl
  * A resource may stop defining a scope only once no client holds it through that resource: the
  * administrator takes the scope off those clients first (named in the error), like DeleteResource.
  */
-function checkScopesStillHeld(core: Core, current: Resource, next: Resource): void {
+async function checkScopesStillHeld(tx: Repositories, current: Resource, next: Resource): Promise<void> {
   const removed = current.scopes.filter((s) => !next.scopes.includes(s));
   if (removed.length === 0) return;
   const candidates = current.isDefault
-    ? core.store.clients.page(current.tenantId, undefined, 1_000_000)
-    : core.store.resources.clientsUsing(current.id).map((id) => core.store.clients.get(current.tenantId, id)!);
+    ? await tx.clients.page(current.tenantId, undefined, 1_000_000)
+    : await Promise.all((await tx.resources.clientsUsing(current.id)).map(async (id) => (await tx.clients.get(current.tenantId, id))!));
   const holders: string[] = [];
   let scope: string | undefined;
   for (const client of candidates) {
     const held = client.scopes.filter((s) => removed.includes(s));
     if (held.length === 0) continue;
-    const defined = definedScopes(core, current.tenantId, client.resourceIds, next);
+    const defined = await definedScopes(tx, current.tenantId, client.resourceIds, next);
     const stranded = held.find((s) => !defined.has(s));
     if (stranded === undefined) continue;
     scope ??= stranded;
@@ -83,7 +84,7 @@ function checkScopesStillHeld(core: Core, current: Resource, next: Resource): vo
   }
 }
 
-export function createResource(core: Core, caller: Caller, input: ResourceInput): Resource {
+export async function createResource(core: Core, caller: Caller, input: ResourceInput): Promise<Resource> {
   requireManagement(caller, "create resources");
   const uri = validateResourceUri(input.uri, "resource.uri");
   checked(input);
@@ -102,40 +103,40 @@ export function createResource(core: Core, caller: Caller, input: ResourceInput)
     createTime: now,
     updateTime: now,
   };
-  core.store.transaction(() => {
-    if (core.store.resources.findByUri(caller.tenantId, uri) !== undefined) throw alreadyExists(`a resource with uri "${uri}" already exists`);
-    core.store.resources.insert(resource);
+  await core.storage.transaction(async (tx) => {
+    if ((await tx.resources.findByUri(caller.tenantId, uri)) !== undefined) throw alreadyExists(`a resource with uri "${uri}" already exists`);
+    await tx.resources.insert(resource);
   });
   core.invalidateCaches();
-  if (resource.signingAlg !== undefined) core.keys.ensure(resource.signingAlg);
+  if (resource.signingAlg !== undefined) await core.keys.ensure(resource.signingAlg);
   return resource;
 }
 
 /** Whether a non-management caller may see the resource: the default one, or one assigned to its clients. */
-export function resourceVisible(core: Core, caller: Caller, resource: Resource): boolean {
+export async function resourceVisible(repos: Repositories, caller: Caller, resource: Resource): Promise<boolean> {
   if (caller.management || resource.isDefault) return true;
-  return core.store.resources.assignedToApplication(resource.id, caller.applicationId);
+  return repos.resources.assignedToApplication(resource.id, caller.applicationId);
 }
 
-export function getResource(core: Core, caller: Caller, id: string): Resource {
-  const resource = core.store.resources.get(caller.tenantId, id);
-  if (resource === undefined || !resourceVisible(core, caller, resource)) throw notFound(`resource "${id}" not found`);
+export async function getResource(core: Core, caller: Caller, id: string): Promise<Resource> {
+  const resource = await core.storage.resources.get(caller.tenantId, id);
+  if (resource === undefined || !(await resourceVisible(core.storage, caller, resource))) throw notFound(`resource "${id}" not found`);
   return resource;
 }
 
-export function listResources(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Page<Resource> {
+export function listResources(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Promise<Page<Resource>> {
   const applicationId = applicationFilter(caller, req.applicationId);
   return listPage(core, caller, `ListResources\n${applicationId ?? ""}`, req, (after, limit) =>
-    core.store.resources.page(caller.tenantId, after, limit, applicationId),
+    core.storage.resources.page(caller.tenantId, after, limit, applicationId),
   );
 }
 
 /** Updates the fields the mask names; the uri is immutable and may only be repeated unchanged. */
-export function updateResource(core: Core, caller: Caller, id: string, input: ResourceInput, mask: readonly string[]): Resource {
+export async function updateResource(core: Core, caller: Caller, id: string, input: ResourceInput, mask: readonly string[]): Promise<Resource> {
   requireManagement(caller, "change resources");
   const paths = maskPaths(mask, RESOURCE_UPDATABLE);
-  const updated = core.store.transaction(() => {
-    const current = core.store.resources.get(caller.tenantId, id);
+  const updated = await core.storage.transaction(async (tx) => {
+    const current = await tx.resources.get(caller.tenantId, id);
     if (current === undefined) throw notFound(`resource "${id}" not found`);
     const uriGiven = mask.length === 0 ? input.uri !== "" : paths.has("uri");
     if (uriGiven && input.uri !== current.uri) throw invalidRequest("resource.uri cannot be changed; create a new resource instead");
@@ -149,28 +150,28 @@ export function updateResource(core: Core, caller: Caller, id: string, input: Re
     for (const [path, key] of RESOURCE_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     checked(next);
     next.scopes = validateResourceScopes(next.scopes);
-    checkScopesStillHeld(core, current, next);
-    core.store.resources.update(next);
+    await checkScopesStillHeld(tx, current, next);
+    await tx.resources.update(next);
     return next;
   });
   core.invalidateCaches();
-  if (updated.signingAlg !== undefined) core.keys.ensure(updated.signingAlg);
+  if (updated.signingAlg !== undefined) await core.keys.ensure(updated.signingAlg);
   return updated;
 }
 
 /** Deletes a resource; one still assigned to clients needs `force` (the assignments go with it). */
-export function deleteResource(core: Core, caller: Caller, id: string, force: boolean): void {
+export async function deleteResource(core: Core, caller: Caller, id: string, force: boolean): Promise<void> {
   requireManagement(caller, "delete resources");
-  core.store.transaction(() => {
-    const resource = core.store.resources.get(caller.tenantId, id);
+  await core.storage.transaction(async (tx) => {
+    const resource = await tx.resources.get(caller.tenantId, id);
     if (resource === undefined) throw notFound(`resource "${id}" not found`);
     if (resource.isDefault) throw failedPrecondition("the default resource cannot be deleted");
-    const clients = core.store.resources.clientsUsing(id);
+    const clients = await tx.resources.clientsUsing(id);
     if (clients.length > 0 && !force) {
       const named = clients.slice(0, 10).join(", ") + (clients.length > 10 ? ` and ${clients.length - 10} more` : "");
       throw failedPrecondition(`resource is assigned to clients ${named}; unassign it or delete with force`);
     }
-    core.store.resources.delete(caller.tenantId, id);
+    await tx.resources.delete(caller.tenantId, id);
   });
   core.invalidateCaches();
 }

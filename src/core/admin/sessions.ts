@@ -8,11 +8,11 @@ import { listPage, type Page, type PageRequest } from "./paging.js";
 import { ownUser } from "./users.js";
 
 /** A user's live sessions; a non-management caller sees only those started through its application. */
-export function listSessions(core: Core, caller: Caller, userId: string, req: PageRequest): Page<Session> {
-  ownUser(core, caller, userId);
+export async function listSessions(core: Core, caller: Caller, userId: string, req: PageRequest): Promise<Page<Session>> {
+  await ownUser(core.storage, caller, userId);
   const applicationId = caller.management ? undefined : caller.applicationId;
   return listPage(core, caller, `ListSessions\n${userId}\n${applicationId ?? ""}`, req, (after, limit) =>
-    core.store.sessions.pageForUser(caller.tenantId, userId, core.now(), after, limit, applicationId),
+    core.storage.sessions.pageForUser(caller.tenantId, userId, core.now(), after, limit, applicationId),
   );
 }
 
@@ -20,12 +20,12 @@ export function listSessions(core: Core, caller: Caller, userId: string, req: Pa
  * Ends a session by its public id and revokes the refresh token families born in it.
  * Ending one that already ended (or expired) succeeds: the outcome is the same.
  */
-export function revokeSession(core: Core, caller: Caller, id: string): void {
-  const session = core.store.sessions.get(caller.tenantId, id);
+export async function revokeSession(core: Core, caller: Caller, id: string): Promise<void> {
+  const session = await core.storage.sessions.get(caller.tenantId, id);
   const visible =
     session !== undefined &&
     (caller.management || session.applicationId === caller.applicationId) &&
-    core.store.users.get(caller.tenantId, session.userId) !== undefined;
+    (await core.storage.users.get(caller.tenantId, session.userId)) !== undefined;
   if (!visible) throw notFound(`session "${truncate(id)}" not found`);
-  endSession(core, id, "revoked by an administrator");
+  await endSession(core, id, "revoked by an administrator");
 }

@@ -1,5 +1,6 @@
 import { alreadyExists, forbidden, invalidRequest, notFound } from "../../domain/errors.js";
 import { newId } from "../../domain/ids.js";
+import type { Repositories } from "../../domain/ports.js";
 import type { User } from "../../domain/types.js";
 import type { Core } from "../core.js";
 import { hashPassword, validatePassword } from "../passwords.js";
@@ -48,20 +49,20 @@ function validateProfile(u: UserProfile): UserProfile {
  * Memberships the caller may set: every id an application of the tenant; a non-management caller
  * may only add or remove its own application and leaves the others as they were.
  */
-function checkApplications(core: Core, caller: Caller, next: readonly string[], current: readonly string[]): void {
+async function checkApplications(tx: Repositories, caller: Caller, next: readonly string[], current: readonly string[]): Promise<void> {
   if (!caller.management) {
     const others = (ids: readonly string[]) => [...new Set(ids.filter((id) => id !== caller.applicationId))].sort().join("\n");
     if (others(next) !== others(current)) throw forbidden("a non-management application may only add or remove its own application in user.application_ids");
   }
   for (const id of next) {
-    if (!current.includes(id) && core.store.applications.get(caller.tenantId, id) === undefined) {
+    if (!current.includes(id) && (await tx.applications.get(caller.tenantId, id)) === undefined) {
       throw notFound(`user.application_ids: application "${truncate(id)}" not found`);
     }
   }
 }
 
-function uniqueUsername(core: Core, caller: Caller, username: string, self: string | undefined): void {
-  const holder = core.store.users.findByUsername(caller.tenantId, username);
+async function uniqueUsername(tx: Repositories, caller: Caller, username: string, self: string | undefined): Promise<void> {
+  const holder = await tx.users.findByUsername(caller.tenantId, username);
   if (holder !== undefined && holder.id !== self) throw alreadyExists(`user.username "${truncate(username)}" is already taken`);
 }
 
@@ -84,36 +85,38 @@ export async function createUser(core: Core, caller: Caller, input: UserInput, p
   const passwordHash = password === undefined ? undefined : await core.passwordHashes.run(() => hashPassword(password));
   const now = core.now();
   const user: User = { ...profile, id: newId("usr"), tenantId: caller.tenantId, passwordHash, createTime: now, updateTime: now };
-  core.store.transaction(() => {
-    checkApplications(core, caller, user.applicationIds, []);
-    uniqueUsername(core, caller, user.username, undefined);
-    core.store.users.insert(user);
+  return core.storage.transaction(async (tx) => {
+    await checkApplications(tx, caller, user.applicationIds, []);
+    await uniqueUsername(tx, caller, user.username, undefined);
+    await tx.users.insert(user);
+    return (await tx.users.get(caller.tenantId, user.id))!;
   });
-  return core.store.users.get(caller.tenantId, user.id)!;
 }
 
 /** A user the caller may act on: any in its tenant for management, else members of its application. */
-export function ownUser(core: Core, caller: Caller, id: string): User {
-  const user = core.store.users.get(caller.tenantId, id);
+export async function ownUser(repos: Repositories, caller: Caller, id: string): Promise<User> {
+  const user = await repos.users.get(caller.tenantId, id);
   if (user === undefined || (!caller.management && !user.applicationIds.includes(caller.applicationId))) {
     throw notFound(`user "${truncate(id)}" not found`);
   }
   return user;
 }
 
-export const getUser = ownUser;
+export function getUser(core: Core, caller: Caller, id: string): Promise<User> {
+  return ownUser(core.storage, caller, id);
+}
 
-export function listUsers(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Page<User> {
+export function listUsers(core: Core, caller: Caller, req: PageRequest & { applicationId?: string | undefined }): Promise<Page<User>> {
   const applicationId = applicationFilter(caller, req.applicationId);
   return listPage(core, caller, `ListUsers\n${applicationId ?? ""}`, req, (after, limit) =>
-    core.store.users.page(caller.tenantId, after, limit, applicationId),
+    core.storage.users.page(caller.tenantId, after, limit, applicationId),
   );
 }
 
-export function updateUser(core: Core, caller: Caller, id: string, input: UserInput, mask: readonly string[]): User {
+export function updateUser(core: Core, caller: Caller, id: string, input: UserInput, mask: readonly string[]): Promise<User> {
   const paths = maskPaths(mask, USER_UPDATABLE);
-  return core.store.transaction(() => {
-    const current = ownUser(core, caller, id);
+  return core.storage.transaction(async (tx) => {
+    const current = await ownUser(tx, caller, id);
     const given = profileOf(input);
     const next: UserProfile = { ...current };
     for (const [path, key] of USER_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
@@ -121,10 +124,10 @@ export function updateUser(core: Core, caller: Caller, id: string, input: UserIn
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
     if (!same(profile.roles, current.roles)) requireSoleApplication(caller, current, "roles");
     if (!same(profile.customClaims, current.customClaims)) requireSoleApplication(caller, current, "custom claims");
-    checkApplications(core, caller, profile.applicationIds, current.applicationIds);
-    uniqueUsername(core, caller, profile.username, id);
-    core.store.users.update({ ...current, ...profile, updateTime: core.now() });
-    return core.store.users.get(caller.tenantId, id)!;
+    await checkApplications(tx, caller, profile.applicationIds, current.applicationIds);
+    await uniqueUsername(tx, caller, profile.username, id);
+    await tx.users.update({ ...current, ...profile, updateTime: core.now() });
+    return (await tx.users.get(caller.tenantId, id))!;
   });
 }
 
@@ -132,24 +135,24 @@ export function updateUser(core: Core, caller: Caller, id: string, input: UserIn
  * Deletes a user with their sessions and refresh tokens (cascade). A non-management caller may
  * only delete users that belong to no other application; otherwise it removes its membership.
  */
-export function deleteUser(core: Core, caller: Caller, id: string): void {
-  core.store.transaction(() => {
-    const user = ownUser(core, caller, id);
+export async function deleteUser(core: Core, caller: Caller, id: string): Promise<void> {
+  await core.storage.transaction(async (tx) => {
+    const user = await ownUser(tx, caller, id);
     if (!caller.management && user.applicationIds.some((a) => a !== caller.applicationId)) {
       throw forbidden("the user also belongs to other applications; remove your application from user.application_ids instead");
     }
-    core.store.users.delete(caller.tenantId, id);
+    await tx.users.delete(caller.tenantId, id);
   });
 }
 
 /** Sets a user's password (hashed before the transaction); existing sessions stay. A shared user's only by management. */
 export async function setUserPassword(core: Core, caller: Caller, id: string, password: string): Promise<void> {
   if (id === "") throw invalidRequest("id is required");
-  requireSoleApplication(caller, ownUser(core, caller, id), "password");
+  requireSoleApplication(caller, await ownUser(core.storage, caller, id), "password");
   validatePassword(password, "password");
   const passwordHash = await core.passwordHashes.run(() => hashPassword(password));
-  core.store.transaction(() => {
-    requireSoleApplication(caller, ownUser(core, caller, id), "password");
-    core.store.users.setPassword(caller.tenantId, id, passwordHash, core.now());
+  await core.storage.transaction(async (tx) => {
+    requireSoleApplication(caller, await ownUser(tx, caller, id), "password");
+    await tx.users.setPassword(caller.tenantId, id, passwordHash, core.now());
   });
 }

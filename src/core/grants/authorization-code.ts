@@ -22,25 +22,25 @@ export interface AuthorizationCodeInput {
  * again revokes what its first exchange issued: the refresh family (and with it every access
  * token carrying its id) and the exchange's own access token.
  */
-export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): TokenSet {
+export async function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): Promise<TokenSet> {
   const codeVerifier = input.codeVerifier === "" ? undefined : input.codeVerifier;
   // A public client proves nothing but the PKCE verifier, so it must send one.
   if (input.credentials?.method === "none" && codeVerifier === undefined) throw invalidClient("a public client must send code_verifier");
-  const ctx = authenticateClientOrPublic(core, input.credentials);
+  const ctx = await authenticateClientOrPublic(core, input.credentials);
   if (!clientAllowsGrant(ctx.client, "authorization_code")) {
     throw new OAuthError("unauthorized_client", "this client may not use the authorization_code grant");
   }
   if (input.code === undefined || input.code === "") throw invalidRequest("code is required");
   if (input.redirectUri === undefined || input.redirectUri === "") throw invalidRequest("redirect_uri is required");
   const hash = core.secrets.hash("authorization-code", input.code.slice(0, 256));
-  const code = core.store.authorizations.getCode(hash);
+  const code = await core.storage.authorizations.getCode(hash);
   const now = core.now();
   if (code === undefined || code.clientId !== ctx.client.id) throw invalidGrant("authorization code is invalid");
   if (code.consumeTime !== undefined) {
-    core.store.transaction(() => {
-      if (code.familyId !== undefined) core.store.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
+    await core.storage.transaction(async (tx) => {
+      if (code.familyId !== undefined) await tx.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
       if (code.accessTokenJti !== undefined && code.accessTokenExpireTime !== undefined && code.accessTokenExpireTime > now) {
-        core.store.authorizations.revokeAccessToken(code.accessTokenJti, code.accessTokenExpireTime);
+        await tx.authorizations.revokeAccessToken(code.accessTokenJti, code.accessTokenExpireTime);
       }
     });
     throw invalidGrant("authorization code was already used; the tokens it issued are revoked");
@@ -53,16 +53,15 @@ export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeIn
     if (codeVerifier === undefined) throw invalidGrant("code_verifier is required");
     if (!pkceMatches(codeVerifier, code.codeChallenge)) throw invalidGrant("code_verifier does not match the code_challenge");
   }
-  const user = core.store.users.get(ctx.tenant.id, code.userId);
-  const session = core.store.sessions.get(ctx.tenant.id, code.sessionId);
+  const [user, session] = await Promise.all([core.storage.users.get(ctx.tenant.id, code.userId), core.storage.sessions.get(ctx.tenant.id, code.sessionId)]);
   if (user === undefined || !user.applicationIds.includes(ctx.application.id)) throw invalidGrant("the user no longer exists in this application");
   if (session === undefined || session.revokeTime !== undefined || session.expireTime <= now) throw invalidGrant("the user's session has ended");
-  const requested = input.resource === undefined || input.resource === "" ? undefined : resolveTargetResource(core, ctx, input.resource);
+  const requested = input.resource === undefined || input.resource === "" ? undefined : await resolveTargetResource(core, ctx, input.resource);
   if (requested !== undefined && requested.id !== code.resourceId) throw invalidTarget("the authorization code was not granted for this resource");
-  const resource = core.store.resources.get(ctx.tenant.id, code.resourceId);
+  const resource = await core.storage.resources.get(ctx.tenant.id, code.resourceId);
   if (resource === undefined) throw invalidGrant("the requested resource no longer exists");
   const scopes = code.scope.split(" ");
-  const tokens = issueUserTokens(core, {
+  const tokens = await issueUserTokens(core, {
     ctx,
     resource,
     userId: user.id,
@@ -72,9 +71,9 @@ export function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeIn
     sid: session.id,
     nonce: code.nonce,
     offline: code.offline,
-    persist: (refresh, access) => {
+    persist: async (tx, refresh, access) => {
       const issued = { familyId: refresh?.family.id, accessTokenJti: access.jti, accessTokenExpireTime: access.exp };
-      if (!core.store.authorizations.consumeCode(hash, now, issued)) throw invalidGrant("authorization code was already used");
+      if (!(await tx.authorizations.consumeCode(hash, now, issued))) throw invalidGrant("authorization code was already used");
     },
   });
   core.events.tokenIssued?.("authorization_code");

@@ -15,15 +15,17 @@ export interface ClientCredentialsInput {
  * The client_credentials grant (RFC 6749 §4.4): a client access token for the targeted
  * resource, `sub` = client_id, never a refresh token. No write to the database.
  */
-export function issueClientToken(core: Core, input: ClientCredentialsInput): TokenSet {
-  const ctx = authenticateClient(core, input.credentials);
+export async function issueClientToken(core: Core, input: ClientCredentialsInput): Promise<TokenSet> {
+  const ctx = await authenticateClient(core, input.credentials);
   if (!clientAllowsGrant(ctx.client, "client_credentials")) {
     throw new OAuthError("unauthorized_client", "this client may not use the client_credentials grant");
   }
-  const resource = resolveTargetResource(core, ctx, input.resource);
+  const resource = await resolveTargetResource(core, ctx, input.resource);
   const scopes = parseScope(input.scope);
   requireGrantableScopes(scopes, ctx.client, resource, false);
   const { accessTokenTtl } = lifetimesFor(ctx, resource);
+  const keysReady = core.keys.ready(resource.signingAlg);
+  if (keysReady !== undefined) await keysReady;
   const { token, expiresIn } = signAccessToken(core, {
     ctx,
     resource,

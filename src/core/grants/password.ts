@@ -41,7 +41,7 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
   if (username.length > USERNAME_MAX) throw invalidRequest(`username must be at most ${USERNAME_MAX} characters`);
   if (password === undefined || password === "") throw invalidRequest("password is required");
   if (password.length > PASSWORD_MAX) throw invalidRequest(`password must be at most ${PASSWORD_MAX} characters`);
-  const resource = resolveTargetResource(core, ctx, input.resource);
+  const resource = await resolveTargetResource(core, ctx, input.resource);
   const scopes = userScopes(ctx, resource, input.scope);
 
   const tenantId = ctx.tenant.id;
@@ -50,7 +50,7 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
 
   const amr = ["pwd"];
   const session = newSession(core, { tenantId, userId: user.id, applicationId: ctx.application.id, amr });
-  const tokens = issueUserTokens(core, {
+  const tokens = await issueUserTokens(core, {
     ctx,
     resource,
     userId: user.id,
@@ -60,9 +60,9 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
     sid: session.session.id,
     // A client barred from the refresh_token grant gets no refresh token it could not use.
     offline: clientAllowsGrant(ctx.client, "refresh_token"),
-    persist: () => {
-      insertSession(core, session);
-      clearFailures(core, ctx, username);
+    persist: async (tx) => {
+      await insertSession(tx, session);
+      await clearFailures(tx, ctx, username);
     },
   });
   core.events.tokenIssued?.("password");

@@ -25,19 +25,19 @@ function requireSessionId(sessionId: string | undefined): string {
  * session's expiry slides to now + 14 days. `auth_time` stays the session's authentication:
  * presenting a session id is not a new authentication of the user.
  */
-export function authenticateSession(core: Core, input: SessionInput): TokenSet {
+export async function authenticateSession(core: Core, input: SessionInput): Promise<TokenSet> {
   const { ctx } = input;
   const secret = requireSessionId(input.sessionId);
-  const resource = resolveTargetResource(core, ctx, input.resource);
-  const session = secret.length > MAX_SESSION_ID_LENGTH ? undefined : findLiveSession(core, secret);
+  const resource = await resolveTargetResource(core, ctx, input.resource);
+  const session = secret.length > MAX_SESSION_ID_LENGTH ? undefined : await findLiveSession(core, secret);
   if (session === undefined || session.tenantId !== ctx.tenant.id || session.applicationId !== ctx.application.id) {
     throw invalidGrant(NO_SESSION);
   }
-  const user = core.store.users.get(session.tenantId, session.userId);
+  const user = await core.storage.users.get(session.tenantId, session.userId);
   if (user === undefined || !user.applicationIds.includes(ctx.application.id)) {
     throw invalidGrant("the user no longer has access to this application");
   }
-  const tokens = issueUserTokens(core, {
+  const tokens = await issueUserTokens(core, {
     ctx,
     resource,
     userId: user.id,
@@ -47,9 +47,9 @@ export function authenticateSession(core: Core, input: SessionInput): TokenSet {
     sid: session.id,
     // A client barred from the refresh_token grant gets no refresh token it could not use.
     offline: clientAllowsGrant(ctx.client, "refresh_token"),
-    persist: () => {
+    persist: async (tx) => {
       // Ended (e.g. by a concurrent logout) since it was read: store nothing.
-      if (!core.store.sessions.touch(session.id, session.authTime, core.now() + SESSION_TTL)) throw invalidGrant(NO_SESSION);
+      if (!(await tx.sessions.touch(session.id, session.authTime, core.now() + SESSION_TTL))) throw invalidGrant(NO_SESSION);
     },
   });
   core.events.tokenIssued?.("session");
@@ -60,10 +60,10 @@ export function authenticateSession(core: Core, input: SessionInput): TokenSet {
  * Ends a session of the calling application and revokes every refresh family born in it.
  * Idempotent: an unknown, already ended or foreign session id succeeds without effect.
  */
-export function logout(core: Core, input: { ctx: ClientContext; sessionId: string | undefined }): void {
+export async function logout(core: Core, input: { ctx: ClientContext; sessionId: string | undefined }): Promise<void> {
   const secret = requireSessionId(input.sessionId);
   if (secret.length > MAX_SESSION_ID_LENGTH) return;
-  const session = core.store.sessions.findBySecretHash(core.secrets.hash("session", secret));
+  const session = await core.storage.sessions.findBySecretHash(core.secrets.hash("session", secret));
   if (session === undefined || session.tenantId !== input.ctx.tenant.id || session.applicationId !== input.ctx.application.id) return;
-  endSession(core, session.id, "logout");
+  await endSession(core, session.id, "logout");
 }

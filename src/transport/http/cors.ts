@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Core } from "../../core/core.js";
+import { listCorsOrigins } from "../../core/cors-origins.js";
 import { sendJson } from "./respond.js";
 
 /** Public documents any page may read: no credentials involved. */
@@ -30,15 +31,20 @@ export const EXPOSED_HEADERS = ["grpc-status", "grpc-message", "grpc-status-deta
  */
 export class Cors {
   private origins: Set<string> | undefined;
+  private generation = 0;
 
   constructor(private readonly core: Core) {
     core.onInvalidate(() => {
       this.origins = undefined;
+      this.generation += 1;
     });
   }
 
-  /** The gateway's `before` hook part: adds headers, answers preflights; true when it answered. */
-  handle(req: IncomingMessage, res: ServerResponse): boolean {
+  /**
+   * The gateway's `before` hook part: adds headers, answers preflights; true when it answered.
+   * Asynchronous only while the allow list is being (re)loaded.
+   */
+  handle(req: IncomingMessage, res: ServerResponse): boolean | Promise<boolean> {
     const origin = req.headers.origin;
     const path = (req.url ?? "/").split("?")[0]!;
     const isPublic = PUBLIC_PATHS.has(path);
@@ -46,7 +52,14 @@ export class Cors {
     if (!isPublic && !isClient) return false;
     res.setHeader("Vary", "Origin");
     if (origin === undefined) return false;
-    const allow = isPublic ? "*" : this.allows(origin) ? origin : undefined;
+    if (isPublic) return this.answer(req, res, path, "*");
+    this.core.syncWithOtherWriters();
+    if (this.origins !== undefined) return this.answer(req, res, path, this.origins.has(origin) ? origin : undefined);
+    return this.loadOrigins().then((origins) => this.answer(req, res, path, origins.has(origin) ? origin : undefined));
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse, path: string, allow: string | undefined): boolean {
+    const isPublic = allow === "*";
     if (req.method === "OPTIONS") {
       res.locals.route = path.startsWith(RPC_PREFIX) ? `${RPC_PREFIX}*` : path;
       if (allow === undefined) {
@@ -69,10 +82,12 @@ export class Cors {
     return false;
   }
 
-  private allows(origin: string): boolean {
-    this.core.syncWithOtherWriters();
-    this.origins ??= new Set(this.core.store.clients.allWebOrigins().flatMap((o) => normalize(o) ?? []));
-    return this.origins.has(origin);
+  private async loadOrigins(): Promise<Set<string>> {
+    const generation = this.generation;
+    const origins = new Set((await listCorsOrigins(this.core)).flatMap((o) => normalize(o) ?? []));
+    // Invalidated while reading: use what was read for this request, but do not keep it.
+    if (generation === this.generation) this.origins = origins;
+    return origins;
   }
 }
 

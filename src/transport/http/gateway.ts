@@ -21,7 +21,7 @@ export interface GatewayOptions {
   /** Everything else: OAuth/OIDC, /cis, health, served through the adapter's fallback. */
   routes: Route[];
   /** Runs first on every request (CORS, metrics); returning true means it answered. */
-  before?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  before?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   /** connect-node interceptors (access log and metrics of Connect calls). */
   interceptors?: Interceptor[];
   /** The issuer's path (`/auth`), or "": every route also answers under it (RFC 8414 §3, a proxy that keeps the prefix). */
@@ -80,7 +80,19 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     req.headers["x-request-id"] = requestId;
     res.setHeader("x-request-id", requestId);
     stripBasePath(req, opts.basePath?.() ?? "");
-    if (opts.before?.(req, res) === true) return;
+    const answered = opts.before?.(req, res);
+    if (answered === true) return;
+    if (answered instanceof Promise) {
+      answered.then(
+        (done) => done || route(req, res),
+        (err: unknown) => sendError(httpContext(req, res), err),
+      );
+      return;
+    }
+    route(req, res);
+  };
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
     if (Number(req.headers["content-length"] ?? "0") > MAX_BODY_BYTES) {
       req.resume();
       res.setHeader("Connection", "close");
@@ -93,7 +105,7 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
       connect(req, res);
     }
     else fallback(req, res);
-  };
+  }
 }
 
 /** Serves `<base>/x` as `/x`: routes, CORS, metrics and Connect all see the path without the issuer's prefix. */

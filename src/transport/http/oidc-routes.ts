@@ -80,8 +80,8 @@ function redirectOrigin(ix: Interaction): string {
   return url.origin !== "null" ? url.origin : url.protocol;
 }
 
-function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: string, extra: { error?: string; username?: string; status?: number } = {}): void {
-  const stage = interactionStage(core, ix);
+async function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: string, extra: { error?: string; username?: string; status?: number } = {}): Promise<void> {
+  const stage = await interactionStage(core, ix);
   const clientName = ix.ctx.client.displayName || ix.ctx.application.displayName || ix.ctx.client.id;
   if (stage.stage === "login") {
     sendPage(ctx.res, {
@@ -92,7 +92,6 @@ function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: string, 
     });
     return;
   }
-  const user = core.store.users.get(ix.ctx.tenant.id, ix.record.userId!);
   sendPage(ctx.res, {
     title: "Allow access",
     formTargets: [redirectOrigin(ix)],
@@ -101,7 +100,7 @@ function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: string, 
       interactionId: ix.record.id,
       csrf,
       clientName,
-      username: user?.username ?? "",
+      username: stage.username,
       scopes: stage.scopes,
       resource: ix.resource.uri,
     }),
@@ -111,7 +110,7 @@ function showStage(core: Core, ctx: HttpContext, ix: Interaction, csrf: string, 
 function authorizationEndpoint(core: Core) {
   return page(async (ctx) => {
     const params = await requestParams(ctx);
-    const step: AuthorizationStep = startAuthorization(core, params, readCookies(ctx.req).get(SESSION_COOKIE));
+    const step: AuthorizationStep = await startAuthorization(core, params, readCookies(ctx.req).get(SESSION_COOKIE));
     if (step.kind === "redirect") return redirect(ctx.res, step.location);
     redirect(ctx.res, `${issuerPath(core.issuer)}/oidc/interaction?id=${encodeURIComponent(step.interactionId)}`, [
       cookie(core, interactionCookie(step.interactionId), step.csrf, step.expiresIn),
@@ -121,17 +120,17 @@ function authorizationEndpoint(core: Core) {
 
 /** `GET /oidc/interaction?id=…`: the login form or the consent screen; the CSRF token comes from the interaction's cookie. */
 function interactionPage(core: Core) {
-  return page((ctx) => {
-    const ix = loadInteraction(core, ctx.url.searchParams.get("id") ?? undefined);
+  return page(async (ctx) => {
+    const ix = await loadInteraction(core, ctx.url.searchParams.get("id") ?? undefined);
     const csrf = readCookies(ctx.req).get(interactionCookie(ix.record.id));
     checkCsrf(core, ix, csrf, csrf);
-    showStage(core, ctx, ix, csrf!);
+    await showStage(core, ctx, ix, csrf!);
   });
 }
 
 async function postedInteraction(core: Core, ctx: HttpContext): Promise<{ ix: Interaction; form: Map<string, string>; cookies: Map<string, string>; csrf: string }> {
   const form = await readForm(ctx.req);
-  const ix = loadInteraction(core, form.get("interaction"));
+  const ix = await loadInteraction(core, form.get("interaction"));
   const cookies = readCookies(ctx.req);
   const csrf = form.get("csrf");
   checkCsrf(core, ix, csrf, cookies.get(interactionCookie(ix.record.id)));
@@ -168,7 +167,7 @@ function consentSubmit(core: Core) {
     const { ix, form, cookies } = await postedInteraction(core, ctx);
     const decision = form.get("decision");
     if (decision !== "allow" && decision !== "deny") throw new AuthorizationPageError('The form must say "allow" or "deny".');
-    const location = submitConsent(core, ix, decision === "allow", cookies.get(SESSION_COOKIE));
+    const location = await submitConsent(core, ix, decision === "allow", cookies.get(SESSION_COOKIE));
     redirect(ctx.res, location, [clearCookie(core, ix.record.id)]);
   });
 }
@@ -189,7 +188,7 @@ function userinfoEndpoint(core: Core) {
       if (token === undefined && ctx.req.method === "POST" && /^application\/x-www-form-urlencoded/i.test(ctx.req.headers["content-type"] ?? "")) {
         token = (await readForm(ctx.req)).get("access_token");
       }
-      sendJson(ctx.res, 200, userInfo(core, token), NO_STORE);
+      sendJson(ctx.res, 200, await userInfo(core, token), NO_STORE);
     } catch (err) {
       sendError(ctx, err, token === undefined && ctx.req.headers.authorization === undefined ? "no-credentials" : true);
     }
@@ -200,7 +199,7 @@ function endSessionEndpoint(core: Core) {
   return page(async (ctx) => {
     const params = await requestParams(ctx);
     const opt = (name: string) => (params.get(name) === "" ? undefined : params.get(name));
-    const step = requestLogout(core, {
+    const step = await requestLogout(core, {
       idTokenHint: opt("id_token_hint"),
       clientId: opt("client_id"),
       postLogoutRedirectUri: opt("post_logout_redirect_uri"),
@@ -209,7 +208,7 @@ function endSessionEndpoint(core: Core) {
     });
     if (step.kind === "done") return loggedOutAnswer(core, ctx, step.location);
     const { request } = step;
-    const client = request.clientId === undefined ? undefined : core.clientContext(request.clientId);
+    const client = request.clientId === undefined ? undefined : await core.clientContext(request.clientId);
     // form-action also governs the redirect that follows the POST (to the client's post-logout URI).
     const target = request.postLogoutRedirectUri === undefined ? undefined : new URL(request.postLogoutRedirectUri);
     sendPage(ctx.res, {
@@ -234,7 +233,7 @@ function endSessionConfirm(core: Core) {
     const opt = (name: string) => (form.get(name) === "" ? undefined : form.get(name));
     if (form.get("decision") !== "logout") return sendPage(ctx.res, { title: "Still signed in", body: stillSignedIn() });
     const request = { clientId: opt("client_id"), postLogoutRedirectUri: opt("post_logout_redirect_uri"), state: opt("state") };
-    const { location } = confirmLogout(core, request, form.get("csrf"), readCookies(ctx.req).get(SESSION_COOKIE));
+    const { location } = await confirmLogout(core, request, form.get("csrf"), readCookies(ctx.req).get(SESSION_COOKIE));
     loggedOutAnswer(core, ctx, location);
   });
 }
@@ -263,13 +262,13 @@ export function oidcRoutes(core: Core): Route[] {
     {
       method: "POST",
       path: "/oidc/introspect",
-      handler: async (ctx) => sendJson(ctx.res, 200, introspectToken(core, await clientTokenRequest(ctx)), NO_STORE),
+      handler: async (ctx) => sendJson(ctx.res, 200, await introspectToken(core, await clientTokenRequest(ctx)), NO_STORE),
     },
     {
       method: "POST",
       path: "/oidc/revoke",
       handler: async (ctx) => {
-        revokeToken(core, await clientTokenRequest(ctx));
+        await revokeToken(core, await clientTokenRequest(ctx));
         ctx.res.writeHead(200, { ...NO_STORE, "Content-Length": "0" });
         ctx.res.end();
       },

@@ -34,7 +34,7 @@ export function tokenEndpoint(core: Core, grants: readonly TokenGrant[]) {
       if (credentials !== undefined) ctx.res.locals.clientId = credentials.clientId;
       const tokens = await grant.handle(core, params, credentials);
       // Authenticated by now: the (cached) client names the tenant for the access log.
-      ctx.res.locals.tenantId = credentials === undefined ? undefined : core.clientContext(credentials.clientId)?.tenant.id;
+      ctx.res.locals.tenantId = credentials === undefined ? undefined : core.cachedClientContext(credentials.clientId)?.tenant.id;
       sendJson(ctx.res, 200, tokens, NO_STORE);
     } catch (err) {
       sendError(ctx, err);

@@ -19,7 +19,7 @@ type Body = Record<string, string | undefined>;
 function cisEndpoint(core: Core, members: readonly string[], action: (ctx: ClientContext, body: Body) => Promise<TokenSet | void> | TokenSet | void): HttpHandler {
   return async (http: HttpContext) => {
     try {
-      const { ctx } = authenticateClientToken(core, bearerToken(http.req));
+      const { ctx } = await authenticateClientToken(core, bearerToken(http.req));
       http.res.locals.clientId = ctx.client.id;
       http.res.locals.tenantId = ctx.tenant.id;
       const body = await readJsonObject(http.req, members);

@@ -8,7 +8,7 @@ import { rotateSigningKey } from "../../core/key-rotation.js";
 import type { KeyState } from "../../core/keys.js";
 import { validateSigningAlg } from "../../core/admin/validation.js";
 import { forbidden } from "../../domain/errors.js";
-import type { SigningKeyRecord } from "../../storage/signing-keys.js";
+import type { SigningKeyRecord } from "../../domain/records.js";
 
 const STATES: Record<KeyState, SigningKeyState> = {
   pending: SigningKeyState.PENDING,
@@ -19,8 +19,8 @@ const STATES: Record<KeyState, SigningKeyState> = {
 const ts = (seconds: number | undefined) => (seconds === undefined ? undefined : timestampFromMs(seconds * 1000));
 
 /** Key administration is deployment-wide: only the management application of tenant `default` may call it. */
-function authorizeKeyAdmin(core: Core, ctx: HandlerContext): void {
-  const caller = authorizeAdmin(core, ctx.requestHeader.get("authorization"));
+async function authorizeKeyAdmin(core: Core, ctx: HandlerContext): Promise<void> {
+  const caller = await authorizeAdmin(core, ctx.requestHeader.get("authorization"));
   requireManagement(caller, "manage signing keys");
   if (caller.tenantId !== DEFAULT_TENANT) throw forbidden("only the management application of tenant default may manage signing keys");
 }
@@ -40,14 +40,14 @@ function toSigningKey(core: Core, k: SigningKeyRecord) {
 /** KeyAdminService: ListSigningKeys, RotateSigningKey. */
 export function keyAdminImpl(core: Core): Partial<ServiceImpl<typeof KeyAdminService>> {
   return {
-    listSigningKeys(_req, ctx) {
-      authorizeKeyAdmin(core, ctx);
-      core.keys.purgeExpired();
+    async listSigningKeys(_req, ctx) {
+      await authorizeKeyAdmin(core, ctx);
+      await core.keys.purgeExpired();
       return { keys: core.keys.list().map((k) => toSigningKey(core, k)) };
     },
-    rotateSigningKey(req, ctx) {
-      authorizeKeyAdmin(core, ctx);
-      return { key: toSigningKey(core, rotateSigningKey(core, validateSigningAlg(req.algorithm, "algorithm"))) };
+    async rotateSigningKey(req, ctx) {
+      await authorizeKeyAdmin(core, ctx);
+      return { key: toSigningKey(core, await rotateSigningKey(core, validateSigningAlg(req.algorithm, "algorithm"))) };
     },
   };
 }

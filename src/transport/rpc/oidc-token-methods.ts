@@ -10,9 +10,9 @@ export function oidcTokenMethods(core: Core): TokenServiceImpl {
   const credentials = (authorization: string | null, clientId: string, clientSecret: string) =>
     readClientCredentials(authorization, opt(clientId), opt(clientSecret));
   return {
-    exchangeAuthorizationCode(req, ctx) {
+    async exchangeAuthorizationCode(req, ctx) {
       return tokenResponse(
-        exchangeAuthorizationCode(core, {
+        await exchangeAuthorizationCode(core, {
           credentials: credentials(ctx.requestHeader.get("authorization"), req.clientId, req.clientSecret),
           code: opt(req.code),
           redirectUri: opt(req.redirectUri),
@@ -21,8 +21,8 @@ export function oidcTokenMethods(core: Core): TokenServiceImpl {
         }),
       );
     },
-    introspectToken(req, ctx) {
-      const r = introspectToken(core, {
+    async introspectToken(req, ctx) {
+      const r = await introspectToken(core, {
         credentials: credentials(ctx.requestHeader.get("authorization"), req.clientId, req.clientSecret),
         token: opt(req.token),
         tokenTypeHint: opt(req.tokenTypeHint),
@@ -43,8 +43,8 @@ export function oidcTokenMethods(core: Core): TokenServiceImpl {
         sid: r.sid ?? "",
       };
     },
-    revokeToken(req, ctx) {
-      revokeToken(core, {
+    async revokeToken(req, ctx) {
+      await revokeToken(core, {
         credentials: credentials(ctx.requestHeader.get("authorization"), req.clientId, req.clientSecret),
         token: opt(req.token),
         tokenTypeHint: opt(req.tokenTypeHint),

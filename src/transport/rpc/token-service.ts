@@ -12,9 +12,9 @@ export type TokenServiceImpl = Partial<ServiceImpl<typeof TokenService>>;
 /** TokenService over RPC: the same core calls as the OAuth HTTP endpoints. */
 export function tokenServiceImpl(core: Core): TokenServiceImpl {
   return {
-    issueClientToken(req, ctx) {
+    async issueClientToken(req, ctx) {
       const credentials = readClientCredentials(ctx.requestHeader.get("authorization"), opt(req.clientId), opt(req.clientSecret));
-      return tokenResponse(issueClientToken(core, { credentials, resource: opt(req.resource), scope: opt(req.scope) }));
+      return tokenResponse(await issueClientToken(core, { credentials, resource: opt(req.resource), scope: opt(req.scope) }));
     },
     getJwks() {
       return { keys: core.keys.jwks().map((k) => ({ ...k, y: k.y ?? "" })) };

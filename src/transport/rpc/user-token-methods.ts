@@ -14,10 +14,10 @@ const isBearer = (authorization: string | null): authorization is string => auth
  * The calling client of a backend method: `authorization: Bearer <client access token>` of the
  * application, or client credentials (Basic metadata or the client_id/client_secret fields).
  */
-function callingClient(core: Core, authorization: string | null, clientId: string, clientSecret: string): ClientContext {
+async function callingClient(core: Core, authorization: string | null, clientId: string, clientSecret: string): Promise<ClientContext> {
   if (isBearer(authorization)) {
     if (clientId !== "" || clientSecret !== "") throw invalidRequest("use one client authentication method, not both a Bearer token and client_id/client_secret");
-    return authenticateClientToken(core, bearerFrom(authorization)).ctx;
+    return (await authenticateClientToken(core, bearerFrom(authorization))).ctx;
   }
   return authenticateClient(core, readClientCredentials(authorization, opt(clientId), opt(clientSecret)));
 }
@@ -29,22 +29,22 @@ export function userTokenMethods(core: Core): TokenServiceImpl {
       const authorization = hctx.requestHeader.get("authorization");
       const input = { refreshToken: opt(req.refreshToken), resource: opt(req.resource), scope: opt(req.scope) };
       const tokens = isBearer(authorization)
-        ? await rotateRefreshToken(core, { ...input, ctx: callingClient(core, authorization, req.clientId, req.clientSecret) })
+        ? await rotateRefreshToken(core, { ...input, ctx: await callingClient(core, authorization, req.clientId, req.clientSecret) })
         : await refreshTokenGrant(core, readClientCredentials(authorization, opt(req.clientId), opt(req.clientSecret)), input);
       return tokenResponse(tokens);
     },
     async authenticatePassword(req, hctx) {
-      const ctx = callingClient(core, hctx.requestHeader.get("authorization"), req.clientId, req.clientSecret);
+      const ctx = await callingClient(core, hctx.requestHeader.get("authorization"), req.clientId, req.clientSecret);
       const input = { ctx, username: opt(req.username), password: opt(req.password), resource: opt(req.resource), scope: opt(req.scope) };
       return tokenResponse(await authenticatePassword(core, input));
     },
-    authenticateSession(req, hctx) {
-      const ctx = callingClient(core, hctx.requestHeader.get("authorization"), req.clientId, req.clientSecret);
-      return tokenResponse(authenticateSession(core, { ctx, sessionId: opt(req.sessionId), resource: opt(req.resource) }));
+    async authenticateSession(req, hctx) {
+      const ctx = await callingClient(core, hctx.requestHeader.get("authorization"), req.clientId, req.clientSecret);
+      return tokenResponse(await authenticateSession(core, { ctx, sessionId: opt(req.sessionId), resource: opt(req.resource) }));
     },
-    logout(req, hctx) {
-      const ctx = callingClient(core, hctx.requestHeader.get("authorization"), req.clientId, req.clientSecret);
-      logout(core, { ctx, sessionId: opt(req.sessionId) });
+    async logout(req, hctx) {
+      const ctx = await callingClient(core, hctx.requestHeader.get("authorization"), req.clientId, req.clientSecret);
+      await logout(core, { ctx, sessionId: opt(req.sessionId) });
       return {};
     },
   };

@@ -50,46 +50,46 @@ function applicationMessage(a: Application) {
 /** ApplicationAdminService: applications and their OAuth clients. */
 export function applicationAdminImpl(core: Core): Partial<ServiceImpl<typeof ApplicationAdminService>> {
   return {
-    createApplication(req, ctx) {
-      const caller = callerOf(core, ctx);
+    async createApplication(req, ctx) {
+      const caller = await callerOf(core, ctx);
       const application = required(req.application, "application");
-      return { application: applicationMessage(createApplication(core, caller, { displayName: application.displayName, management: application.management })) };
+      return { application: applicationMessage(await createApplication(core, caller, { displayName: application.displayName, management: application.management })) };
     },
-    getApplication(req, ctx) {
-      return { application: applicationMessage(getApplication(core, callerOf(core, ctx), requiredId(req.id))) };
+    async getApplication(req, ctx) {
+      return { application: applicationMessage(await getApplication(core, await callerOf(core, ctx), requiredId(req.id))) };
     },
-    listApplications(req, ctx) {
-      return pageResponse("applications", listApplications(core, callerOf(core, ctx), pageRequest(req)), applicationMessage);
+    async listApplications(req, ctx) {
+      return pageResponse("applications", await listApplications(core, await callerOf(core, ctx), pageRequest(req)), applicationMessage);
     },
-    deleteApplication(req, ctx) {
-      deleteApplication(core, callerOf(core, ctx), requiredId(req.id));
+    async deleteApplication(req, ctx) {
+      await deleteApplication(core, await callerOf(core, ctx), requiredId(req.id));
       return {};
     },
-    createClient(req, ctx) {
-      const caller = callerOf(core, ctx);
-      const { client, clientSecret } = createClient(core, caller, clientInput(required(req.client, "client")));
+    async createClient(req, ctx) {
+      const caller = await callerOf(core, ctx);
+      const { client, clientSecret } = await createClient(core, caller, clientInput(required(req.client, "client")));
       return { client: clientMessage(client), clientSecret };
     },
-    getClient(req, ctx) {
-      return { client: clientMessage(getClient(core, callerOf(core, ctx), requiredId(req.id))) };
+    async getClient(req, ctx) {
+      return { client: clientMessage(await getClient(core, await callerOf(core, ctx), requiredId(req.id))) };
     },
-    listClients(req, ctx) {
-      const page = listClients(core, callerOf(core, ctx), pageRequest(req));
+    async listClients(req, ctx) {
+      const page = await listClients(core, await callerOf(core, ctx), pageRequest(req));
       return pageResponse("clients", page, clientMessage);
     },
-    updateClient(req, ctx) {
-      const caller = callerOf(core, ctx);
+    async updateClient(req, ctx) {
+      const caller = await callerOf(core, ctx);
       const client = required(req.client, "client");
-      return { client: clientMessage(updateClient(core, caller, requiredId(client.id, "client.id"), clientInput(client), maskOf(req.updateMask))) };
+      return { client: clientMessage(await updateClient(core, caller, requiredId(client.id, "client.id"), clientInput(client), maskOf(req.updateMask))) };
     },
-    deleteClient(req, ctx) {
-      deleteClient(core, callerOf(core, ctx), requiredId(req.id));
+    async deleteClient(req, ctx) {
+      await deleteClient(core, await callerOf(core, ctx), requiredId(req.id));
       return {};
     },
-    rotateClientSecret(req, ctx) {
-      const caller = callerOf(core, ctx);
+    async rotateClientSecret(req, ctx) {
+      const caller = await callerOf(core, ctx);
       const grace = durationSeconds(req.gracePeriod, "grace_period") ?? 0;
-      const { client, clientSecret } = rotateClientSecret(core, caller, requiredId(req.id), grace);
+      const { client, clientSecret } = await rotateClientSecret(core, caller, requiredId(req.id), grace);
       return { client: clientMessage(client), clientSecret };
     },
   };

@@ -9,7 +9,7 @@ import type { LifetimeOverrides } from "../../../domain/types.js";
 import { opt } from "../request.js";
 
 /** The admin caller behind the request's `authorization: Bearer …` header (or gRPC metadata). */
-export function callerOf(core: Core, ctx: HandlerContext): Caller {
+export function callerOf(core: Core, ctx: HandlerContext): Promise<Caller> {
   return authorizeAdmin(core, ctx.requestHeader.get("authorization"));
 }
 

@@ -32,25 +32,25 @@ function resourceMessage(r: Resource) {
 /** ResourceAdminService: tenant-level resources (APIs tokens are issued for). */
 export function resourceAdminImpl(core: Core): Partial<ServiceImpl<typeof ResourceAdminService>> {
   return {
-    createResource(req, ctx) {
-      const caller = callerOf(core, ctx);
-      return { resource: resourceMessage(createResource(core, caller, resourceInput(required(req.resource, "resource")))) };
+    async createResource(req, ctx) {
+      const caller = await callerOf(core, ctx);
+      return { resource: resourceMessage(await createResource(core, caller, resourceInput(required(req.resource, "resource")))) };
     },
-    getResource(req, ctx) {
-      return { resource: resourceMessage(getResource(core, callerOf(core, ctx), requiredId(req.id))) };
+    async getResource(req, ctx) {
+      return { resource: resourceMessage(await getResource(core, await callerOf(core, ctx), requiredId(req.id))) };
     },
-    listResources(req, ctx) {
-      const page = listResources(core, callerOf(core, ctx), pageRequest(req));
+    async listResources(req, ctx) {
+      const page = await listResources(core, await callerOf(core, ctx), pageRequest(req));
       return pageResponse("resources", page, resourceMessage);
     },
-    updateResource(req, ctx) {
-      const caller = callerOf(core, ctx);
+    async updateResource(req, ctx) {
+      const caller = await callerOf(core, ctx);
       const resource = required(req.resource, "resource");
-      const updated = updateResource(core, caller, requiredId(resource.id, "resource.id"), resourceInput(resource), maskOf(req.updateMask));
+      const updated = await updateResource(core, caller, requiredId(resource.id, "resource.id"), resourceInput(resource), maskOf(req.updateMask));
       return { resource: resourceMessage(updated) };
     },
-    deleteResource(req, ctx) {
-      deleteResource(core, callerOf(core, ctx), requiredId(req.id), req.force);
+    async deleteResource(req, ctx) {
+      await deleteResource(core, await callerOf(core, ctx), requiredId(req.id), req.force);
       return {};
     },
   };

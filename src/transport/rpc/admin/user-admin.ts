@@ -44,36 +44,36 @@ function sessionMessage(s: Session) {
 export function userAdminImpl(core: Core): Partial<ServiceImpl<typeof UserAdminService>> {
   return {
     async createUser(req, ctx) {
-      const caller = callerOf(core, ctx);
+      const caller = await callerOf(core, ctx);
       const password = req.password === "" ? undefined : req.password;
       return { user: userMessage(await createUser(core, caller, userInput(required(req.user, "user")), password)) };
     },
-    getUser(req, ctx) {
-      return { user: userMessage(getUser(core, callerOf(core, ctx), requiredId(req.id))) };
+    async getUser(req, ctx) {
+      return { user: userMessage(await getUser(core, await callerOf(core, ctx), requiredId(req.id))) };
     },
-    listUsers(req, ctx) {
-      const page = listUsers(core, callerOf(core, ctx), pageRequest(req));
+    async listUsers(req, ctx) {
+      const page = await listUsers(core, await callerOf(core, ctx), pageRequest(req));
       return pageResponse("users", page, userMessage);
     },
-    updateUser(req, ctx) {
-      const caller = callerOf(core, ctx);
+    async updateUser(req, ctx) {
+      const caller = await callerOf(core, ctx);
       const user = required(req.user, "user");
-      return { user: userMessage(updateUser(core, caller, requiredId(user.id, "user.id"), userInput(user), maskOf(req.updateMask))) };
+      return { user: userMessage(await updateUser(core, caller, requiredId(user.id, "user.id"), userInput(user), maskOf(req.updateMask))) };
     },
-    deleteUser(req, ctx) {
-      deleteUser(core, callerOf(core, ctx), requiredId(req.id));
+    async deleteUser(req, ctx) {
+      await deleteUser(core, await callerOf(core, ctx), requiredId(req.id));
       return {};
     },
     async setUserPassword(req, ctx) {
-      await setUserPassword(core, callerOf(core, ctx), requiredId(req.id), req.password);
+      await setUserPassword(core, await callerOf(core, ctx), requiredId(req.id), req.password);
       return {};
     },
-    listSessions(req, ctx) {
-      const page = listSessions(core, callerOf(core, ctx), requiredId(req.userId, "user_id"), pageRequest(req));
+    async listSessions(req, ctx) {
+      const page = await listSessions(core, await callerOf(core, ctx), requiredId(req.userId, "user_id"), pageRequest(req));
       return pageResponse("sessions", page, sessionMessage);
     },
-    revokeSession(req, ctx) {
-      revokeSession(core, callerOf(core, ctx), requiredId(req.id));
+    async revokeSession(req, ctx) {
+      await revokeSession(core, await callerOf(core, ctx), requiredId(req.id));
       return {};
     },
   };

@@ -1,0 +1,10 @@
+/** Conversions between PostgreSQL columns and domain values (BIGINT arrives as a number, JSONB parsed, BYTEA as a Buffer). */
+export const json = (value: unknown): string => JSON.stringify(value);
+export const optionalNumber = (value: number | null): number | undefined => (value === null ? undefined : value);
+export const nullable = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
+/** Sorted as JavaScript sorts (code units), whatever the database's collation. */
+export const sortedList = (value: string[] | null): string[] => (value ?? []).slice().sort();
+
+/** The keyset condition and order for pages by (create_time, id); `$n` numbers start at `first`. */
+export const after = (alias: string, first: number): string =>
+  `(${alias}create_time > $${first} OR (${alias}create_time = $${first} AND ${alias}id > $${first + 1})) ORDER BY ${alias}create_time, ${alias}id LIMIT $${first + 2}`;
