@@ -135,6 +135,10 @@ const COMMANDS: Command[] = [
     run: (inv) =>
       withCore(inv, async (core) => {
         const list = (name: string) => inv.values[name] as unknown as string[] | undefined;
+        const authMethod = inv.values["auth-method"] as string | undefined;
+        if (inv.values.public === true && authMethod !== undefined && authMethod !== "none") {
+          throw new UsageError(`--public and --auth-method ${authMethod} contradict each other; --public means --auth-method none`);
+        }
         const { client, clientSecret } = await createClient(core, await cliCaller(core, inv), {
           applicationId: inv.args[0]!,
           displayName: inv.values.name as string | undefined,
@@ -144,7 +148,7 @@ const COMMANDS: Command[] = [
           scopes: list("scope"),
           webOrigins: list("web-origin"),
           reuseLeeway: seconds(inv.values["reuse-leeway"] as string | undefined, "--reuse-leeway"),
-          tokenEndpointAuthMethod: inv.values.public === true ? "none" : (inv.values["auth-method"] as string | undefined),
+          tokenEndpointAuthMethod: inv.values.public === true ? "none" : authMethod,
         });
         if (client.tokenEndpointAuthMethod === "none") {
           inv.out(`client_id=${client.id} (public: no secret; PKCE S256 required)`, { client_id: client.id, application_id: client.applicationId, token_endpoint_auth_method: "none" });

@@ -98,7 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: optional(env, "TESSERA_METRICS_PORT") === undefined ? undefined : port(env, "TESSERA_METRICS_PORT", 0),
     // Shorter would let a verifier's cached JWKS miss a fresh token's kid (issue #15).
     keyAnnouncePeriod: Math.max(duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", JWKS_MAX_AGE_S), JWKS_MAX_AGE_S),
-    keyRotationPeriod: duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0),
+    keyRotationPeriod: keyRotationPeriod(env),
     busyTimeoutMs: integer(env, "TESSERA_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
     sweepInterval: duration(env, "TESSERA_SWEEP_INTERVAL", 300),
     database: postgres(env, secretKey),
@@ -106,6 +106,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     passwordHashConcurrency: integer(env, "TESSERA_PASSWORD_HASH_CONCURRENCY", 2, 1, 64),
     passwordHashQueue: integer(env, "TESSERA_PASSWORD_HASH_QUEUE", 32, 0, 10_000),
   };
+}
+
+/**
+ * 0 (off) or at least an hour and longer than the announce period: every rotation leaves a key that stays
+ * published for a day, and a period shorter than the announce period would stack up pending keys, so a
+ * short period (say `30s`) would grow the JWKS by a key a minute.
+ */
+function keyRotationPeriod(env: NodeJS.ProcessEnv): number {
+  const period = duration(env, "TESSERA_KEY_ROTATION_PERIOD", 0);
+  const announce = Math.max(duration(env, "TESSERA_KEY_ANNOUNCE_PERIOD", JWKS_MAX_AGE_S), JWKS_MAX_AGE_S);
+  if (period !== 0 && (period < 3600 || period <= announce)) {
+    throw new ConfigError(
+      "TESSERA_KEY_ROTATION_PERIOD",
+      `must be 0 (off) or at least 1h and longer than TESSERA_KEY_ANNOUNCE_PERIOD (${announce}s), got "${env.TESSERA_KEY_ROTATION_PERIOD}"`,
+    );
+  }
+  return period;
 }
 
 /** `TESSERA_DATABASE_URL=postgres://…` (or `postgresql://…`): every instance must share TESSERA_SECRET_KEY. */

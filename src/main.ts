@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { loadTracing } from "./observability/tracing-config.js";
 import { realpathSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -17,11 +18,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     throw err;
   }
   if (config.workers > 1 && cluster.isPrimary) return supervise(config);
-  return serveHere(config);
+  return serveHere(config, env);
 }
 
 /** One process (or one worker) serving both ports. */
-async function serveHere(config: Config): Promise<void> {
+async function serveHere(config: Config, env: NodeJS.ProcessEnv): Promise<void> {
   let app: App | undefined;
   let signalled: string | undefined;
   const shutdown = (signal: string) => {
@@ -37,7 +38,8 @@ async function serveHere(config: Config): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   const worker = workerIndex();
   try {
-    app = await buildApp(config);
+    const tracing = await loadTracing(env);
+    app = await buildApp(config, tracing === undefined ? {} : { tracing });
     if (worker !== undefined) joinCluster({ registry: app.observer.metrics.registry });
     // Sweeps and scheduled key rotation run in one worker only (its slot is refilled after a crash).
     const ports = await app.start({ backgroundJobs: worker === undefined || worker === 0 });
@@ -106,7 +108,7 @@ function exitOnConfigError(err: unknown): void {
   }
 }
 
-/** Stops accepting, lets in-flight calls finish, closes the database and exits 0 (1 if that fails or takes over 9.5 s). */
+/** Stops accepting, lets in-flight calls finish, closes the database, flushes spans and exits 0 (1 if that fails or takes over 9.5 s). */
 function stopAndExit(app: App, signal: string): void {
   if (workerIndex() === undefined) process.stderr.write(`tessera: ${signal} received, stopping\n`);
   const hard = setTimeout(() => process.exit(1), 9500);

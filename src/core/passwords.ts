@@ -1,3 +1,4 @@
+import { trace } from "@opentelemetry/api";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { invalidRequest } from "../domain/errors.js";
 
@@ -32,8 +33,15 @@ export async function hashPassword(password: string): Promise<string> {
 // Verified against when the user is unknown or has no password, so every miss costs one scrypt.
 let dummyHash: Promise<string> | undefined;
 
-/** Constant-time password check; `undefined` stored hash still spends the same work and fails. */
-export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
+/**
+ * Constant-time password check; `undefined` stored hash still spends the same work and fails.
+ * A `tessera.password.verify` span when tracing is on (the API's no-op tracer otherwise).
+ */
+export function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
+  return trace.getTracer("tessera").startActiveSpan("tessera.password.verify", (span) => checkPassword(password, stored).finally(() => span.end()));
+}
+
+async function checkPassword(password: string, stored: string | undefined): Promise<boolean> {
   const encoded = stored ?? (await (dummyHash ??= hashPassword(randomBytes(16).toString("hex"))));
   const [scheme, n, r, p, salt, hash] = encoded.split("$");
   if (scheme !== "scrypt" || salt === undefined || hash === undefined) return false;

@@ -14,7 +14,7 @@ export function codeName(code: number): string {
 }
 
 /** The client id of `Authorization: Basic`, never the secret. */
-function basicClientId(header: string | null | undefined): string | undefined {
+export function basicClientId(header: string | null | undefined): string | undefined {
   if (header == null || !/^basic /i.test(header)) return undefined;
   const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
   const colon = decoded.indexOf(":");

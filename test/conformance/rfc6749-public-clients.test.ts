@@ -168,4 +168,23 @@ describe("tessera client create --public", () => {
       await local.dispose();
     }
   });
+
+  it("--public with a contradicting --auth-method is a usage error (exit 2) and creates nothing", async () => {
+    const local = await startServer({ clock: new TestClock(Date.now()) });
+    try {
+      const env = { TESSERA_DATA_DIR: local.dataDir };
+      const app = JSON.parse((await cli(["app", "create", "Native", "--json"], env)).stdout) as { id: string };
+      const exitCode = await new Promise<number | null>((resolve) =>
+        execFile(process.execPath, ["dist/src/cli.js", "client", "create", app.id, "--public", "--auth-method", "client_secret_post"], { env: { PATH: process.env.PATH, ...env } }, (err) =>
+          resolve(err === null ? 0 : (err.code as number | null)),
+        ),
+      );
+      expect(exitCode).toBe(2);
+      expect(JSON.parse((await cli(["client", "list", "--app", app.id, "--json"], env)).stdout)).toEqual([]);
+      // --public with --auth-method none agrees with itself.
+      expect((await cli(["client", "create", app.id, "--public", "--auth-method", "none", "--json"], env)).code).toBe(0);
+    } finally {
+      await local.dispose();
+    }
+  });
 });

@@ -59,4 +59,59 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     // The port still serves well-formed calls.
     expect(await clientToken(server)).toMatch(/^ey/);
   });
+  it("a compressed body (Content-Encoding: gzip) is 415 invalid_request on the token endpoint and /cis, not parsed as garbage", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const token = await fetch(`${server.httpUrl}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "content-encoding": "gzip", authorization: server.basic() },
+      body: gzipSync("grant_type=client_credentials"),
+    });
+    expect(token.status).toBe(415);
+    const tokenBody = (await token.json()) as { error: string; error_description: string };
+    expect(tokenBody.error).toBe("invalid_request");
+    expect(tokenBody.error_description).toContain('Content-Encoding "gzip"');
+    // A coding the body does not even have is refused too, rather than silently ignored.
+    const claimed = await fetch(`${server.httpUrl}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "content-encoding": "br", authorization: server.basic() },
+      body: "grant_type=client_credentials",
+    });
+    expect(claimed.status).toBe(415);
+    const cis = await fetch(`${server.httpUrl}/cis/v1/auth/logout`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${await clientToken(server)}` },
+      body: gzipSync("{}"),
+    });
+    expect(cis.status).toBe(415);
+    expect(((await cis.json()) as { error: string }).error).toBe("invalid_request");
+    // identity is no coding at all.
+    const identity = await fetch(`${server.httpUrl}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "content-encoding": "identity", authorization: server.basic() },
+      body: "grant_type=client_credentials",
+    });
+    expect(identity.status).toBe(200);
+  });
+  it("a request Node's HTTP parser refuses (oversized headers, not HTTP) still gets OAuth error JSON with a request id", async () => {
+    const big = await fetch(`${server.httpUrl}/oidc/userinfo`, { headers: { authorization: `Bearer ${"a".repeat(20_000)}` } });
+    expect(big.status).toBe(431);
+    expect(big.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(big.headers.get("cache-control")).toBe("no-store");
+    const bigBody = (await big.json()) as { error: string; request_id: string };
+    expect(bigBody).toMatchObject({ error: "invalid_request", request_id: big.headers.get("x-request-id") });
+
+    const { connect } = await import("node:net");
+    const url = new URL(server.httpUrl);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => socket.write("NOT HTTP AT ALL\r\n\r\n"));
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString()));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(raw.startsWith("HTTP/1.1 400 ")).toBe(true);
+    expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "invalid_request" });
+    // The server still serves.
+    expect(await clientToken(server)).toMatch(/^ey/);
+  });
 });

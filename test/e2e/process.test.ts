@@ -69,6 +69,8 @@ describe("the tessera process", () => {
     ["TESSERA_ISSUER", "not a url"],
     ["TESSERA_SIGNING_ALG", "HS256"],
     ["TESSERA_SECRET_KEY", "short"],
+    // A key a minute, each published a day: the JWKS would grow without bound.
+    ["TESSERA_KEY_ROTATION_PERIOD", "30s"],
   ])("exits 2 with one line naming %s=%j and writes nothing", async (variable, value) => {
     const dataDir = join(dir(), "data");
     const { code, stderr, stdout } = await runToExit({ TESSERA_DATA_DIR: dataDir, [variable]: value });
@@ -77,6 +79,20 @@ describe("the tessera process", () => {
     const lines = stderr.split("\n").filter((l) => l !== "");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(variable);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it("refuses a key rotation period not longer than the announce period (pending keys would stack up)", async () => {
+    const dataDir = join(dir(), "data");
+    const { code, stderr } = await runToExit({
+      TESSERA_DATA_DIR: dataDir,
+      TESSERA_HTTP_PORT: "0",
+      TESSERA_GRPC_PORT: "0",
+      TESSERA_KEY_ANNOUNCE_PERIOD: "2d",
+      TESSERA_KEY_ROTATION_PERIOD: "1d",
+    });
+    expect(code).toBe(2);
+    expect(stderr).toContain("TESSERA_KEY_ROTATION_PERIOD");
     expect(existsSync(dataDir)).toBe(false);
   });
 

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config.js";
 import { BOOTSTRAP_FILE, type BootstrapCredentials } from "../../src/core/bootstrap.js";
+import type { Tracing } from "../../src/observability/tracing-config.js";
 import { buildApp, type App } from "../../src/server.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
 import type { SqliteStorage } from "../../src/storage/sqlite/storage.js";
@@ -40,6 +41,8 @@ export interface StartOptions {
   dataDir?: string;
   /** Captures log lines (set TESSERA_LOG_LEVEL in `env` too; tests default to silent). */
   logDestination?: { write(line: string): void };
+  /** From loadTracing: spans for this server (stopped with it). */
+  tracing?: Tracing;
 }
 
 /**
@@ -84,7 +87,11 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     TESSERA_LOG_LEVEL: "silent",
     ...opts.env,
   });
-  const app = await buildApp(config, { clock: clock.now, ...(opts.logDestination === undefined ? {} : { logDestination: opts.logDestination }) });
+  const app = await buildApp(config, {
+    clock: clock.now,
+    ...(opts.logDestination === undefined ? {} : { logDestination: opts.logDestination }),
+    ...(opts.tracing === undefined ? {} : { tracing: opts.tracing }),
+  });
   const ports = await app.start();
   const bootstrap =
     app.bootstrapCredentials ?? (JSON.parse(readFileSync(join(dataDir, BOOTSTRAP_FILE), "utf8")) as BootstrapCredentials);

@@ -66,32 +66,11 @@ function portRepositories(sync: () => SyncRepositories, run: Run): ports.Reposit
   return Object.fromEntries(entries) as unknown as ports.Repositories;
 }
 
-class SyncRepositories {
-  readonly tenants: TenantRepository;
-  readonly resources: ResourceRepository;
-  readonly applications: ApplicationRepository;
-  readonly clients: ClientRepository;
-  readonly users: UserRepository;
-  readonly signingKeys: SigningKeyRepository;
-  readonly sessions: SessionRepository;
-  readonly refreshTokens: RefreshTokenRepository;
-  readonly settings: SettingsRepository;
-  readonly authorizations: AuthorizationRepository;
-  readonly loginThrottle: LoginThrottleRepository;
+/** One synchronous repository per concern over one connection (statements prepared in their constructors). */
+type SyncRepositories = { [K in keyof typeof REPOSITORY_CLASSES]: InstanceType<(typeof REPOSITORY_CLASSES)[K]> };
 
-  constructor(db: Db) {
-    this.tenants = new TenantRepository(db);
-    this.resources = new ResourceRepository(db);
-    this.applications = new ApplicationRepository(db);
-    this.clients = new ClientRepository(db);
-    this.users = new UserRepository(db);
-    this.signingKeys = new SigningKeyRepository(db);
-    this.sessions = new SessionRepository(db);
-    this.refreshTokens = new RefreshTokenRepository(db);
-    this.settings = new SettingsRepository(db);
-    this.authorizations = new AuthorizationRepository(db);
-    this.loginThrottle = new LoginThrottleRepository(db);
-  }
+function syncRepositories(db: Db): SyncRepositories {
+  return Object.fromEntries(Object.entries(REPOSITORY_CLASSES).map(([name, cls]) => [name, new cls(db)])) as unknown as SyncRepositories;
 }
 
 /**
@@ -156,7 +135,7 @@ export class SqliteStorage implements ports.Storage {
   }
 
   private get sync(): SyncRepositories {
-    return (this.syncRepositories ??= new SyncRepositories(this.db));
+    return (this.syncRepositories ??= syncRepositories(this.db));
   }
 
   /** A statement outside any unit of work: now, unless a transaction is open; then after it. */

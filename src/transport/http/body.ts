@@ -46,6 +46,17 @@ function mediaType(req: IncomingMessage): string {
 }
 
 /**
+ * These bodies are read as they come: a compressed one (Content-Encoding other than identity) would be
+ * parsed as garbage and answered with a misleading error, so it is refused (RFC 9110 §15.5.16: 415).
+ */
+function refuseContentEncoding(req: IncomingMessage): void {
+  const coding = (req.headers["content-encoding"] ?? "").trim().toLowerCase();
+  if (coding !== "" && coding !== "identity") {
+    throw new OAuthError("unsupported_media_type", `Content-Encoding "${coding.slice(0, 32)}" is not supported; send the body uncompressed`);
+  }
+}
+
+/**
  * An application/x-www-form-urlencoded body as a map. Parameters sent more than once are
  * refused (RFC 6749 §3.1), except those named in `repeatable`, returned joined by spaces.
  */
@@ -53,6 +64,7 @@ export async function readForm(req: IncomingMessage, repeatable: readonly string
   if (mediaType(req) !== "application/x-www-form-urlencoded") {
     throw new OAuthError("unsupported_media_type", "the request body must be application/x-www-form-urlencoded");
   }
+  refuseContentEncoding(req);
   const text = (await readBody(req)).toString("utf8");
   return formToMap(new URLSearchParams(text), repeatable);
 }
@@ -73,6 +85,7 @@ export function formToMap(params: URLSearchParams, repeatable: readonly string[]
 /** A JSON object body; every listed member must be a string when present. */
 export async function readJsonObject(req: IncomingMessage, stringMembers: readonly string[]): Promise<Record<string, string | undefined>> {
   if (mediaType(req) !== "application/json") throw new OAuthError("unsupported_media_type", "the request body must be application/json");
+  refuseContentEncoding(req);
   let body: unknown;
   try {
     body = JSON.parse((await readBody(req)).toString("utf8"));

@@ -3,6 +3,7 @@ import type { Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { MAX_BODY_BYTES } from "../../config.js";
 import { OAuthError } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
@@ -133,4 +134,29 @@ function httpContext(req: IncomingMessage, res: ServerResponse): HttpContext {
       return (url ??= new URL(req.url ?? "/", "http://localhost"));
     },
   };
+}
+
+/**
+ * The HTTP server's `clientError` listener: a request Node's parser refuses before any handler runs
+ * (headers over the 16 KiB limit, bytes that are not HTTP, a header timeout) gets the same OAuth error
+ * JSON and request id as every other answer, instead of Node's bare status line.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (err.code === "ECONNRESET" || !socket.writable || busy) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, description] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large", "the request headers exceed 16 KiB"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout", "the request was not received in time"]
+        : [400, "Bad Request", "the request is not valid HTTP/1.1"];
+  const requestId = randomUUID();
+  const body = JSON.stringify({ error: "invalid_request", error_description: description, request_id: requestId });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -27,9 +27,15 @@ export interface GrpcCallEvent {
   peer: string;
 }
 
+/** A server span per call (set only when tracing is on): `run` executes the handler inside it, `end` closes it. */
+export interface GrpcCallTracer {
+  start(service: string, method: string, requestHeader: Headers): { run<T>(fn: () => T): T; end(code: number): void };
+}
+
 export interface GrpcServerOptions {
   services: GrpcService[];
   onCallEnd?: (e: GrpcCallEvent) => void;
+  tracer?: GrpcCallTracer;
   maxReceiveMessageLength?: number;
 }
 
@@ -55,7 +61,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
   });
   const names = opts.services.map(({ service }) => service.typeName);
   for (const { service, impl } of opts.services) {
-    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd));
+    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd, opts.tracer));
   }
 
   const health = new HealthImplementation();
@@ -127,6 +133,7 @@ function serviceHandlers(
   service: DescService,
   impl: Partial<ServiceImpl<DescService>>,
   onCallEnd: GrpcServerOptions["onCallEnd"],
+  tracer: GrpcCallTracer | undefined,
 ): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
@@ -135,7 +142,7 @@ function serviceHandlers(
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
-      handleUnary(service, method, fn?.bind(impl), call, callback, onCallEnd).catch(() =>
+      handleUnary(service, method, fn?.bind(impl), call, callback, onCallEnd, tracer).catch(() =>
         callback({ code: grpc.status.INTERNAL, details: "internal error" }),
       );
     };
@@ -210,6 +217,7 @@ async function handleUnary(
   call: grpc.ServerUnaryCall<unknown, unknown>,
   callback: grpc.sendUnaryData<unknown>,
   onCallEnd: GrpcServerOptions["onCallEnd"],
+  tracer: GrpcCallTracer | undefined,
 ): Promise<void> {
   const started = performance.now();
   const requestHeader = metadataToHeaders(call.metadata);
@@ -218,6 +226,7 @@ async function handleUnary(
   requestHeader.set("x-request-id", requestId);
   const context = new GrpcHandlerContext(service, method, call.getPath(), call.getDeadline(), requestHeader);
   context.responseHeader.set("x-request-id", requestId);
+  const span = tracer?.start(service.typeName, method.name, requestHeader);
 
   let ended = false;
   const reportEnd = (code: number) =>
@@ -234,6 +243,7 @@ async function handleUnary(
     ended = true;
     context.end(reason);
     reportEnd(code);
+    span?.end(code);
   };
   // end() keeps the first outcome; grpc-js also emits "cancelled" after a call has finished normally: nothing is built for that one.
   call.on("cancelled", () => {
@@ -247,7 +257,7 @@ async function handleUnary(
     if (call.request instanceof MalformedRequest) {
       throw toConnectError(invalidRequest(`the request is not a valid ${method.input.typeName} message (${call.request.reason.slice(0, 100)})`), requestId);
     }
-    const response = create(method.output, (await fn(call.request, context)) as never);
+    const response = create(method.output, (await (span === undefined ? fn(call.request, context) : span.run(() => fn(call.request, context)))) as never);
     sendHeader(call, context.responseHeader);
     callback(null, response, headersToMetadata(context.responseTrailer));
     end(grpc.status.OK, CALL_ENDED);
