@@ -26,6 +26,12 @@ export function basicClientId(header: string | null | undefined): string | undef
   }
 }
 
+/** Status label values, made once per status instead of once per request. */
+const statusTexts: string[] = [];
+function statusText(status: number): string {
+  return status >= 0 && status < 1000 ? (statusTexts[status] ??= String(status)) : String(status);
+}
+
 interface RpcOutcome {
   transport: "grpc" | "connect";
   service: string;
@@ -70,12 +76,14 @@ export class Observer {
     // A ServerResponse always emits "close", after "finish" when the answer went out.
     res.once("close", () => {
       const seconds = (performance.now() - started) / 1000;
-      const path = (req.url ?? "/").split("?")[0]!.slice(0, 200);
+      const url = req.url ?? "/";
+      const q = url.indexOf("?");
+      const path = (q === -1 ? url : url.slice(0, q)).slice(0, 200);
       const rpc = this.rpcPaths.has(path);
       const route = res.locals.route ?? (rpc ? path : "other");
       const method = req.method ?? "GET";
       const status = res.writableFinished ? res.statusCode : 499;
-      this.metrics.httpRequests.inc(route, method, String(status));
+      this.metrics.httpRequests.inc(route, method, statusText(status));
       this.metrics.httpDuration.observe(seconds, route, method);
       const { requestId, clientId, tenantId, error } = res.locals;
       if (error !== undefined) this.log.error({ request_id: requestId, path, ...errorFields(error) }, "unexpected error");

@@ -12,6 +12,12 @@ interface Series {
   buckets: number[] | undefined;
 }
 
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 abstract class Tally {
   private readonly series = new Map<string, Series>();
 
@@ -25,7 +31,18 @@ abstract class Tally {
     registry.registerMetric(this as unknown as Parameters<Registry["registerMetric"]>[0]);
   }
 
+  /** The series touched last and its label values: a steady stream of one request kind skips the key join and lookup. */
+  private last: { values: readonly string[]; series: Series } | undefined;
+
   protected seriesFor(values: readonly string[]): Series {
+    const last = this.last;
+    if (last !== undefined && sameValues(last.values, values)) return last.series;
+    const s = this.lookup(values);
+    this.last = { values, series: s };
+    return s;
+  }
+
+  private lookup(values: readonly string[]): Series {
     const key = values.join("\u0000");
     let s = this.series.get(key);
     if (s === undefined) {

@@ -28,4 +28,20 @@ describe("tally metrics (the hot-path counters and histograms behind /metrics)",
     expect(lines).toContain('t_seconds_count{route="/a"} 4');
     expect(lines).toContain('t_seconds_count{route="/b"} 1');
   });
+
+  it("count each label tuple apart when requests alternate, repeat, or differ only in one label", async () => {
+    const registry = new Registry();
+    const count = new TallyCounter({ name: "t_alt_total", help: "requests", labelNames: ["route", "status"], registry });
+    // The last series touched is remembered: a repeat, a switch back, and a tuple that shares a prefix.
+    for (const [route, status] of [["/a", "200"], ["/a", "200"], ["/a", "401"], ["/a", "200"], ["/b", "200"], ["/a", "401"], ["/a\u0000", "200"]]) {
+      count.inc(route!, status!);
+    }
+    const lines = (await registry.metrics()).split("\n");
+    expect(lines.filter((l) => l.startsWith("t_alt_total{"))).toEqual([
+      't_alt_total{route="/a",status="200"} 3',
+      't_alt_total{route="/a",status="401"} 2',
+      't_alt_total{route="/b",status="200"} 1',
+      't_alt_total{route="/a\u0000",status="200"} 1',
+    ]);
+  });
 });

@@ -46,7 +46,9 @@ export class Cors {
    */
   handle(req: IncomingMessage, res: ServerResponse): boolean | Promise<boolean> {
     const origin = req.headers.origin;
-    const path = (req.url ?? "/").split("?")[0]!;
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
     const isPublic = PUBLIC_PATHS.has(path);
     const isClient = !isPublic && (CLIENT_PATHS.has(path) || path.startsWith(RPC_PREFIX));
     if (!isPublic && !isClient) return false;
