@@ -299,4 +299,50 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE authorization_codes DROP COLUMN access_token_jti;
     `,
   },
+  {
+    name: "change counters per topic, so other processes' caches drop only what changed",
+    up: `
+      CREATE TABLE change_counters (topic TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+      INSERT INTO change_counters (topic, version) VALUES ('tenants', 0), ('applications', 0), ('clients', 0), ('resources', 0), ('signingKeys', 0);
+      CREATE TRIGGER tenants_insert_changed AFTER INSERT ON tenants BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'tenants'; END;
+      CREATE TRIGGER tenants_update_changed AFTER UPDATE ON tenants BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'tenants'; END;
+      CREATE TRIGGER tenants_delete_changed AFTER DELETE ON tenants BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'tenants'; END;
+      CREATE TRIGGER applications_insert_changed AFTER INSERT ON applications BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'applications'; END;
+      CREATE TRIGGER applications_update_changed AFTER UPDATE ON applications BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'applications'; END;
+      CREATE TRIGGER applications_delete_changed AFTER DELETE ON applications BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'applications'; END;
+      CREATE TRIGGER clients_insert_changed AFTER INSERT ON clients BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'clients'; END;
+      CREATE TRIGGER clients_update_changed AFTER UPDATE ON clients BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'clients'; END;
+      CREATE TRIGGER clients_delete_changed AFTER DELETE ON clients BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'clients'; END;
+      CREATE TRIGGER client_resources_insert_changed AFTER INSERT ON client_resources BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'clients'; END;
+      CREATE TRIGGER client_resources_update_changed AFTER UPDATE ON client_resources BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'clients'; END;
+      CREATE TRIGGER client_resources_delete_changed AFTER DELETE ON client_resources BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'clients'; END;
+      CREATE TRIGGER resources_insert_changed AFTER INSERT ON resources BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'resources'; END;
+      CREATE TRIGGER resources_update_changed AFTER UPDATE ON resources BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'resources'; END;
+      CREATE TRIGGER resources_delete_changed AFTER DELETE ON resources BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'resources'; END;
+      CREATE TRIGGER signing_keys_insert_changed AFTER INSERT ON signing_keys BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'signingKeys'; END;
+      CREATE TRIGGER signing_keys_update_changed AFTER UPDATE ON signing_keys BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'signingKeys'; END;
+      CREATE TRIGGER signing_keys_delete_changed AFTER DELETE ON signing_keys BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'signingKeys'; END;
+    `,
+    down: `
+      DROP TRIGGER tenants_insert_changed;
+      DROP TRIGGER tenants_update_changed;
+      DROP TRIGGER tenants_delete_changed;
+      DROP TRIGGER applications_insert_changed;
+      DROP TRIGGER applications_update_changed;
+      DROP TRIGGER applications_delete_changed;
+      DROP TRIGGER clients_insert_changed;
+      DROP TRIGGER clients_update_changed;
+      DROP TRIGGER clients_delete_changed;
+      DROP TRIGGER client_resources_insert_changed;
+      DROP TRIGGER client_resources_update_changed;
+      DROP TRIGGER client_resources_delete_changed;
+      DROP TRIGGER resources_insert_changed;
+      DROP TRIGGER resources_update_changed;
+      DROP TRIGGER resources_delete_changed;
+      DROP TRIGGER signing_keys_insert_changed;
+      DROP TRIGGER signing_keys_update_changed;
+      DROP TRIGGER signing_keys_delete_changed;
+      DROP TABLE change_counters;
+    `,
+  },
 ];

@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { StorageError } from "../../../src/domain/errors.js";
-import { ALL_TOPICS, type ChangeTopic } from "../../../src/domain/ports.js";
+import { type ChangeTopic } from "../../../src/domain/ports.js";
 import { DATABASE_FILE } from "../../../src/storage/sqlite/database.js";
 import { openSqliteStorage, type SqliteStorage } from "../../../src/storage/sqlite/index.js";
 import { tempDataDir } from "../../helpers/server.js";
@@ -99,25 +99,32 @@ describe("SQLite adapter: unit of work and change feed", () => {
     expect(await s.settings.get("k")).toBe("v");
   });
 
-  it("the change feed reports another connection's commit as everything, once per event-loop turn, and not its own writes", async () => {
+  it("the change feed reports the topics another connection's commit changed, once per event-loop turn, and not its own writes", async () => {
     const s = storage();
     const changes: (readonly ChangeTopic[])[] = [];
     s.changes.subscribe((topics) => changes.push(topics));
-    await s.tenants.insert(tenant("own"));
+    const other = new Database(join(dirs[0]!, DATABASE_FILE));
+    // A commit that touches nothing cached (a rotation, a session, a setting) drops no cache.
+    other.prepare("INSERT INTO settings (key, value) VALUES ('x', 'y')").run();
     await nextTurn();
     s.changes.poll();
     expect(changes).toEqual([]);
 
-    const other = new Database(join(dirs[0]!, DATABASE_FILE));
-    other.prepare("INSERT INTO settings (key, value) VALUES ('x', 'y')").run();
+    other.prepare("INSERT INTO tenants (id, name, create_time) VALUES ('other', 'other', 1)").run();
     await nextTurn();
     s.changes.poll();
     s.changes.poll();
-    expect(changes).toEqual([ALL_TOPICS]);
+    expect(changes).toEqual([["tenants"]]);
     // Read at most once per turn: a commit in the same turn shows on the next one.
-    other.prepare("INSERT INTO settings (key, value) VALUES ('x2', 'y')").run();
+    other.prepare("INSERT INTO signing_keys (kid, algorithm, public_jwk, private_key, create_time, activate_time) VALUES ('k', 'ES256', '{}', x'00', 1, 1)").run();
     s.changes.poll();
     expect(changes).toHaveLength(1);
+    await nextTurn();
+    s.changes.poll();
+    expect(changes).toEqual([["tenants"], ["signingKeys"]]);
+
+    // Its own writes: data_version does not move, so nothing is reported.
+    await s.tenants.insert(tenant("own"));
     await nextTurn();
     s.changes.poll();
     expect(changes).toHaveLength(2);
