@@ -1,7 +1,5 @@
 /** Conversions between PostgreSQL columns and domain values (BIGINT arrives as a number, JSONB parsed, BYTEA as a Buffer). */
-export const json = (value: unknown): string => JSON.stringify(value);
-export const optionalNumber = (value: number | null): number | undefined => (value === null ? undefined : value);
-export const nullable = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
+export { json, nullable, optionalNumber } from "../rows.js";
 /** Sorted as JavaScript sorts (code units), whatever the database's collation. */
 export const sortedList = (value: string[] | null): string[] => (value ?? []).slice().sort();
 

@@ -1,29 +1,7 @@
 import type * as ports from "../../domain/ports.js";
 import type { SigningKeyRecord } from "../../domain/records.js";
 import { stmt, type Exec } from "./exec.js";
-import { optionalNumber } from "./rows.js";
-
-interface KeyRow {
-  kid: string;
-  algorithm: string;
-  public_jwk: string;
-  private_key: Buffer;
-  create_time: number;
-  activate_time: number;
-  retire_time: number | null;
-  expire_time: number | null;
-}
-
-const toRecord = (r: KeyRow): SigningKeyRecord => ({
-  kid: r.kid,
-  algorithm: r.algorithm,
-  publicJwk: r.public_jwk,
-  privateKey: r.private_key,
-  createTime: r.create_time,
-  activateTime: r.activate_time,
-  retireTime: optionalNumber(r.retire_time),
-  expireTime: optionalNumber(r.expire_time),
-});
+import { toSigningKeyRecord, type SigningKeyRow } from "../rows.js";
 
 const INSERT = stmt(
   "INSERT INTO signing_keys (kid, algorithm, public_jwk, private_key, create_time, activate_time) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -46,7 +24,7 @@ export class SigningKeyRepository implements ports.SigningKeyRepository {
     await this.db.query(RETIRE, [kid, retireTime, expireTime]);
   }
   async list(): Promise<SigningKeyRecord[]> {
-    return (await this.db.query<KeyRow>(LIST)).rows.map(toRecord);
+    return (await this.db.query<SigningKeyRow>(LIST)).rows.map(toSigningKeyRecord);
   }
   async algorithmsNamed(): Promise<string[]> {
     return (await this.db.query<{ alg: string }>(NAMED)).rows.map((r) => r.alg);

@@ -2,29 +2,7 @@ import type { SigningKeyRecord } from "../../domain/records.js";
 import type * as ports from "../../domain/ports.js";
 import type { Db } from "./database.js";
 import type { Sync } from "./sync.js";
-import { optionalNumber } from "./rows.js";
-
-interface KeyRow {
-  kid: string;
-  algorithm: string;
-  public_jwk: string;
-  private_key: Buffer;
-  create_time: number;
-  activate_time: number;
-  retire_time: number | null;
-  expire_time: number | null;
-}
-
-const toRecord = (r: KeyRow): SigningKeyRecord => ({
-  kid: r.kid,
-  algorithm: r.algorithm,
-  publicJwk: r.public_jwk,
-  privateKey: r.private_key,
-  createTime: r.create_time,
-  activateTime: r.activate_time,
-  retireTime: optionalNumber(r.retire_time),
-  expireTime: optionalNumber(r.expire_time),
-});
+import { toSigningKeyRecord, type SigningKeyRow } from "../rows.js";
 
 export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
   private readonly insertStmt;
@@ -41,7 +19,7 @@ export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
     this.retireStmt = db.prepare<[number, number, string]>(
       "UPDATE signing_keys SET retire_time = ?, expire_time = ? WHERE kid = ? AND retire_time IS NULL",
     );
-    this.listStmt = db.prepare<[], KeyRow>("SELECT * FROM signing_keys ORDER BY activate_time DESC, create_time DESC, kid");
+    this.listStmt = db.prepare<[], SigningKeyRow>("SELECT * FROM signing_keys ORDER BY activate_time DESC, create_time DESC, kid");
     this.purgeStmt = db.prepare<[number]>("DELETE FROM signing_keys WHERE expire_time IS NOT NULL AND expire_time <= ?");
     this.namedStmt = db
       .prepare<[], string>(
@@ -66,7 +44,7 @@ export class SigningKeyRepository implements Sync<ports.SigningKeyRepository> {
   }
   /** Every stored key, the latest to activate first. */
   list(): SigningKeyRecord[] {
-    return this.listStmt.all().map(toRecord);
+    return this.listStmt.all().map(toSigningKeyRecord);
   }
   /** Algorithms some resource (`signing_alg`) or client (`id_token_signed_response_alg`) names. */
   algorithmsNamed(): string[] {
