@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import { MAX_BODY_BYTES } from "../../config.js";
 import { OAuthError } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
+import { connectUnary } from "./connect-unary.js";
 import { sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
 
 export interface Route {
@@ -68,6 +69,9 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     interceptors: opts.interceptors ?? [],
   });
 
+  // Unary Connect calls (nearly all Connect traffic) are answered without connect-node's per-call machinery.
+  const unary = connectUnary({ services: opts.services, interceptors: opts.interceptors ?? [], readMaxBytes: MAX_BODY_BYTES });
+
   // Connect only sees paths of the services it serves; the OAuth endpoints skip its routing.
   const rpcPrefixes = opts.services.map((s) => `/${s.service.typeName}/`);
   const isRpc = (path: string) => rpcPrefixes.some((p) => path.startsWith(p));
@@ -102,7 +106,7 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     if (isRpc(pathOf(req))) {
       // RPC answers carry tokens and secrets: never stored by a cache (the OAuth endpoints say so themselves).
       res.setHeader("Cache-Control", "no-store");
-      connect(req, res);
+      if (!unary(req, res)) connect(req, res);
     }
     else fallback(req, res);
   }

@@ -4,7 +4,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescFile, DescMethod, DescService } from "@bufbuild/protobuf";
 import { AnySchema, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
@@ -12,6 +12,7 @@ import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { invalidRequest } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { toConnectError } from "./errors.js";
+import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
 
 export interface GrpcService {
   service: DescService;
@@ -155,61 +156,6 @@ class MalformedRequest {
   constructor(readonly reason: string) {}
 }
 
-// A shared reason: abort() without one builds a DOMException (and its stack) on every call.
-const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
-
-/**
- * The HandlerContext of one grpc-js call. Unlike connect's createHandlerContext it builds the
- * AbortSignal (an AbortController, a deadline timer) only when a handler reads `signal`; most never do,
- * and those objects were a tenth of a token call's cost.
- */
-class GrpcHandlerContext implements HandlerContext {
-  readonly requestMethod = "POST";
-  readonly protocolName = "grpc";
-  readonly responseHeader = new Headers();
-  readonly responseTrailer = new Headers();
-  readonly values = createContextValues();
-  private readonly deadline: number | undefined;
-  private controller: AbortController | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
-  private endReason: unknown;
-
-  constructor(
-    readonly service: DescService,
-    readonly method: DescMethod,
-    readonly url: string,
-    deadline: grpc.Deadline,
-    readonly requestHeader: Headers,
-  ) {
-    const at = deadline instanceof Date ? deadline.getTime() : deadline;
-    this.deadline = Number.isFinite(at) ? at : undefined;
-  }
-
-  readonly timeoutMs = (): number | undefined => (this.deadline === undefined ? undefined : Math.max(0, this.deadline - Date.now()));
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      const controller = (this.controller = new AbortController());
-      if (this.endReason !== undefined) controller.abort(this.endReason);
-      else if (this.deadline !== undefined) {
-        this.deadlineTimer = setTimeout(
-          () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
-          Math.max(0, this.deadline - Date.now()),
-        );
-        this.deadlineTimer.unref();
-      }
-    }
-    return this.controller.signal;
-  }
-
-  /** The call is over (answered or cancelled): abort the signal if anyone holds it. */
-  end(reason: unknown): void {
-    this.endReason = reason;
-    clearTimeout(this.deadlineTimer);
-    this.controller?.abort(reason);
-  }
-}
-
 async function handleUnary(
   service: DescService,
   method: DescMethod,
@@ -224,7 +170,9 @@ async function handleUnary(
   const incomingId = requestHeader.get("x-request-id");
   const requestId = incomingId !== null && REQUEST_ID_PATTERN.test(incomingId) ? incomingId : randomUUID();
   requestHeader.set("x-request-id", requestId);
-  const context = new GrpcHandlerContext(service, method, call.getPath(), call.getDeadline(), requestHeader);
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  const context = new LazyHandlerContext(service, method, "grpc", call.getPath(), Number.isFinite(at) ? at : undefined, requestHeader);
   context.responseHeader.set("x-request-id", requestId);
   const span = tracer?.start(service.typeName, method.name, requestHeader);
 
@@ -259,21 +207,22 @@ async function handleUnary(
     }
     const response = create(method.output, (await (span === undefined ? fn(call.request, context) : span.run(() => fn(call.request, context)))) as never);
     sendHeader(call, context.responseHeader);
-    callback(null, response, headersToMetadata(context.responseTrailer));
+    const trailer = context.peek("trailer");
+    callback(null, response, trailer === undefined ? new grpc.Metadata() : headersToMetadata(trailer));
     end(grpc.status.OK, CALL_ENDED);
   } catch (err) {
-    const status = errorToStatus(err, context.responseTrailer);
+    const status = errorToStatus(err, context.peek("trailer"));
     sendHeader(call, context.responseHeader);
     callback(status);
     end(status.code, CALL_ENDED);
   }
 }
 
-function errorToStatus(err: unknown, responseTrailer: Headers): grpc.StatusObject {
+function errorToStatus(err: unknown, responseTrailer: Headers | undefined): grpc.StatusObject {
   if (!(err instanceof ConnectError)) {
     // The original message may carry secrets; only the error's class name is logged.
     console.error(`grpc handler failed: ${err instanceof Error ? err.name : typeof err}`);
-    return { code: grpc.status.INTERNAL, details: "internal error", metadata: headersToMetadata(responseTrailer) };
+    return { code: grpc.status.INTERNAL, details: "internal error", metadata: headersToMetadata(responseTrailer ?? new Headers()) };
   }
   const trailer = new Headers(responseTrailer);
   err.metadata.forEach((value, key) => trailer.append(key, value));
