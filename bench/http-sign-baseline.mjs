@@ -40,8 +40,11 @@ const server = http.createServer({ keepAliveTimeout: 65000 }, (req, res) => {
   });
 });
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+process.on("SIGINT", () => process.exit(0));
 `;
-const argv = [process.execPath, "-e", serverCode];
+// BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the floor's server, as in client-credentials.mjs.
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const argv = [process.execPath, ...nodeArgs, "-e", serverCode];
 const server = hasTaskset ? spawn("taskset", ["-c", "0", ...argv]) : spawn(argv[0], argv.slice(1));
 const port = await new Promise((resolve) => server.stdout.once("data", (d) => resolve(Number(String(d).trim()))));
 const wrk = (seconds) => {
@@ -64,4 +67,4 @@ console.log(
     `${Math.round(rate)} requests/s (server core ${Math.round(busy * 100)}% busy, ${Math.round(rate / busy)} requests/s at 100%)`,
 );
 console.log(`FLOOR ${ALG} ${Math.round(rate)} ${busy.toFixed(3)}`);
-server.kill();
+server.kill("SIGINT");

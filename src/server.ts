@@ -35,7 +35,7 @@ import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { Cors } from "./transport/http/cors.js";
-import { answerClientError, createGateway, type Route } from "./transport/http/gateway.js";
+import { answerClientError, createGateway, GatewayResponse, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
 import { issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
@@ -107,7 +107,7 @@ export class App {
         return cors.handle(req, res);
       },
     });
-    this.httpServer = createServer({ keepAliveTimeout: 65_000 }, tracing === undefined ? gateway : traceHttp(gateway, new Set(rpcPaths)));
+    this.httpServer = createServer({ keepAliveTimeout: 65_000, ServerResponse: GatewayResponse }, tracing === undefined ? gateway : traceHttp(gateway, new Set(rpcPaths)));
     this.grpc = createGrpcServer({
       services,
       onCallEnd: observer.grpcCallEnd,
@@ -123,7 +123,7 @@ export class App {
       () => lease?.held === true,
     );
     if (core.config.metricsPort !== undefined) {
-      this.metricsServer = createServer(createGateway({ services: [], routes: [metrics] }));
+      this.metricsServer = createServer({ ServerResponse: GatewayResponse }, createGateway({ services: [], routes: [metrics] }));
     }
   }
 

@@ -22,6 +22,8 @@ export interface ConnectUnaryOptions {
   services: { service: DescService; impl: object }[];
   interceptors: Interceptor[];
   readMaxBytes: number;
+  /** Added to every answer (the gateway's `Cache-Control: no-store`). */
+  headers: Readonly<Record<string, string>>;
 }
 
 /** What connect-node accepts by default (connectNodeAdapter without `acceptCompression`): the same negotiation here. */
@@ -66,14 +68,14 @@ export function connectUnary(opts: ConnectUnaryOptions): (req: IncomingMessage, 
     if (h["connect-timeout-ms"] !== undefined) return false;
     const coding = h["content-encoding"];
     if (coding !== undefined && coding !== "identity") return false;
-    serve(entry, opts.interceptors, limits.readMaxBytes, type.binary, req, res).catch(() => res.destroy());
+    serve(entry, opts, limits.readMaxBytes, type.binary, req, res).catch(() => res.destroy());
     return true;
   };
 }
 
 async function serve(
   entry: UnaryEntry,
-  interceptors: Interceptor[],
+  { interceptors, headers: always }: ConnectUnaryOptions,
   readMaxBytes: number,
   binary: boolean,
   req: IncomingMessage,
@@ -107,7 +109,7 @@ async function serve(
     context.end(CALL_ENDED);
   }
 
-  const headers: OutgoingHttpHeaders = { "content-type": binary ? "application/proto" : "application/json" };
+  const headers: OutgoingHttpHeaders = { ...always, "content-type": binary ? "application/proto" : "application/json" };
   context.peek("header")?.forEach((value, key) => (headers[key] = value));
   if (errorMetadata !== undefined) {
     headers["content-type"] = "application/json";
