@@ -35,9 +35,9 @@ import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { Cors } from "./transport/http/cors.js";
-import { answerClientError, createGateway, GatewayResponse, type Route } from "./transport/http/gateway.js";
+import { answerClientError, createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
-import { issuerPath, sendJson } from "./transport/http/respond.js";
+import { GatewayResponse, issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
 import { userGrants, userRoutes } from "./transport/http/user-routes.js";
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Core } from "../../core/core.js";
 import { listCorsOrigins } from "../../core/cors-origins.js";
-import { sendJson } from "./respond.js";
+import { deferHeader, sendJson } from "./respond.js";
 
 /** Public documents any page may read: no credentials involved. */
 const PUBLIC_PATHS = new Set(["/oidc/jwks", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]);
@@ -52,7 +52,7 @@ export class Cors {
     const isPublic = PUBLIC_PATHS.has(path);
     const isClient = !isPublic && (CLIENT_PATHS.has(path) || path.startsWith(RPC_PREFIX));
     if (!isPublic && !isClient) return false;
-    res.setHeader("Vary", "Origin");
+    deferHeader(res, "vary", "Origin");
     if (origin === undefined) return false;
     if (isPublic) return this.answer(req, res, path, "*");
     this.core.syncWithOtherWriters();

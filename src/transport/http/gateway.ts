@@ -2,13 +2,13 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { randomUUID } from "node:crypto";
-import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { MAX_BODY_BYTES } from "../../config.js";
 import { OAuthError } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { connectUnary } from "./connect-unary.js";
-import { sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
+import { deferHeader, sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
 
 export interface Route {
   method: "GET" | "POST";
@@ -82,7 +82,7 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
     res.locals = { requestId };
     // Connect handlers read the id from their request headers (logs, ErrorInfo metadata).
     req.headers["x-request-id"] = requestId;
-    if (!(res instanceof GatewayResponse)) res.setHeader("x-request-id", requestId);
+    deferHeader(res, "x-request-id", requestId);
     stripBasePath(req, opts.basePath?.() ?? "");
     const answered = opts.before?.(req, res);
     if (answered === true) return;
@@ -114,28 +114,6 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
 
 /** RPC answers carry tokens and secrets: never stored by a cache (the OAuth endpoints say so themselves). */
 const RPC_HEADERS = { "cache-control": "no-store" } as const;
-
-/**
- * The HTTP port's response class: adds `x-request-id` to every answer's headers as they are written.
- * Setting it up front with setHeader made every writeHead merge its headers one setHeader at a time
- * (Node's slow path); most answers are written with one writeHead, which this keeps on the fast one.
- */
-export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
-  override writeHead(statusCode: number, ...rest: unknown[]): this {
-    const id = this.locals?.requestId;
-    if (id !== undefined && !this.headersSent && !this.hasHeader("x-request-id")) {
-      const at = typeof rest[0] === "string" ? 1 : 0;
-      rest[at] = withHeader(rest[at], "x-request-id", id);
-    }
-    return super.writeHead(statusCode, ...(rest as [OutgoingHttpHeaders]));
-  }
-}
-
-function withHeader(headers: unknown, name: string, value: string): unknown {
-  if (headers === undefined || headers === null) return { [name]: value };
-  if (Array.isArray(headers)) return headers.length > 0 && Array.isArray(headers[0]) ? [...headers, [name, value]] : [...headers, name, value];
-  return { ...(headers as OutgoingHttpHeaders), [name]: value };
-}
 
 /** Serves `<base>/x` as `/x`: routes, CORS, metrics and Connect all see the path without the issuer's prefix. */
 function stripBasePath(req: IncomingMessage, base: string): void {

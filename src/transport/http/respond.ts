@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { OAuthError, toOAuthError } from "../../domain/errors.js";
 
 /** What every HTTP handler receives. */
@@ -56,6 +56,52 @@ export function sendError(ctx: HttpContext, err: unknown, bearer: boolean | "no-
     return;
   }
   sendJson(ctx.res, e.status, { error: e.error, error_description: e.description, request_id: ctx.requestId }, headers);
+}
+
+/**
+ * The HTTP port's response class: headers every answer of a kind carries (`x-request-id`, CORS's
+ * `Vary: Origin`) are added as the headers are written. Setting them up front with setHeader made every
+ * writeHead merge its headers one setHeader at a time (Node's slow path); most answers are written with
+ * one writeHead, which this keeps on the fast one.
+ */
+export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  private deferred: [string, string][] | undefined;
+
+  /** Sends `name: value` with the headers unless a handler set that header itself. */
+  defer(name: string, value: string): void {
+    (this.deferred ??= []).push([name, value]);
+  }
+
+  override writeHead(statusCode: number, ...rest: unknown[]): this {
+    const deferred = this.deferred;
+    if (deferred !== undefined && !this.headersSent) {
+      this.deferred = undefined;
+      const at = typeof rest[0] === "string" ? 1 : 0;
+      rest[at] = withHeaders(rest[at], deferred.filter(([name]) => !this.hasHeader(name)));
+    }
+    return super.writeHead(statusCode, ...(rest as [OutgoingHttpHeaders]));
+  }
+}
+
+/** Adds a header every answer of a kind carries: when the headers are written (GatewayResponse), else now. */
+export function deferHeader(res: ServerResponse, name: string, value: string): void {
+  if (res instanceof GatewayResponse) res.defer(name, value);
+  else res.setHeader(name, value);
+}
+
+function withHeaders(headers: unknown, extra: [string, string][]): unknown {
+  if (headers === undefined || headers === null) return Object.fromEntries(extra);
+  if (Array.isArray(headers)) return headers.length > 0 && Array.isArray(headers[0]) ? [...headers, ...extra] : [...headers, ...extra.flat()];
+  const out: OutgoingHttpHeaders = { ...(headers as OutgoingHttpHeaders) };
+  for (const [name, value] of extra) if (!hasName(out, name)) out[name] = value;
+  return out;
+}
+
+/** Whether a header object names `name` in any case (writeHead's object keys keep the caller's case). */
+function hasName(headers: OutgoingHttpHeaders, name: string): boolean {
+  if (headers[name] !== undefined) return true;
+  for (const key of Object.keys(headers)) if (key.length === name.length && key.toLowerCase() === name) return true;
+  return false;
 }
 
 declare module "node:http" {
