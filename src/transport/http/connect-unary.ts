@@ -7,7 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { OAuthError } from "../../domain/errors.js";
 import { CALL_ENDED, LazyHandlerContext } from "../rpc/handler-context.js";
 import { readBody } from "./body.js";
-import { IncomingHeaders } from "./incoming-headers.js";
+import { IncomingHeaders } from "../header-view.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
 

@@ -11,6 +11,7 @@ import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { invalidRequest } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
+import { HeaderView } from "../header-view.js";
 import { toConnectError } from "./errors.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
 
@@ -166,14 +167,13 @@ async function handleUnary(
   tracer: GrpcCallTracer | undefined,
 ): Promise<void> {
   const started = performance.now();
-  const requestHeader = metadataToHeaders(call.metadata);
+  const requestHeader = new MetadataHeaders(call.metadata);
   const incomingId = requestHeader.get("x-request-id");
   const requestId = incomingId !== null && REQUEST_ID_PATTERN.test(incomingId) ? incomingId : randomUUID();
   requestHeader.set("x-request-id", requestId);
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   const context = new LazyHandlerContext(service, method, "grpc", call.getPath(), Number.isFinite(at) ? at : undefined, requestHeader);
-  context.responseHeader.set("x-request-id", requestId);
   const span = tracer?.start(service.typeName, method.name, requestHeader);
 
   let ended = false;
@@ -206,13 +206,13 @@ async function handleUnary(
       throw toConnectError(invalidRequest(`the request is not a valid ${method.input.typeName} message (${call.request.reason.slice(0, 100)})`), requestId);
     }
     const response = create(method.output, (await (span === undefined ? fn(call.request, context) : span.run(() => fn(call.request, context)))) as never);
-    sendHeader(call, context.responseHeader);
+    sendHeader(call, requestId, context.peek("header"));
     const trailer = context.peek("trailer");
     callback(null, response, trailer === undefined ? new grpc.Metadata() : headersToMetadata(trailer));
     end(grpc.status.OK, CALL_ENDED);
   } catch (err) {
     const status = errorToStatus(err, context.peek("trailer"));
-    sendHeader(call, context.responseHeader);
+    sendHeader(call, requestId, context.peek("header"));
     callback(status);
     end(status.code, CALL_ENDED);
   }
@@ -242,15 +242,30 @@ function errorToStatus(err: unknown, responseTrailer: Headers | undefined): grpc
 
 const typeUrl = (typeName: string) => `type.googleapis.com/${typeName}`;
 
-function metadataToHeaders(metadata: grpc.Metadata): Headers {
-  const headers = new Headers();
-  for (const [key, values] of Object.entries(metadata.toJSON())) {
-    if (key.endsWith("-bin")) continue;
-    for (const value of values) {
-      if (typeof value === "string") headers.append(key, value);
-    }
+/** A call's request metadata as Headers, read in place; binary (`-bin`) entries are left out. */
+class MetadataHeaders extends HeaderView {
+  constructor(private readonly metadata: grpc.Metadata) {
+    super();
   }
-  return headers;
+
+  protected read(name: string) {
+    if (name.endsWith("-bin")) return undefined;
+    const values = this.metadata.get(name).filter((v): v is string => typeof v === "string");
+    return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+  }
+
+  protected write(name: string, value: string | string[]): void {
+    this.metadata.remove(name);
+    for (const v of typeof value === "string" ? [value] : value) this.metadata.add(name, v);
+  }
+
+  protected remove(name: string): void {
+    this.metadata.remove(name);
+  }
+
+  protected names(): string[] {
+    return Object.keys(this.metadata.getMap()).filter((name) => !name.endsWith("-bin"));
+  }
 }
 
 function headersToMetadata(headers: Headers): grpc.Metadata {
@@ -266,18 +281,11 @@ function headersToMetadata(headers: Headers): grpc.Metadata {
   return metadata;
 }
 
-function sendHeader(call: grpc.ServerUnaryCall<unknown, unknown>, header: Headers): void {
-  // Every call has x-request-id; a handler rarely adds more.
-  const id = header.get("x-request-id");
-  let only = true;
-  header.forEach((_, key) => (only &&= key === "x-request-id"));
-  if (id !== null && only) {
-    const metadata = new grpc.Metadata();
-    metadata.set("x-request-id", id);
-    call.sendMetadata(metadata);
-  } else if (!only) {
-    call.sendMetadata(headersToMetadata(header));
-  }
+/** The response metadata: the request id, and whatever a handler added. */
+function sendHeader(call: grpc.ServerUnaryCall<unknown, unknown>, requestId: string, header: Headers | undefined): void {
+  const metadata = header === undefined ? new grpc.Metadata() : headersToMetadata(header);
+  if (!metadata.get("x-request-id").length) metadata.set("x-request-id", requestId);
+  call.sendMetadata(metadata);
 }
 
 // @grpc/reflection reads only `fileDescriptorProtos` from each entry of a proto-loader
