@@ -249,7 +249,8 @@ async function bench() {
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
-    if (stderr() !== "") console.error(stderr().trim().split("\n").slice(0, 5).join("\n"));
+    // Its warnings, and the refused reuse of the check above ("grant.error refresh token already used").
+    if (stderr() !== "") console.error(`peer server stderr:\n${stderr().trim().split("\n").slice(0, 5).join("\n")}`);
   }
 }
 

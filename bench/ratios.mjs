@@ -33,7 +33,7 @@ function run(script, extraEnv, argv = []) {
 }
 
 const samples = new Map();
-let peer = { name: "oidc-provider", missing: false };
+const peer = { name: "oidc-provider", missing: false };
 const add = (name, rate, busy) => {
   if (!samples.has(name)) samples.set(name, []);
   samples.get(name).push({ rate: Number(rate), busy: Number(busy) });
