@@ -5,14 +5,20 @@
 //   node bench/ratios.mjs                       # BENCH_RUNS=3 rounds, BENCH_SECONDS=8 each, medians
 //   BENCH_RUNS=1 BENCH_SECONDS=3 node bench/ratios.mjs
 //   node bench/ratios.mjs --refresh             # also refresh at 0 and 1,000,000 rows (slow: seeds 1M rows)
+//                                               # and the refresh peer, oidc-provider (installed on first use)
+//   node bench/ratios.mjs --refresh --rows 0    # refresh and the peer without the 1M-row database
 //
 // Floors: bench/http-sign-baseline.mjs (bare node:http that reads the body and signs one JWT with the
-// same algorithm). tessera: bench/client-credentials.mjs (form, Connect JSON, gRPC via h2load) and
-// bench/refresh.mjs. Each round runs every workload once, interleaved, so a noisy minute hits all of them.
+// same algorithm); the refresh peer: bench/peer-oidc-provider.mjs. tessera: bench/client-credentials.mjs
+// (form, Connect JSON, gRPC via h2load) and bench/refresh.mjs. Each round runs every workload once,
+// interleaved, so a noisy minute hits all of them.
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 
-const { values: args } = parseArgs({ options: { refresh: { type: "boolean", default: false } } });
+const { values: args } = parseArgs({
+  options: { refresh: { type: "boolean", default: false }, rows: { type: "string", default: "1000000" } },
+});
+const ROWS = Number(args.rows);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = process.env.BENCH_SECONDS ?? "8";
 const env = (extra) => ({ ...process.env, BENCH_RUNS: "1", BENCH_SECONDS: SECONDS, ...extra });
@@ -21,11 +27,13 @@ const env = (extra) => ({ ...process.env, BENCH_RUNS: "1", BENCH_SECONDS: SECOND
 function run(script, extraEnv, argv = []) {
   const out = spawnSync(process.execPath, [script, ...argv], { env: env(extraEnv), encoding: "utf8", maxBuffer: 1 << 24 });
   if (out.status !== 0) throw new Error(`${script} failed (${out.status}): ${out.stderr}`);
-  process.stderr.write(out.stdout.split("\n").filter((l) => l !== "" && !/^(RESULT|FLOOR) /.test(l)).map((l) => `  ${l}\n`).join(""));
-  return out.stdout.split("\n").filter((l) => /^(RESULT|FLOOR) /.test(l)).map((l) => l.split(" "));
+  const machine = /^(RESULT|FLOOR|PEER_MISSING) /;
+  process.stderr.write(out.stdout.split("\n").filter((l) => l !== "" && !machine.test(l)).map((l) => `  ${l}\n`).join(""));
+  return out.stdout.split("\n").filter((l) => machine.test(l)).map((l) => l.split(" "));
 }
 
 const samples = new Map();
+const peer = { name: "oidc-provider", missing: false };
 const add = (name, rate, busy) => {
   if (!samples.has(name)) samples.set(name, []);
   samples.get(name).push({ rate: Number(rate), busy: Number(busy) });
@@ -40,8 +48,13 @@ for (let round = 1; round <= RUNS; round++) {
     }
   }
   if (args.refresh) {
-    for (const [, , rows, rate, busy] of run("bench/refresh.mjs", {}, ["--rows", "1000000", "--sync", "FULL", "--seconds", SECONDS])) {
+    for (const [, , rows, rate, busy] of run("bench/refresh.mjs", {}, ["--rows", String(ROWS), "--sync", "FULL", "--seconds", SECONDS])) {
       add(`refresh ${rows}`, rate, busy);
+    }
+    for (const [kind, , name, rate, busy] of run("bench/peer-oidc-provider.mjs", {}, ["--seconds", SECONDS])) {
+      peer.name = name;
+      if (kind === "PEER_MISSING") peer.missing = true;
+      else add("peer", rate, busy);
     }
   }
 }
@@ -61,7 +74,8 @@ const rows = [
   ["client_credentials, HTTP, EdDSA", "http EdDSA", "floor EdDSA", "bare node:http + one EdDSA signature", 0.75],
   ["IssueClientToken, Connect JSON", "connect ES256", "http ES256", "tessera's own HTTP client_credentials", 0.85],
   ["IssueClientToken, gRPC (h2load)", "grpc ES256", "http ES256", "tessera's own HTTP client_credentials", 1.0],
-  ["refresh at 1,000,000 rows vs empty", "refresh 1000000", "refresh 0", "itself, empty database", 0.9],
+  ["refresh rotation, durable (FULL)", "refresh 0", "peer", `${peer.name} refresh, in-memory store`, 2.0],
+  [`refresh at ${ROWS.toLocaleString("en")} rows vs empty`, `refresh ${ROWS}`, "refresh 0", "itself, empty database", 0.9],
 ];
 console.log(`\n${RUNS} round(s) of ${SECONDS} s, medians; server pinned to core 0, load on core 1\n`);
 console.log("| workload | tessera /s | floor / peer | floor /s | ratio | target | server core busy | ratio per server CPU-second |");
@@ -69,7 +83,11 @@ console.log("|---|---|---|---|---|---|---|---|");
 for (const [label, mine, floor, floorLabel, target] of rows) {
   const a = figure(mine);
   const b = figure(floor);
-  if (a === undefined || b === undefined) continue;
+  if (a !== undefined && b === undefined && floor === "peer" && peer.missing) {
+    console.log(`| ${label} | ${Math.round(a.rate)} | ${floorLabel} | peer not installed | – | ≥ ${target.toFixed(2)} | ${Math.round(a.busy * 100)} % / – | – |`);
+    continue;
+  }
+  if (a === undefined || b === undefined || mine === floor) continue;
   const ratio = a.rate / b.rate;
   console.log(
     `| ${label} | ${Math.round(a.rate)} | ${floorLabel} | ${Math.round(b.rate)} | ${ratio.toFixed(2)} | ≥ ${target.toFixed(2)} ${ratio >= target ? "✓" : "✗"} | ` +

@@ -1,6 +1,6 @@
 // Lines `RESULT refresh <rows> <rotations/s> <server busy share>` are for bench/ratios.mjs.
 // Refresh-token rotation over HTTP: the built server pinned to one core, 64 keep-alive connections,
-// each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000]
+// each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000 (0: empty only)]
 //   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL] [--driver wrk|node] [--engine sqlite,postgres]
 // --engine postgres starts a durable PostgreSQL (scripts/embedded-postgres.mjs: fsync and synchronous_commit on)
 // pinned to the server's core; its processes' CPU counts as server CPU.
@@ -8,11 +8,12 @@
 // each answer's refresh_token goes to the back, each request takes one from the front), otherwise from
 // a node:http client, which saturates its own core before the server's.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cpuSeconds, runChainQueue } from "./chain-queue.mjs";
 import { seedRefreshTokens, seedRefreshTokensPostgres } from "./seed.mjs";
 
 const { values: args } = parseArgs({
@@ -200,7 +201,7 @@ async function run(label, rows, sync) {
       const w = wrk(port, chains, args.endpoint === "oidc" ? form : json, serverCpu);
       console.log(
         `${label.padEnd(28)} ${String(w.rate).padStart(6)} rotations/s   p50 ${w.p50.padStart(6)} ms   p99 ${w.p99.padStart(6)} ms` +
-          `   errors ${w.errors}   server core ${Math.round(w.busy * 100)}% busy, ${Math.round(w.rate / w.busy)} rotations per server CPU-second (wrk)` +
+          `   errors ${w.misses}   server core ${Math.round(w.busy * 100)}% busy, ${Math.round(w.rate / w.busy)} rotations per server CPU-second (wrk)` +
           `${rows > 0 ? `   (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`,
       );
       console.log(`RESULT refresh ${rows} ${w.rate} ${w.busy.toFixed(3)}`);
@@ -234,50 +235,18 @@ async function run(label, rows, sync) {
 
 /** One wrk run over the live chains (one token per in-flight request, successors queued for reuse). */
 function wrk(port, chains, headers, serverCpu) {
-  const dir = mkdtempSync(join(tmpdir(), "tessera-wrk-"));
-  const script = join(dir, "refresh.lua");
   const oidc = args.endpoint === "oidc";
-  const path = oidc ? "/oidc/token" : "/cis/v1/auth/token/refresh";
-  const body = oidc ? `"grant_type=refresh_token&refresh_token=" .. t` : `'{"refresh_token":"' .. t .. '"}'`;
-  writeFileSync(
-    script,
-    [
-      `local tokens = { ${chains.map((t) => JSON.stringify(t)).join(", ")} }`,
-      "local head, tail = 1, #tokens",
-      'wrk.method = "POST"',
-      ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
-      "request = function()",
-      '  local t = tokens[head] or "exhausted"',
-      "  tokens[head] = nil",
-      "  head = head + 1",
-      `  return wrk.format(nil, ${JSON.stringify(path)}, nil, ${body})`,
-      "end",
-      "response = function(status, headers, body)",
-      '  local t = body:match(\'"refresh_token":"([^"]+)"\')',
-      "  if t then tail = tail + 1; tokens[tail] = t",
-      '  elseif not reported then reported = true; io.write("FIRST_ERROR " .. status .. " " .. body .. "\\n") end',
-      "end",
-      "done = function(summary, latency, requests)",
-      '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), summary.errors.status))',
-      "end",
-    ].join("\n"),
-  );
-  const cpu0 = serverCpu();
-  const out = spawnSync("taskset", ["-c", args.core === "0" ? "1" : "0", "wrk", "-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, `http://127.0.0.1:${port}`], { encoding: "utf8" });
-  const busy = (serverCpu() - cpu0) / SECONDS;
-  rmSync(dir, { recursive: true, force: true });
-  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout);
-  if (m === null) throw new Error(`wrk failed: ${out.stdout} ${out.stderr}`);
-  const firstError = /FIRST_ERROR (.*)/.exec(out.stdout)?.[1];
-  if (firstError !== undefined) console.error(`  first failed rotation: ${firstError.slice(0, 300)}`);
-  const rate = Math.round(Number(m[1]) / (Number(m[2]) / 1e6));
-  return { rate, p50: (Number(m[3]) / 1000).toFixed(2), p99: (Number(m[4]) / 1000).toFixed(2), errors: Number(m[5]), busy };
-}
-
-/** User + system CPU seconds a process has used (Linux /proc): how busy the server's core was. */
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return runChainQueue({
+    port,
+    chains,
+    path: oidc ? "/oidc/token" : "/cis/v1/auth/token/refresh",
+    headers,
+    formBody: oidc,
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    loadCore: args.core === "0" ? "1" : "0",
+    serverCpu,
+  });
 }
 
 /** CPU seconds of a postmaster and every process it forked (backends, WAL writer, checkpointer…). */
@@ -301,12 +270,12 @@ console.log(`endpoint ${args.endpoint}, ${CONNECTIONS} keep-alive connections, s
 for (const engine of engines) {
   if (engine === "postgres") {
     await run("postgres, empty", 0, "FULL");
-    await run(`postgres, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), "FULL");
+    if (Number(args.rows) > 0) await run(`postgres, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), "FULL");
     continue;
   }
   for (const sync of args.sync.split(",")) {
     await run(`synchronous=${sync}, empty`, 0, sync);
-    await run(`synchronous=${sync}, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), sync);
+    if (Number(args.rows) > 0) await run(`synchronous=${sync}, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), sync);
   }
 }
 await pgServer?.stop();
