@@ -7,6 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { OAuthError } from "../../domain/errors.js";
 import { CALL_ENDED, LazyHandlerContext } from "../rpc/handler-context.js";
 import { readBody } from "./body.js";
+import { GatewayResponse } from "./respond.js";
 import { IncomingHeaders } from "../header-view.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
@@ -122,6 +123,8 @@ async function serve(
   // Connect's unary answers carry trailers as `trailer-` headers.
   context.peek("trailer")?.forEach((value, key) => (headers[`trailer-${key}`] = value));
   headers["content-length"] = String(body.byteLength);
+  // The object is ours: the gateway's deferred headers (x-request-id) go straight into it.
+  if (res instanceof GatewayResponse) res.takeDeferred(headers);
   res.writeHead(status, headers);
   res.end(body);
 }

@@ -26,11 +26,14 @@ export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as c
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
+  const head: OutgoingHttpHeaders = {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(text),
     ...headers,
-  });
+  };
+  // The object is ours: the deferred headers go straight into it (GatewayResponse would copy it).
+  if (res instanceof GatewayResponse) res.takeDeferred(head);
+  res.writeHead(status, head);
   res.end(text);
 }
 
@@ -65,19 +68,33 @@ export function sendError(ctx: HttpContext, err: unknown, bearer: boolean | "no-
  * one writeHead, which this keeps on the fast one.
  */
 export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
-  private deferred: [string, string][] | undefined;
+  /** Deferred headers as name, value, name, value… (lower-case names). */
+  private deferred: string[] | undefined;
 
   /** Sends `name: value` with the headers unless a handler set that header itself. */
   defer(name: string, value: string): void {
-    (this.deferred ??= []).push([name, value]);
+    (this.deferred ??= []).push(name, value);
+  }
+
+  /** Moves the deferred headers into a header object the caller built for this answer (lower-case names it lacks). */
+  takeDeferred(head: OutgoingHttpHeaders): void {
+    const deferred = this.deferred;
+    if (deferred === undefined) return;
+    this.deferred = undefined;
+    for (let i = 0; i < deferred.length; i += 2) {
+      const name = deferred[i]!;
+      if (head[name] === undefined && !this.hasHeader(name)) head[name] = deferred[i + 1];
+    }
   }
 
   override writeHead(statusCode: number, ...rest: unknown[]): this {
     const deferred = this.deferred;
     if (deferred !== undefined && !this.headersSent) {
       this.deferred = undefined;
+      const extra: [string, string][] = [];
+      for (let i = 0; i < deferred.length; i += 2) if (!this.hasHeader(deferred[i]!)) extra.push([deferred[i]!, deferred[i + 1]!]);
       const at = typeof rest[0] === "string" ? 1 : 0;
-      rest[at] = withHeaders(rest[at], deferred.filter(([name]) => !this.hasHeader(name)));
+      rest[at] = withHeaders(rest[at], extra);
     }
     return super.writeHead(statusCode, ...(rest as [OutgoingHttpHeaders]));
   }
