@@ -69,7 +69,11 @@ export function connectUnary(opts: ConnectUnaryOptions): (req: IncomingMessage, 
     if (h["connect-timeout-ms"] !== undefined) return false;
     const coding = h["content-encoding"];
     if (coding !== undefined && coding !== "identity") return false;
-    serve(entry, opts, limits.readMaxBytes, type.binary, req, res).catch(() => res.destroy());
+    serve(entry, opts, limits.readMaxBytes, type.binary, req, res).catch((err: unknown) => {
+      // Only writing the answer can fail here (handler errors are answers): the access log reports it.
+      res.locals.error = err;
+      res.destroy();
+    });
     return true;
   };
 }
