@@ -9,7 +9,9 @@ export interface CheckpointerOptions {
   synchronous: "FULL" | "NORMAL";
   /** Pause between the worker's checkpoints while it is caught up (default 100 ms). */
   intervalMs?: number;
-  /** WAL size past which the serving connection checkpoints and truncates it itself (default 16 MiB). */
+  /** WAL frames past which the worker restarts the WAL from its beginning (default 4096, 16 MiB of 4 KiB pages). */
+  restartFrames?: number;
+  /** WAL size past which the serving connection checkpoints and truncates it itself (default 64 MiB). */
   walLimitBytes?: number;
 }
 
@@ -18,11 +20,15 @@ export interface CheckpointReport {
   busy: boolean;
   log: number;
   checkpointed: number;
+  /** This pass was a RESTART (the next write starts the WAL over). */
+  restart: boolean;
 }
 
 export interface CheckpointStats {
   /** Checkpoints the worker completed. */
   passes: number;
+  /** Of those, RESTART checkpoints (the WAL had grown past `restartFrames`). */
+  restarts: number;
   /** Times the serving connection had to checkpoint and truncate the WAL itself (the bound). */
   inline: number;
   /** The worker is gone (failed or stopped); the serving connection checkpoints as SQLite does by default. */
@@ -31,7 +37,10 @@ export interface CheckpointStats {
 }
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 100;
-export const DEFAULT_WAL_LIMIT_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_RESTART_FRAMES = 4096;
+export const DEFAULT_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+/** How long the worker's RESTART waits for the write lock and for readers (it holds writers off meanwhile). */
+const RESTART_BUSY_TIMEOUT_MS = 50;
 /** SQLite's own default, restored if the worker is lost. */
 const AUTOCHECKPOINT_PAGES = 1000;
 /** Back-to-back passes while a writer keeps appending, before the worker pauses anyway. */
@@ -41,18 +50,24 @@ const CATCH_UP_PASSES = 8;
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true, timeout: 0 });
+const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.restartBusyTimeoutMs });
 db.pragma("synchronous = " + workerData.synchronous);
 let timer;
 let stopped = false;
 let catchUp = 0;
 let previous = { log: 0, checkpointed: 0 };
+const checkpoint = (mode) => {
+  const row = db.pragma("wal_checkpoint(" + mode + ")")[0];
+  return { busy: row.busy !== 0, log: row.log, checkpointed: row.checkpointed, restart: mode === "RESTART" };
+};
 function pass() {
   if (stopped) return;
   let report;
   try {
-    const row = db.pragma("wal_checkpoint(PASSIVE)")[0];
-    report = { busy: row.busy !== 0, log: row.log, checkpointed: row.checkpointed };
+    report = checkpoint("PASSIVE");
+    // The bulk is copied without blocking anyone; the few frames appended meanwhile are copied with
+    // writers held off, so the next write starts the WAL over instead of growing it.
+    if (!report.busy && report.log >= workerData.restartFrames) report = checkpoint("RESTART");
   } catch (err) {
     parentPort.postMessage({ error: String((err && err.message) || err) });
     return;
@@ -82,14 +97,15 @@ timer = setTimeout(pass, workerData.intervalMs);
  * WAL checkpoints off the request path. The serving connection runs with `wal_autocheckpoint = 0`,
  * so a commit never copies pages into the database file or waits for its fsync; a worker thread with
  * its own connection runs PASSIVE checkpoints every `intervalMs`, back to back while a writer keeps
- * appending (a PASSIVE checkpoint does not block writers, and each catch-up pass is shorter). Once it
- * has caught up, the next write starts the WAL over from its beginning.
+ * appending (PASSIVE never blocks writers). A PASSIVE checkpoint racing a steady writer seldom ends
+ * with nothing left to copy, and only then does the next write start the WAL over; so once the WAL
+ * holds `restartFrames`, the worker follows its pass with a RESTART, which holds writers off (at most
+ * a short busy timeout) while it copies the few frames appended meanwhile.
  *
- * The bound: after its commits the serving connection looks at the WAL's size, and past
- * `walLimitBytes` (the worker is behind, stuck, or never caught up at the right moment) it runs a
- * TRUNCATE checkpoint itself, without waiting on other connections (busy timeout 0; when busy it
- * tries again once the WAL has grown by another half limit). If the worker fails, the connection
- * goes back to SQLite's own automatic checkpoints.
+ * The bound, should the worker fall behind or stall: after its commits the serving connection looks
+ * at the WAL's size, and past `walLimitBytes` runs a TRUNCATE checkpoint itself, without waiting on
+ * other connections (busy timeout 0; when busy it tries again once the WAL has grown by another half
+ * limit). If the worker fails, the connection goes back to SQLite's own automatic checkpoints.
  */
 export class Checkpointer {
   private readonly worker: Worker;
@@ -98,7 +114,10 @@ export class Checkpointer {
   private nextCheckBytes: number;
   private stopping: Promise<void> | undefined;
   private waiters: { resolve: (report: CheckpointReport) => void; reject: (err: Error) => void }[] = [];
-  readonly stats: CheckpointStats = { passes: 0, inline: 0, workerLost: false, last: undefined };
+  readonly stats: CheckpointStats = { passes: 0, restarts: 0, inline: 0, workerLost: false, last: undefined };
+
+  /** Told about each checkpoint (metrics). */
+  onCheckpoint: ((by: "worker" | "inline") => void) | undefined;
 
   constructor(
     private readonly db: Db,
@@ -115,6 +134,8 @@ export class Checkpointer {
         file: opts.file,
         synchronous: opts.synchronous,
         intervalMs: opts.intervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        restartFrames: opts.restartFrames ?? DEFAULT_RESTART_FRAMES,
+        restartBusyTimeoutMs: RESTART_BUSY_TIMEOUT_MS,
       },
     });
     // Never what keeps a process alive; close() stops it.
@@ -124,8 +145,11 @@ export class Checkpointer {
         this.lose();
         return;
       }
+      const copied = message.checkpointed !== this.stats.last?.checkpointed || message.log !== this.stats.last.log;
       this.stats.passes += 1;
+      if (message.restart) this.stats.restarts += 1;
       this.stats.last = message;
+      if (copied) this.onCheckpoint?.("worker");
       for (const waiter of this.waiters.splice(0)) waiter.resolve(message);
       this.afterCommit();
     });
@@ -145,6 +169,7 @@ export class Checkpointer {
     try {
       const row = (this.db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number }[])[0]!;
       this.stats.inline += 1;
+      this.onCheckpoint?.("inline");
       this.nextCheckBytes = row.busy === 0 ? this.walLimitBytes : size + this.walLimitBytes / 2;
     } finally {
       this.db.pragma(`busy_timeout = ${busyTimeout}`);

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Checkpointer } from "./checkpointer.js";
+import { Checkpointer, type CheckpointerOptions } from "./checkpointer.js";
 import { DATABASE_FILE, openDatabase } from "./database.js";
 import { SqliteStorage } from "./storage.js";
 
@@ -20,7 +20,7 @@ export interface SqliteStorageOptions {
    * WAL checkpoints from a worker thread (file databases; default on), with the WAL bounded at
    * `walLimitBytes`; false leaves them to SQLite, at commit on the serving connection.
    */
-  checkpoints?: false | { intervalMs?: number; walLimitBytes?: number };
+  checkpoints?: false | Pick<CheckpointerOptions, "intervalMs" | "restartFrames" | "walLimitBytes">;
 }
 
 /** Opens (or creates) the SQLite database of a data directory as a Storage: WAL, group commit, data_version change feed. */

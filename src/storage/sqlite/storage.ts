@@ -128,6 +128,7 @@ export class SqliteStorage implements ports.Storage {
     this.loginThrottle = top.loginThrottle;
     this.tx = portRepositories(sync, (fn) => (this.txOpen ? settle(fn) : Promise.reject(new Error("the transaction has ended"))));
     this.groupCommit = new GroupCommit(db, this.lock, checkpointer && (() => checkpointer.afterCommit()));
+    if (checkpointer !== undefined) checkpointer.onCheckpoint = (by) => this.events.checkpointed?.(by);
     this.changes = new DataVersionFeed(db);
     this.schema = {
       latest: MIGRATIONS.length,

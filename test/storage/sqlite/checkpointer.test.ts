@@ -57,8 +57,27 @@ describe("WAL checkpoints off the request path", () => {
     expect(largest).toBeLessThan(LIMIT);
   });
 
+  it("past restartFrames the worker follows its pass with a RESTART, so the next write starts the WAL over", async () => {
+    const d = tempDataDir();
+    dirs.push(d);
+    const storage = openSqliteStorage({ dataDir: d, checkpoints: { intervalMs: NEVER, restartFrames: 16 } });
+    open.push(storage);
+    for (let i = 0; i < 5; i++) await write(storage, i);
+    const small = await storage.checkpointer!.checkpointNow();
+    expect(small.restart).toBe(small.log >= 16);
+    for (let i = 0; i < 40; i++) await write(storage, i);
+    const report = await storage.checkpointer!.checkpointNow();
+    expect(report).toMatchObject({ busy: false, restart: true });
+    expect(report.checkpointed).toBe(report.log);
+    expect(storage.checkpointer!.stats.restarts).toBeGreaterThan(0);
+    await write(storage, 99);
+    expect((await storage.checkpointer!.checkpointNow()).log).toBeLessThan(10);
+  });
+
   it("when the worker falls behind, the serving connection truncates the WAL at the bound itself", async () => {
     const { dataDir, storage } = fresh();
+    const seen: string[] = [];
+    storage.events.checkpointed = (by) => seen.push(by);
     let largest = 0;
     for (let i = 0; i < 1000; i++) {
       await write(storage, i);
@@ -66,6 +85,7 @@ describe("WAL checkpoints off the request path", () => {
     }
     // 1000 writes of 3 KB rows are several times the bound; one write's frames may come on top of it.
     expect(storage.checkpointer!.stats.inline).toBeGreaterThan(1);
+    expect(seen.filter((by) => by === "inline")).toHaveLength(storage.checkpointer!.stats.inline);
     expect(largest).toBeLessThanOrEqual(LIMIT + 64 * 1024);
     expect(walSize(dataDir)).toBeLessThanOrEqual(LIMIT);
   });
