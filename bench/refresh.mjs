@@ -30,6 +30,9 @@ const { values: args } = parseArgs({
 const SECONDS = Number(args.seconds);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
+// One count: every run measures the empty database and then this many seeded rows.
+const ROWS = Number(args.rows);
+if (!Number.isInteger(ROWS) || ROWS < 0) throw new Error(`--rows takes one row count (the empty run always comes first), not "${args.rows}"`);
 execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
 
 const PG_SECRET_KEY = "bench-master-key-bench-master-key-0123";
@@ -165,12 +168,12 @@ console.log(`endpoint ${args.endpoint}, ${CONNECTIONS} keep-alive connections, s
 for (const engine of engines) {
   if (engine === "postgres") {
     await run("postgres, empty", 0, "FULL");
-    await run(`postgres, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), "FULL");
+    await run(`postgres, ${ROWS.toLocaleString("en")} rows`, ROWS, "FULL");
     continue;
   }
   for (const sync of args.sync.split(",")) {
     await run(`synchronous=${sync}, empty`, 0, sync);
-    await run(`synchronous=${sync}, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), sync);
+    await run(`synchronous=${sync}, ${ROWS.toLocaleString("en")} rows`, ROWS, sync);
   }
 }
 await pgServer?.stop();

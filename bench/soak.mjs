@@ -28,7 +28,7 @@ const MINUTES = Number(args.minutes);
 const ROTATIONS = Number(args.rotations);
 const SAMPLE_S = Number(args.sample);
 const CONNECTIONS = Number(args.connections);
-const MB = 1024 * 1024;
+const MIB = 1024 * 1024;
 execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
 
 /** A Prometheus sample's value from the exposition text (0 when absent). */
@@ -37,8 +37,8 @@ function metric(text, name, labels = "") {
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const mb = (bytes) => (bytes / MB).toFixed(1);
+const median = (xs) => (xs.length === 0 ? undefined : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
+const mb = (bytes) => (bytes / MIB).toFixed(1);
 
 const { dataDir } = await seedDataDir(Number(args.rows), args.sync);
 const { child, port } = await startServer(serverEnv(dataDir, args.sync), { core: args.core });
@@ -49,7 +49,7 @@ try {
   const chains = await loginChains(agent, port, json, 2 * CONNECTIONS);
   const { dir, script } = writeWrkScript(chains, json, "cis");
   const idleRss = rssBytes(child.pid);
-  console.log(`server pid ${child.pid} on core ${args.core}, ${Number(args.rows).toLocaleString("en")} seeded rows, synchronous=${args.sync}; RSS before load ${mb(idleRss)} MB`);
+  console.log(`server pid ${child.pid} on core ${args.core}, ${Number(args.rows).toLocaleString("en")} seeded rows, synchronous=${args.sync}; RSS before load ${mb(idleRss)} MiB`);
   const loadCore = args.core === "0" ? "1" : "0";
   wrk = spawn("taskset", ["-c", loadCore, "wrk", "-t1", `-c${CONNECTIONS}`, "-d24h", "-s", script, `http://127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
   let wrkOut = "";
@@ -57,7 +57,7 @@ try {
   const started = performance.now();
   const samples = [];
   let atTarget;
-  console.log("   time  rotations     rate/s   RSS MB   heap used MB");
+  console.log("   time  rotations     rate/s  RSS MiB  heap used MiB");
   for (;;) {
     await new Promise((r) => setTimeout(r, SAMPLE_S * 1000));
     const text = (await request(agent, port, "/metrics", {}, "", "GET")).text;
@@ -81,19 +81,20 @@ try {
   const rss = samples.map((s) => s.rss);
   const minute = (from, to) => samples.filter((s) => s.t > from && s.t <= to).map((s) => s.rss);
   const end = samples.at(-1).t;
-  const early = median(minute(60, 120));
+  // Minute 2 (the first is warm-up); a run shorter than that compares with its first sample.
+  const early = median(minute(60, 120)) ?? samples[0].rss;
   const late = median(minute(end - 60, end));
   const last = samples.at(-1);
-  const limit = Number(args["limit-mb"]) * MB;
-  const flat = late - early <= Number(args["flat-mb"]) * MB;
-  console.log(`RSS after ${atTarget.rotations.toLocaleString("en")} rotations (${atTarget.t.toFixed(0)} s): ${mb(atTarget.rss)} MB`);
+  const limit = Number(args["limit-mb"]) * MIB;
+  const flat = late - early <= Number(args["flat-mb"]) * MIB;
+  console.log(`RSS after ${atTarget.rotations.toLocaleString("en")} rotations (${atTarget.t.toFixed(0)} s): ${mb(atTarget.rss)} MiB`);
   console.log(
     `RSS over ${(end / 60).toFixed(1)} min, ${last.rotations.toLocaleString("en")} rotations (${(last.rotations / end).toFixed(0)}/s): ` +
-      `min ${mb(Math.min(...rss))} MB, max ${mb(Math.max(...rss))} MB, last ${mb(last.rss)} MB; median of minute 2 ${mb(early)} MB, of the last minute ${mb(late)} MB`,
+      `min ${mb(Math.min(...rss))}, max ${mb(Math.max(...rss))}, last ${mb(last.rss)} MiB; median of minute 2 ${mb(early)} MiB, of the last minute ${mb(late)} MiB`,
   );
   console.log(
-    `verdict: ${Math.max(...rss) < limit ? `under ${args["limit-mb"]} MB` : `OVER ${args["limit-mb"]} MB`}, ` +
-      `${flat ? `flat (last minute within ${args["flat-mb"]} MB of minute 2)` : `GROWING (+${mb(late - early)} MB from minute 2 to the last minute)`}`,
+    `verdict: ${Math.max(...rss) < limit ? `under ${args["limit-mb"]} MiB` : `OVER ${args["limit-mb"]} MiB`}, ` +
+      `${flat ? `flat (last minute within ${args["flat-mb"]} MiB of minute 2)` : `GROWING (+${mb(late - early)} MiB from minute 2 to the last minute)`}`,
   );
   console.log(`RESULT soak ${atTarget.rss} ${Math.min(...rss)} ${Math.max(...rss)} ${last.rss} ${flat ? 1 : 0}`);
 } finally {
