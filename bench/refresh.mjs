@@ -7,14 +7,12 @@
 // The measured load comes from wrk when it is installed (a Lua script keeps a queue of live chain heads:
 // each answer's refresh_token goes to the back, each request takes one from the front), otherwise from
 // a node:http client, which saturates its own core before the server's.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cpuSeconds, runChainQueue } from "./chain-queue.mjs";
-import { seedRefreshTokens, seedRefreshTokensPostgres } from "./seed.mjs";
+import { benchHeaders, loginChains, request, seedDataDir, serverEnv, startServer } from "./refresh-setup.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -33,16 +31,10 @@ const { values: args } = parseArgs({
 const SECONDS = Number(args.seconds);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
-const BOOTSTRAP_ID = "bench-bootstrap";
-const CLIENT_ID = "bench-client";
-const CLIENT_SECRET = "bench-secret-bench-secret-bench-secret";
-const USERNAME = "bench-user";
-const PASSWORD = "bench password 123";
-
+// One count: every run measures the empty database and then this many seeded rows.
+const ROWS = Number(args.rows);
+if (!Number.isInteger(ROWS) || ROWS < 0) throw new Error(`--rows takes one row count (the empty run always comes first), not "${args.rows}"`);
 execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" });
-const { loadConfig } = await import("../dist/src/config.js");
-const { buildApp } = await import("../dist/src/server.js");
-const { hashPassword } = await import("../dist/src/core/passwords.js");
 
 const PG_SECRET_KEY = "bench-master-key-bench-master-key-0123";
 const engines = args.engine.split(",");
@@ -65,113 +57,21 @@ async function pgDatabase() {
 }
 
 const engineEnv = {};
-const baseEnv = (dataDir, sync) => ({
-  ...engineEnv,
-  TESSERA_DATA_DIR: dataDir,
-  TESSERA_HTTP_PORT: "0",
-  TESSERA_GRPC_PORT: "0",
-  TESSERA_LOG_LEVEL: "silent",
-  TESSERA_SYNCHRONOUS: sync,
-  TESSERA_BOOTSTRAP_CLIENT_ID: BOOTSTRAP_ID,
-  TESSERA_BOOTSTRAP_CLIENT_SECRET: CLIENT_SECRET,
-  TESSERA_SWEEP_INTERVAL: "0",
-});
-
-/** A data dir with an application, its client, one user of it and `rows` refresh tokens (10 per family, 9 consumed). */
-async function seed(rows, sync) {
-  const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-"));
-  const app = await buildApp(loadConfig(baseEnv(dataDir, sync)));
-  const { core } = app;
-  const { storage } = core;
-  const now = Math.floor(Date.now() / 1000);
-  const client = { id: CLIENT_ID, applicationId: "app_bench" };
-  const userId = "usr_bench";
-  await storage.transaction(async (tx) => {
-    await tx.applications.insert({ id: client.applicationId, tenantId: "default", displayName: "Bench", management: false, createTime: now, updateTime: now });
-    await tx.clients.insert({
-      id: CLIENT_ID, tenantId: "default", applicationId: client.applicationId, displayName: "Bench client",
-      tokenEndpointAuthMethod: "client_secret_basic", idTokenSignedResponseAlg: undefined,
-      secretHash: core.secrets.hash("client-secret", CLIENT_SECRET), previousSecretHash: undefined, previousSecretExpireTime: undefined,
-      redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], webOrigins: [], resourceIds: [],
-      accessTokenTtl: undefined, refreshTokenTtl: undefined, maxRotation: undefined, reuseLeeway: 0, createTime: now, updateTime: now,
-    });
-    await tx.users.insert({
-      id: userId, tenantId: "default", username: USERNAME, email: "", roles: ["bench"], customClaims: {},
-      applicationIds: [client.applicationId], passwordHash: undefined, createTime: now, updateTime: now,
-    });
-  });
-  const passwordHash = await hashPassword(PASSWORD);
-  await storage.users.setPassword("default", userId, passwordHash, now);
-  const started = performance.now();
-  if (rows > 0 && storage.pool !== undefined) {
-    await seedRefreshTokensPostgres(storage.pool, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
-  } else if (rows > 0) {
-    seedRefreshTokens(storage.db, { rows, applicationId: client.applicationId, clientId: CLIENT_ID, userId, now });
-    storage.db.pragma("wal_checkpoint(TRUNCATE)");
-  }
-  const seedSeconds = (performance.now() - started) / 1000;
-  await app.stop(0);
-  return { dataDir, seedSeconds };
-}
-
-function startServer(dataDir, sync) {
-  const prof = args.prof === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${args.prof}`];
-  const child = spawn("taskset", ["-c", args.core, process.execPath, ...prof, "dist/src/main.js"], {
-    env: { ...process.env, ...baseEnv(dataDir, sync) },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let err = "";
-    child.stderr.on("data", (c) => {
-      err += c;
-      const m = /serving HTTP on [^:]+:(\d+)/.exec(err);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on("exit", (code) => reject(new Error(`server exited ${code}: ${err}`)));
-  });
-}
-
-function request(agent, port, path, headers, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path, method: "POST", agent, headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString() || "{}") }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
 async function run(label, rows, sync) {
   if (pgServer !== undefined) {
     for (const k of Object.keys(engineEnv)) delete engineEnv[k];
     if (label.startsWith("postgres")) Object.assign(engineEnv, { TESSERA_DATABASE_URL: await pgDatabase(), TESSERA_SECRET_KEY: PG_SECRET_KEY, TESSERA_DATABASE_POOL_SIZE: process.env.BENCH_PG_POOL ?? "10" });
   }
-  const { dataDir, seedSeconds } = await seed(rows, sync);
-  const { child, port } = await startServer(dataDir, sync);
+  const { dataDir, seedSeconds } = await seedDataDir(rows, sync, engineEnv);
+  const nodeArgs = args.prof === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${args.prof}`];
+  const { child, port } = await startServer(serverEnv(dataDir, sync, engineEnv), { core: args.core, nodeArgs });
   // The server's CPU: tessera's, and PostgreSQL's processes' when it runs on PostgreSQL.
   const serverCpu = () => cpuSeconds(child.pid) + (engineEnv.TESSERA_DATABASE_URL ? postgresCpuSeconds(pgServer.pid) : 0);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS, noDelay: true });
   try {
-    const basic = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString("base64")}`;
-    const form = { "content-type": "application/x-www-form-urlencoded", authorization: basic };
-    const cc = await request(agent, port, "/oidc/token", form, "grant_type=client_credentials");
-    const json = { "content-type": "application/json", authorization: `Bearer ${cc.body.access_token}` };
-    const chains = [];
+    const { form, json } = await benchHeaders(agent, port);
     // wrk asks for a connection's next request before it hands over the answer: a spare chain per connection.
-    const chainCount = args.driver === "wrk" ? 2 * CONNECTIONS : CONNECTIONS;
-    for (let i = 0; i < chainCount; i += 8) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(8, chainCount - i) }, () =>
-          request(agent, port, "/cis/v1/auth/password/authenticate", json, JSON.stringify({ username: USERNAME, password: PASSWORD })),
-        ),
-      );
-      for (const r of batch) {
-        if (r.status !== 200) throw new Error(`login failed ${r.status} ${JSON.stringify(r.body)}`);
-        chains.push(r.body.refresh_token);
-      }
-    }
+    const chains = await loginChains(agent, port, json, args.driver === "wrk" ? 2 * CONNECTIONS : CONNECTIONS);
     const rotate = (token) =>
       args.endpoint === "oidc"
         ? request(agent, port, "/oidc/token", form, `grant_type=refresh_token&refresh_token=${token}`)
@@ -270,12 +170,12 @@ console.log(`endpoint ${args.endpoint}, ${CONNECTIONS} keep-alive connections, s
 for (const engine of engines) {
   if (engine === "postgres") {
     await run("postgres, empty", 0, "FULL");
-    if (Number(args.rows) > 0) await run(`postgres, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), "FULL");
+    if (ROWS > 0) await run(`postgres, ${ROWS.toLocaleString("en")} rows`, ROWS, "FULL");
     continue;
   }
   for (const sync of args.sync.split(",")) {
     await run(`synchronous=${sync}, empty`, 0, sync);
-    if (Number(args.rows) > 0) await run(`synchronous=${sync}, ${Number(args.rows).toLocaleString("en")} rows`, Number(args.rows), sync);
+    if (ROWS > 0) await run(`synchronous=${sync}, ${ROWS.toLocaleString("en")} rows`, ROWS, sync);
   }
 }
 await pgServer?.stop();

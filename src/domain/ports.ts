@@ -224,6 +224,8 @@ export interface SchemaPort {
 /** Told about retries after a transient failure (SQLite: SQLITE_BUSY on BEGIN; PostgreSQL: serialization failure). */
 export interface StorageEvents {
   retried?(): void;
+  /** SQLite: a WAL checkpoint ran, by the checkpoint worker or (its bound) inline on the serving connection. */
+  checkpointed?(by: "worker" | "inline"): void;
 }
 
 /** One database, as the core sees it. */

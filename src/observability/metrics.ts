@@ -47,6 +47,12 @@ export class Metrics {
     help: "Refresh token reuse detections (each revoked a token family)",
     registers: [this.registry],
   });
+  readonly checkpoints = new TallyCounter({
+    name: "tessera_sqlite_checkpoints_total",
+    help: "SQLite WAL checkpoints, by who ran them: the checkpoint worker, or the serving connection when the WAL reached its bound",
+    labelNames: ["by"],
+    registry: this.registry,
+  });
   readonly busyRetries = new Counter({
     name: "tessera_sqlite_busy_retries_total",
     help: "Write transactions retried after SQLITE_BUSY (each retry waited up to TESSERA_BUSY_TIMEOUT_MS)",

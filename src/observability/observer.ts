@@ -64,6 +64,7 @@ export class Observer {
       refreshReuseDetected: () => this.metrics.refreshReuse.inc(),
     };
     core.storage.events.retried = () => this.metrics.busyRetries.inc();
+    core.storage.events.checkpointed = (by) => this.metrics.checkpoints.inc(by);
   }
 
   addRpcPaths(paths: Iterable<string>): void {

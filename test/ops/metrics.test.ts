@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyAdminService } from "../../gen/tessera/v1/key_admin_service_pb.js";
 import { TokenService } from "../../gen/tessera/v1/token_service_pb.js";
 import { DATABASE_FILE } from "../../src/storage/sqlite/database.js";
+import type { SqliteStorage } from "../../src/storage/sqlite/storage.js";
 import { createGrpcClient } from "../helpers/grpc-client.js";
 import { clientToken, postForm, startServer, type TestServer } from "../helpers/server.js";
 
@@ -94,5 +95,12 @@ describe("Prometheus metrics", () => {
     // The new key is announced for the JWKS max-age before it signs; the old one signs until then.
     expect(sample(text, "tessera_signing_keys", { state: "pending" })).toBe(1);
     expect(sample(text, "tessera_rpc_requests_total", { service: "tessera.v1.KeyAdminService", method: "RotateSigningKey", code: "UNAVAILABLE", transport: "connect" })).toBe(1);
+  });
+
+  it("counts WAL checkpoints by who ran them", async () => {
+    const storage = server.app.core.storage as SqliteStorage;
+    await storage.settings.put("metrics-test", "x".repeat(5000));
+    await storage.checkpointer!.checkpointNow();
+    expect(sample(await scrape(), "tessera_sqlite_checkpoints_total", { by: "worker" })).toBeGreaterThanOrEqual(1);
   });
 });

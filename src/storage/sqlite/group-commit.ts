@@ -31,6 +31,8 @@ export class GroupCommit {
   constructor(
     db: Db,
     private readonly lock?: WriteLock,
+    /** Called after each group's COMMIT (the checkpointer's WAL bound). */
+    private readonly afterCommit?: () => void,
   ) {
     this.savepoint = db.transaction((fn: () => unknown) => fn());
     this.runFast = db.transaction((batch: Pending[]) =>
@@ -101,6 +103,7 @@ export class GroupCommit {
       this.flushIsolated(batch);
       return;
     }
+    this.afterCommit?.();
     batch.forEach((item, i) => item.resolve(values[i]));
   }
 
@@ -112,6 +115,7 @@ export class GroupCommit {
       for (const item of batch) item.reject(toStorageError(err));
       return;
     }
+    this.afterCommit?.();
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(toStorageError(outcome.err))));
   }
 }

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { Checkpointer, type CheckpointerOptions } from "./checkpointer.js";
 import { DATABASE_FILE, openDatabase } from "./database.js";
 import { SqliteStorage } from "./storage.js";
 
@@ -15,14 +16,25 @@ export interface SqliteStorageOptions {
   busyTimeoutMs?: number;
   /** Bring the schema to the newest version on open (default true; `tessera migrate --to` opens without). */
   migrate?: boolean;
+  /**
+   * WAL checkpoints from a worker thread (file databases; default on), with the WAL bounded at
+   * `walLimitBytes`; false leaves them to SQLite, at commit on the serving connection.
+   */
+  checkpoints?: false | Pick<CheckpointerOptions, "intervalMs" | "restartFrames" | "walLimitBytes">;
 }
 
 /** Opens (or creates) the SQLite database of a data directory as a Storage: WAL, group commit, data_version change feed. */
 export function openSqliteStorage(opts: SqliteStorageOptions): SqliteStorage {
-  const db = openDatabase({ dataDir: opts.dataDir, synchronous: opts.synchronous ?? "FULL", busyTimeoutMs: opts.busyTimeoutMs ?? 5000, migrate: opts.migrate });
+  const synchronous = opts.synchronous ?? "FULL";
+  const db = openDatabase({ dataDir: opts.dataDir, synchronous, busyTimeoutMs: opts.busyTimeoutMs ?? 5000, migrate: opts.migrate });
+  let checkpointer: Checkpointer | undefined;
   try {
-    return new SqliteStorage(db);
+    if (opts.dataDir !== ":memory:" && opts.checkpoints !== false) {
+      checkpointer = new Checkpointer(db, { file: join(opts.dataDir, DATABASE_FILE), synchronous, ...opts.checkpoints });
+    }
+    return new SqliteStorage(db, checkpointer);
   } catch (err) {
+    void checkpointer?.stop();
     db.close();
     throw err;
   }

@@ -6,6 +6,7 @@ import { DataVersionFeed } from "./change-feed.js";
 import { ClientRepository } from "./clients.js";
 import { migrate, schemaVersion, type Db } from "./database.js";
 import { isSqliteBusy, toStorageError } from "./errors.js";
+import type { Checkpointer } from "./checkpointer.js";
 import { GroupCommit } from "./group-commit.js";
 import { LoginThrottleRepository } from "./login-throttle.js";
 import { MIGRATIONS } from "./migrations.js";
@@ -107,7 +108,11 @@ export class SqliteStorage implements ports.Storage {
   private readonly commitStmt;
   private readonly rollbackStmt;
 
-  constructor(readonly db: Db) {
+  constructor(
+    readonly db: Db,
+    /** WAL checkpoints off the request path (file databases); without it SQLite checkpoints at commit. */
+    readonly checkpointer?: Checkpointer,
+  ) {
     const sync = () => this.sync;
     const top = portRepositories(sync, (fn) => this.run(fn));
     this.tenants = top.tenants;
@@ -122,7 +127,8 @@ export class SqliteStorage implements ports.Storage {
     this.authorizations = top.authorizations;
     this.loginThrottle = top.loginThrottle;
     this.tx = portRepositories(sync, (fn) => (this.txOpen ? settle(fn) : Promise.reject(new Error("the transaction has ended"))));
-    this.groupCommit = new GroupCommit(db, this.lock);
+    this.groupCommit = new GroupCommit(db, this.lock, checkpointer && (() => checkpointer.afterCommit()));
+    if (checkpointer !== undefined) checkpointer.onCheckpoint = (by) => this.events.checkpointed?.(by);
     this.changes = new DataVersionFeed(db);
     this.schema = {
       latest: MIGRATIONS.length,
@@ -173,6 +179,7 @@ export class SqliteStorage implements ports.Storage {
         const value = await fn(this.tx);
         this.txOpen = false;
         this.commitStmt.run();
+        this.checkpointer?.afterCommit();
         return value;
       } catch (err) {
         this.txOpen = false;
@@ -235,6 +242,8 @@ export class SqliteStorage implements ports.Storage {
     const wait = this.lock.acquire();
     if (wait !== undefined) await wait;
     try {
+      // The worker's connection closes first, so this one is the last: SQLite checkpoints and removes the WAL.
+      await this.checkpointer?.stop();
       if (this.db.open) this.db.close();
     } finally {
       this.lock.release();

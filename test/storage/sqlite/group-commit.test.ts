@@ -56,6 +56,14 @@ describe("group commit", () => {
     expect(keys()).toEqual(["a", "b", "c"]);
   });
 
+  it("calls afterCommit once per committed group, before any item settles (the WAL bound)", async () => {
+    const seen: string[] = [];
+    const group = new GroupCommit(db, undefined, () => seen.push(`commit:${db.inTransaction}:${keys().length}`));
+    await Promise.all([group.run(() => insert.run("p")).then(() => seen.push("settled")), group.run(() => insert.run("q"))]);
+    await Promise.allSettled([group.run(() => insert.run("r")), group.run(() => insert.run("p"))]);
+    expect(seen).toEqual(["commit:false:2", "settled", "commit:false:3"]);
+  });
+
   it("settles nothing before the commit, and everything when the commit fails", async () => {
     const group = new GroupCommit(db);
     let settled = false;
