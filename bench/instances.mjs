@@ -12,6 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { chainQueueScript } from "./chain-queue.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -35,22 +36,10 @@ const setups = args.setups.split(",").map((s) => {
   if (m === null) throw new Error(`bad setup ${s}: engine/INSTANCESxWORKERS`);
   return { label: s, engine: m[1], instances: Number(m[2]), workers: Number(m[3]) };
 });
-const pgServer = setups.some((s) => s.engine === "postgres")
-  ? await (await import("../scripts/embedded-postgres.mjs")).startPostgres({ durable: true, cpu: SERVER_CORE })
-  : undefined;
+const embedded = setups.some((s) => s.engine === "postgres") ? await import("../scripts/embedded-postgres.mjs") : undefined;
+const pgServer = await embedded?.startPostgres({ durable: true, cpu: SERVER_CORE });
 let databases = 0;
-
-async function pgDatabase() {
-  const { default: pg } = await import("pg");
-  const admin = new pg.Client(pgServer.url);
-  await admin.connect();
-  const name = `bench_instances_${++databases}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(pgServer.url);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const pgDatabase = () => embedded.createDatabase(pgServer.url, `bench_instances_${++databases}`);
 
 function startInstance(env) {
   const child = spawn("taskset", ["-c", SERVER_CORE, process.execPath, "dist/src/main.js"], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
@@ -117,7 +106,8 @@ async function wrkAll(targets, serverCpu) {
   let rate = 0;
   let errors = 0;
   for (const out of outs) {
-    const m = /RESULT (\d+) (\d+) (\d+)/.exec(out);
+    // The client-credentials script prints requests, duration, errors; chain-queue's adds p50 and p99 before errors.
+    const m = /RESULT (\d+) (\d+) (?:\d+ \d+ )?(\d+)/.exec(out);
     if (m === null) throw new Error(`wrk failed: ${out}`);
     rate += Number(m[1]) / (Number(m[2]) / 1e6);
     errors += Number(m[3]);
@@ -139,28 +129,6 @@ function clientCredentialsLua(auth) {
     "response = function(status, headers, body)",
     '  if status ~= 200 and not reported then reported = true; io.write("FIRST_ERROR " .. status .. " " .. body .. "\\n") end',
     "end", ...DONE].join("\n");
-}
-
-/** A queue of live chain heads: each answer's refresh_token goes to the back, each request takes one from the front. */
-function refreshLua(bearer, tokens) {
-  return [
-    `local tokens = { ${tokens.map((t) => JSON.stringify(t)).join(", ")} }`,
-    "local head, tail = 1, #tokens",
-    'wrk.method = "POST"',
-    ...headerLines(json(bearer)),
-    "request = function()",
-    '  local t = tokens[head] or "exhausted"',
-    "  tokens[head] = nil",
-    "  head = head + 1",
-    `  return wrk.format(nil, "/cis/v1/auth/token/refresh", nil, '{"refresh_token":"' .. t .. '"}')`,
-    "end",
-    "response = function(status, headers, body)",
-    '  local t = body:match(\'"refresh_token":"([^"]+)"\')',
-    "  if t then tail = tail + 1; tokens[tail] = t",
-    '  elseif not reported then reported = true; io.write("FIRST_ERROR " .. status .. " " .. body .. "\\n") end',
-    "end",
-    ...DONE,
-  ].join("\n");
 }
 
 async function run(setup) {
@@ -202,7 +170,7 @@ async function run(setup) {
         const batch = await Promise.all(Array.from({ length: Math.min(8, perInstance - i) }, () => call(inst.url, "/cis/v1/auth/password/authenticate", json(bearer), JSON.stringify(user))));
         tokens.push(...batch.map((b) => b.refresh_token));
       }
-      targets.push({ url: inst.url, lua: refreshLua(bearer, tokens) });
+      targets.push({ url: inst.url, lua: chainQueueScript({ chains: tokens, path: "/cis/v1/auth/token/refresh", headers: json(bearer), formBody: false }) });
     }
     const rf = await wrkAll(targets, serverCpu);
     const line = (what, r) => `${setup.label.padEnd(14)} ${what.padEnd(19)} ${String(r.rate).padStart(6)}/s   server CPU ${r.busy.toFixed(2)} cores   ${String(Math.round(r.rate / r.busy)).padStart(6)} per server CPU-second   errors ${r.errors}`;

@@ -38,23 +38,11 @@ execFileSync(process.execPath, ["scripts/ensure-build.mjs"], { stdio: "inherit" 
 
 const PG_SECRET_KEY = "bench-master-key-bench-master-key-0123";
 const engines = args.engine.split(",");
-const pgServer = engines.includes("postgres")
-  ? await (await import("../scripts/embedded-postgres.mjs")).startPostgres({ durable: true, cpu: args.core })
-  : undefined;
+const embedded = engines.includes("postgres") ? await import("../scripts/embedded-postgres.mjs") : undefined;
+const pgServer = await embedded?.startPostgres({ durable: true, cpu: args.core });
 let pgDatabases = 0;
-
 /** A fresh database on the bench's PostgreSQL. */
-async function pgDatabase() {
-  const { default: pg } = await import("pg");
-  const admin = new pg.Client(pgServer.url);
-  await admin.connect();
-  const name = `bench_${++pgDatabases}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(pgServer.url);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const pgDatabase = () => embedded.createDatabase(pgServer.url, `bench_${++pgDatabases}`);
 
 const engineEnv = {};
 async function run(label, rows, sync) {

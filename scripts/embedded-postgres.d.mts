@@ -7,3 +7,4 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 export function startPostgres(opts?: { log?: (line: string) => void; durable?: boolean; cpu?: string }): Promise<EmbeddedPostgres>;
+export function createDatabase(adminUrl: string, name?: string): Promise<string>;

@@ -73,6 +73,26 @@ function freePort() {
 }
 
 /**
+ * Creates an empty database on the server at `adminUrl` (a random name unless one is given); returns its URL.
+ * @param {string} adminUrl
+ * @param {string} [name]
+ * @returns {Promise<string>}
+ */
+export async function createDatabase(adminUrl, name = `t_${randomBytes(6).toString("hex")}`) {
+  const { default: pg } = await import("pg");
+  const admin = new pg.Client(adminUrl);
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
  * @param {{ log?: (line: string) => void, durable?: boolean, cpu?: string }} [opts] `durable` keeps fsync and
  *   synchronous commits on (benches); `cpu` pins the server to those cores (taskset -c).
  * @returns {Promise<{ url: string, port: number, pid: number, stop: () => Promise<void> }>}

@@ -9,8 +9,9 @@ import { BACKGROUND_LEASE_KEY } from "../../src/core/lease.js";
 import type { PostgresStorage } from "../../src/storage/postgres/index.js";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { createApplication, createClient, createUser } from "../helpers/fixtures.js";
-import { startProcess, type RunningProcess } from "../helpers/process.js";
+import { loggedWorkers, startProcess, type RunningProcess } from "../helpers/process.js";
 import { clientToken, databaseEnv, jwtHeader, postForm, startServer, tempDataDir } from "../helpers/server.js";
+import { rotateChains } from "../helpers/tokens.js";
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 
@@ -195,28 +196,13 @@ describe("two tessera processes on one PostgreSQL database", () => {
     const client = await newClient(a, { reuseLeeway: "120s" });
     const user = await newUser(a);
     const chains = await Promise.all(Array.from({ length: 8 }, async () => [(await login(victim, client.auth, user)).body.refresh_token]));
-    let killed = false;
-    const drive = async (chain: string[]) => {
-      while (!killed) {
-        try {
-          const res = await refresh(victim, client.auth, chain.at(-1)!);
-          const body = (await res.json()) as { refresh_token?: string };
-          if (res.status !== 200) throw new Error(`refresh answered ${res.status}: ${JSON.stringify(body)}`);
-          chain.push(body.refresh_token!);
-        } catch (err) {
-          if (killed) return;
-          throw err;
-        }
-      }
-    };
-    const load = Promise.all(chains.map(drive));
-    const rotated = () => chains.reduce((n, c) => n + c.length - 1, 0);
-    for (let waited = 0; rotated() < chains.length * 5 && waited < 20_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
-    killed = true;
+    const load = rotateChains(chains, (token) => refresh(victim, client.auth, token));
+    await load.until(chains.length * 5);
+    load.stop();
     victim.child.kill("SIGKILL");
-    await load;
+    await load.done;
     await victim.exited;
-    expect(rotated()).toBeGreaterThanOrEqual(chains.length * 5);
+    expect(load.rotated()).toBeGreaterThanOrEqual(chains.length * 5);
 
     for (const chain of chains) {
       // The newest works through the survivor (rotated now, or retried inside the leeway if the kill ate the answer)...
@@ -346,21 +332,7 @@ describe("TESSERA_WORKERS=2 on PostgreSQL", () => {
       const answers = await Promise.all(Array.from({ length: 64 }, () => postForm(`${proc.httpUrl}/oidc/token`, { grant_type: "client_credentials" }, auth)));
       expect(answers.map((r) => r.status)).toEqual(Array(64).fill(200));
       await new Promise((r) => setTimeout(r, 200)); // log lines are flushed asynchronously
-      const workers = new Set(
-        proc
-          .stdout()
-          .split("\n")
-          .filter((l) => l.includes("/oidc/token"))
-          .map((l) => {
-            try {
-              return (JSON.parse(l) as { worker?: number }).worker;
-            } catch {
-              return undefined;
-            }
-          })
-          .filter((w) => w !== undefined),
-      );
-      expect([...workers].sort()).toEqual([0, 1]);
+      expect(loggedWorkers(proc.stdout(), "/oidc/token")).toEqual([0, 1]);
 
       const bearer = (await tokenFor(auth)).access_token;
       const cis = (path: string, body: unknown) =>

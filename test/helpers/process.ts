@@ -49,3 +49,18 @@ export function runToExit(env: Record<string, string>): Promise<{ code: number |
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
   return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stderr, stdout })));
 }
+
+/** The `worker` fields of the JSON log lines that mention `path`, sorted and without repeats. */
+export function loggedWorkers(stdout: string, path: string): number[] {
+  const workers = new Set<number>();
+  for (const line of stdout.split("\n")) {
+    if (!line.includes(path)) continue;
+    try {
+      const worker = (JSON.parse(line) as { worker?: number }).worker;
+      if (worker !== undefined) workers.add(worker);
+    } catch {
+      // Not a JSON line.
+    }
+  }
+  return [...workers].sort();
+}

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { root, runToExit, startProcess, type RunningProcess } from "../helpers/process.js";
+import { loggedWorkers, root, runToExit, startProcess, type RunningProcess } from "../helpers/process.js";
 import { tempDataDir } from "../helpers/server.js";
 
 // TESSERA_WORKERS: one primary, N workers sharing both ports and one SQLite file (CONTRACT §7).
@@ -93,21 +93,7 @@ describe("TESSERA_WORKERS=2 on SQLite", () => {
     const answers = await Promise.all(Array.from({ length: 64 }, () => token(clientAuth)));
     expect(answers.map((r) => r.status)).toEqual(Array(64).fill(200));
     await new Promise((r) => setTimeout(r, 200)); // log lines are flushed asynchronously
-    const workers = new Set(
-      proc
-        .stdout()
-        .split("\n")
-        .filter((l) => l.includes('"/oidc/token"') || l.includes("/oidc/token"))
-        .map((l) => {
-          try {
-            return (JSON.parse(l) as { worker?: number }).worker;
-          } catch {
-            return undefined;
-          }
-        })
-        .filter((w) => w !== undefined),
-    );
-    expect([...workers].sort()).toEqual([0, 1]);
+    expect(loggedWorkers(proc.stdout(), "/oidc/token")).toEqual([0, 1]);
   });
 
   it("20 concurrent refreshes of one token across the workers: exactly one 200", async () => {

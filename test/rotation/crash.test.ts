@@ -3,6 +3,7 @@ import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { createApplication, createClient, createUser } from "../helpers/fixtures.js";
 import { databaseEnv, postForm, startServer, tempDataDir, TestClock, type TestServer } from "../helpers/server.js";
+import { rotateChains } from "../helpers/tokens.js";
 
 const CHAINS = 16;
 const LEEWAY = 120;
@@ -70,28 +71,13 @@ describe("crash safety", () => {
     );
 
     // Every chain refreshes as fast as it can; each 200's token is the chain's newest.
-    let killed = false;
-    const drive = async (chain: string[]) => {
-      while (!killed) {
-        try {
-          const res = await postForm(`${started.url}/oidc/token`, { grant_type: "refresh_token", refresh_token: chain.at(-1)! }, basic);
-          const body = (await res.json()) as { refresh_token?: string };
-          if (res.status !== 200) throw new Error(`refresh answered ${res.status}: ${JSON.stringify(body)}`);
-          chain.push(body.refresh_token!);
-        } catch (err) {
-          if (killed) return;
-          throw err;
-        }
-      }
-    };
-    const load = Promise.all(chains.map(drive));
-    // Kill mid-load once every chain has rotated a few times (by count, not by wall time: CI may be slow).
-    const rotated = () => chains.reduce((n, c) => n + c.length - 1, 0);
-    for (let waited = 0; rotated() < CHAINS * 5 && waited < 20_000; waited += 25) await new Promise((r) => setTimeout(r, 25));
-    killed = true;
+    const load = rotateChains(chains, (token) => postForm(`${started.url}/oidc/token`, { grant_type: "refresh_token", refresh_token: token }, basic));
+    // Kill mid-load once every chain has rotated a few times.
+    await load.until(CHAINS * 5);
+    load.stop();
     child.kill("SIGKILL");
-    await load;
-    expect(rotated()).toBeGreaterThanOrEqual(CHAINS * 5);
+    await load.done;
+    expect(load.rotated()).toBeGreaterThanOrEqual(CHAINS * 5);
 
     server = await startServer({ dataDir, env: dbEnv, clock: new TestClock(Date.now()) });
     const refresh = async (token: string) =>
