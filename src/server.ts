@@ -312,7 +312,7 @@ type StorageConfig = Pick<Config, "dataDir" | "synchronous" | "busyTimeoutMs" | 
 export async function openStorage(config: StorageConfig, opts: OpenStorageOptions = {}): Promise<Storage> {
   if (config.database !== undefined) {
     try {
-      return await openPostgresStorage({ ...config.database, migrate: opts.migrate, onBackgroundError: opts.onBackgroundError });
+      return await openPostgresStorage(Object.assign({}, config.database, { migrate: opts.migrate, onBackgroundError: opts.onBackgroundError }));
     } catch (err) {
       // The URL may carry a password: name the host only.
       const host = new URL(config.database.url).host;

@@ -111,7 +111,7 @@ export class KeyRing {
     // Decoding (and importing an RSA key) once per key: a reload keeps the KeyObjects it already has.
     this.keys = records.map((r) => {
       const known = loaded.get(r.kid);
-      return known === undefined ? this.decode(r) : { ...known, record: r };
+      return known === undefined ? this.decode(r) : Object.assign({}, known, { record: r });
     });
   }
 

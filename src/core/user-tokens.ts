@@ -133,7 +133,7 @@ export async function issueUserTokens(
 ): Promise<TokenSet> {
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
   await core.keys.ready(input.resource.signingAlg, input.ctx.client.idTokenSignedResponseAlg);
-  const signed = signUserTokens(core, { ...input, grantId: refresh?.family.id });
+  const signed = signUserTokens(core, Object.assign({}, input, { grantId: refresh?.family.id }));
   await core.storage.transaction(async (tx) => {
     await input.persist?.(tx, refresh, signed.access);
     if (refresh !== undefined) await insertRefreshFamily(tx, refresh);

@@ -268,7 +268,7 @@ type RpcMethod = (req: { clientId?: unknown }, ctx: { requestHeader: Headers }) 
 
 /** The TokenService implementation with each issuing method inside a `tessera.token.issue` span. */
 export function traceTokenService<I extends object>(impl: I): I {
-  const traced: Record<string, unknown> = { ...(impl as Record<string, unknown>) };
+  const traced: Record<string, unknown> = Object.assign({}, impl as Record<string, unknown>);
   for (const [name, grantType] of Object.entries(RPC_GRANTS)) {
     const fn = (impl as Record<string, RpcMethod | undefined>)[name];
     if (fn === undefined) continue;

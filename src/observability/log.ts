@@ -37,7 +37,7 @@ export function createLogger(level: Config["logLevel"], destination?: Destinatio
   };
   if (destination !== undefined) return pino(options, destination);
   if (process.stdout.isTTY === true && level !== "silent") {
-    return pino({ ...options, formatters: undefined, transport: { target: "pino-pretty", options: { colorize: true } } });
+    return pino(Object.assign({}, options, { formatters: undefined, transport: { target: "pino-pretty", options: { colorize: true } } }));
   }
   return pino(options);
 }

@@ -102,9 +102,9 @@ export class TallyHistogram extends Tally {
       let cumulative = 0;
       this.upperBounds!.forEach((le, i) => {
         cumulative += s.buckets![i]!;
-        values.push({ labels: { ...s.labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({ labels: Object.assign({}, s.labels, { le }), value: cumulative, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { ...s.labels, le: "+Inf" }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: Object.assign({}, s.labels, { le: "+Inf" }), value: s.count, metricName: `${this.name}_bucket` });
       values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
       values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` });
     }

@@ -155,7 +155,7 @@ export async function createClient(core: Core, caller: Caller, input: ClientInpu
   if (input.applicationId === "") throw invalidRequest("client.application_id is required");
   const method = authMethodOf(input);
   const validated = validateSettings(settingsOf(input));
-  const settings = { ...validated, grantTypes: grantTypesFor(method, validated.grantTypes) };
+  const settings = Object.assign({}, validated, { grantTypes: grantTypesFor(method, validated.grantTypes) });
   const clientSecret = method === "none" ? "" : newSecret();
   const now = core.now();
   const client: Client = {
@@ -213,14 +213,14 @@ export async function updateClient(core: Core, caller: Caller, id: string, input
       throw invalidRequest("client.token_endpoint_auth_method cannot be changed; create a new client instead");
     }
     const given = settingsOf(input);
-    const next: ClientSettings = { ...current };
+    const next: ClientSettings = Object.assign({}, current);
     for (const [path, key] of CLIENT_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     const validated = validateSettings(next);
-    const settings = { ...validated, grantTypes: grantTypesFor(current.tokenEndpointAuthMethod, validated.grantTypes) };
+    const settings = Object.assign({}, validated, { grantTypes: grantTypesFor(current.tokenEndpointAuthMethod, validated.grantTypes) });
     await checkResourceIds(tx, caller, settings.resourceIds, current.resourceIds);
     // Unassigning a resource while keeping its scopes is refused here, naming the scope.
     if (paths.has("scopes") || paths.has("resource_ids")) await checkScopesDefined(tx, caller.tenantId, settings.scopes, settings.resourceIds);
-    await tx.clients.update({ ...current, ...settings, updateTime: core.now() });
+    await tx.clients.update(Object.assign({}, current, settings, { updateTime: core.now() }));
     return (await tx.clients.get(caller.tenantId, id))!;
   });
   core.invalidateCaches();

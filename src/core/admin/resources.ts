@@ -140,7 +140,7 @@ export async function updateResource(core: Core, caller: Caller, id: string, inp
     if (current === undefined) throw notFound(`resource "${id}" not found`);
     const uriGiven = mask.length === 0 ? input.uri !== "" : paths.has("uri");
     if (uriGiven && input.uri !== current.uri) throw invalidRequest("resource.uri cannot be changed; create a new resource instead");
-    const next: Resource = { ...current, updateTime: core.now() };
+    const next: Resource = Object.assign({}, current, { updateTime: core.now() });
     const given = {
       ...input,
       displayName: input.displayName ?? "",

@@ -84,7 +84,7 @@ export async function createUser(core: Core, caller: Caller, input: UserInput, p
   if (password !== undefined) validatePassword(password, "password");
   const passwordHash = password === undefined ? undefined : await core.passwordHashes.run(() => hashPassword(password));
   const now = core.now();
-  const user: User = { ...profile, id: newId("usr"), tenantId: caller.tenantId, passwordHash, createTime: now, updateTime: now };
+  const user: User = Object.assign({}, profile, { id: newId("usr"), tenantId: caller.tenantId, passwordHash, createTime: now, updateTime: now });
   return core.storage.transaction(async (tx) => {
     await checkApplications(tx, caller, user.applicationIds, []);
     await uniqueUsername(tx, caller, user.username, undefined);
@@ -118,7 +118,7 @@ export function updateUser(core: Core, caller: Caller, id: string, input: UserIn
   return core.storage.transaction(async (tx) => {
     const current = await ownUser(tx, caller, id);
     const given = profileOf(input);
-    const next: UserProfile = { ...current };
+    const next: UserProfile = Object.assign({}, current);
     for (const [path, key] of USER_FIELDS) if (paths.has(path)) Object.assign(next, { [key]: given[key] });
     const profile = validateProfile(next);
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -126,7 +126,7 @@ export function updateUser(core: Core, caller: Caller, id: string, input: UserIn
     if (!same(profile.customClaims, current.customClaims)) requireSoleApplication(caller, current, "custom claims");
     await checkApplications(tx, caller, profile.applicationIds, current.applicationIds);
     await uniqueUsername(tx, caller, profile.username, id);
-    await tx.users.update({ ...current, ...profile, updateTime: core.now() });
+    await tx.users.update(Object.assign({}, current, profile, { updateTime: core.now() }));
     return (await tx.users.get(caller.tenantId, id))!;
   });
 }

@@ -66,5 +66,5 @@ export async function authenticatePassword(core: Core, input: PasswordInput): Pr
     },
   });
   core.events.tokenIssued?.("password");
-  return { ...tokens, session_id: session.secret };
+  return Object.assign({}, tokens, { session_id: session.secret });
 }

@@ -53,7 +53,7 @@ export async function authenticateSession(core: Core, input: SessionInput): Prom
     },
   });
   core.events.tokenIssued?.("session");
-  return { ...tokens, session_id: secret };
+  return Object.assign({}, tokens, { session_id: secret });
 }
 
 /**

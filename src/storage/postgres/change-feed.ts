@@ -57,7 +57,7 @@ export class NotifyFeed implements ChangeFeed {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ ...this.config, statement_timeout: undefined, query_timeout: undefined });
+    const client = new pg.Client(Object.assign({}, this.config, { statement_timeout: undefined, query_timeout: undefined }));
     client.on("notification", (msg) => {
       if (msg.channel !== CHANGE_CHANNEL) return;
       const topic = ALL_TOPICS.find((t) => t === msg.payload);

@@ -44,7 +44,7 @@ export function clientConfig(opts: PostgresOptions): pg.ClientConfig {
  * an unavailable error) and the next query opens a fresh one.
  */
 export function createPool(opts: PostgresOptions, onIdleError: (err: Error) => void): pg.Pool {
-  const pool = new pg.Pool({ ...clientConfig(opts), max: opts.poolSize, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool(Object.assign(clientConfig(opts), { max: opts.poolSize, idleTimeoutMillis: 30_000 }));
   // An idle connection that dies (server restart) emits here; without a listener it would crash the process.
   pool.on("error", onIdleError);
   return pool;

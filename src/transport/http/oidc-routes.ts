@@ -269,7 +269,7 @@ export function oidcRoutes(core: Core): Route[] {
       path: "/oidc/revoke",
       handler: async (ctx) => {
         await revokeToken(core, await clientTokenRequest(ctx));
-        ctx.res.writeHead(200, { ...NO_STORE, "Content-Length": "0" });
+        ctx.res.writeHead(200, Object.assign({ "Content-Length": "0" }, NO_STORE));
         ctx.res.end();
       },
     },

@@ -44,7 +44,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function sendError(ctx: HttpContext, err: unknown, bearer: boolean | "no-credentials" = false): void {
   const e: OAuthError = toOAuthError(err);
   if (e.kind === "server_error" && !(err instanceof OAuthError)) ctx.res.locals.error = err;
-  const headers: Record<string, string> = { ...NO_STORE };
+  const headers: Record<string, string> = Object.assign({}, NO_STORE);
   if (e.status === 401) {
     // A client that tried Basic is told to use Basic again, whichever layer refused it.
     const triedBasic = e.basicAuth || (e.kind === "invalid_client" && /^basic /i.test(ctx.req.headers.authorization ?? ""));
@@ -109,7 +109,7 @@ export function deferHeader(res: ServerResponse, name: string, value: string): v
 function withHeaders(headers: unknown, extra: [string, string][]): unknown {
   if (headers === undefined || headers === null) return Object.fromEntries(extra);
   if (Array.isArray(headers)) return headers.length > 0 && Array.isArray(headers[0]) ? [...headers, ...extra] : [...headers, ...extra.flat()];
-  const out: OutgoingHttpHeaders = { ...(headers as OutgoingHttpHeaders) };
+  const out: OutgoingHttpHeaders = Object.assign({}, headers as OutgoingHttpHeaders);
   for (const [name, value] of extra) if (!hasName(out, name)) out[name] = value;
   return out;
 }

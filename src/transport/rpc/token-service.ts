@@ -17,7 +17,7 @@ export function tokenServiceImpl(core: Core): TokenServiceImpl {
       return tokenResponse(await issueClientToken(core, { credentials, resource: opt(req.resource), scope: opt(req.scope) }));
     },
     getJwks() {
-      return { keys: core.keys.jwks().map((k) => ({ ...k, y: k.y ?? "" })) };
+      return { keys: core.keys.jwks().map((k) => Object.assign({}, k, { y: k.y ?? "" })) };
     },
     ...userTokenMethods(core),
     ...oidcTokenMethods(core),

@@ -29,7 +29,7 @@ export function userTokenMethods(core: Core): TokenServiceImpl {
       const authorization = hctx.requestHeader.get("authorization");
       const input = { refreshToken: opt(req.refreshToken), resource: opt(req.resource), scope: opt(req.scope) };
       const tokens = isBearer(authorization)
-        ? await rotateRefreshToken(core, { ...input, ctx: await callingClient(core, authorization, req.clientId, req.clientSecret) })
+        ? await rotateRefreshToken(core, Object.assign({}, input, { ctx: await callingClient(core, authorization, req.clientId, req.clientSecret) }))
         : await refreshTokenGrant(core, readClientCredentials(authorization, opt(req.clientId), opt(req.clientSecret)), input);
       return tokenResponse(tokens);
     },
