@@ -5,7 +5,7 @@ import { postForm, startServer, type TestServer } from "../helpers/server.js";
 /** A raw HTTP/1.1 request, for bodies fetch will not send (chunked without Content-Length, oversized). */
 function rawRequest(
   server: TestServer,
-  opts: { path: string; method?: string; headers?: Record<string, string>; chunks?: Buffer[] },
+  opts: { path: string; method?: string; headers?: Record<string, string>; chunks?: Buffer[]; pauseMs?: number },
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const url = new URL(server.httpUrl);
   return new Promise((resolve, reject) => {
@@ -16,8 +16,20 @@ function rawRequest(
     });
     // The server may answer and close before the whole body went out.
     req.on("error", (err: NodeJS.ErrnoException) => (err.code === "ECONNRESET" || err.code === "EPIPE" ? undefined : reject(err)));
-    for (const c of opts.chunks ?? []) req.write(c);
-    req.end();
+    if (opts.pauseMs === undefined) {
+      for (const c of opts.chunks ?? []) req.write(c);
+      req.end();
+      return;
+    }
+    // The headers first, then each piece of the body in a packet of its own.
+    req.flushHeaders();
+    void (async () => {
+      for (const c of opts.chunks ?? []) {
+        await new Promise((r) => setTimeout(r, opts.pauseMs));
+        req.write(c);
+      }
+      req.end();
+    })();
   });
 }
 
@@ -60,6 +72,28 @@ describe("the HTTP gateway", () => {
         chunks: [Buffer.from("grant_type=client_"), Buffer.from("credentials")],
       });
       expect(res.status).toBe(200);
+    });
+
+    // Small bodies come with their headers and are taken from the stream's buffer; these arrive later, in pieces.
+    it("reads a body that arrives after its headers, in pieces, on the form and Connect routes", async () => {
+      const form = Buffer.from("grant_type=client_credentials");
+      const viaForm = await rawRequest(server, {
+        path: "/oidc/token",
+        headers: { "content-type": "application/x-www-form-urlencoded", "content-length": String(form.length), authorization: server.basic() },
+        chunks: [form.subarray(0, 11), form.subarray(11)],
+        pauseMs: 30,
+      });
+      expect(viaForm.status).toBe(200);
+      expect(JSON.parse(viaForm.body)).toMatchObject({ token_type: "Bearer" });
+      const json = Buffer.from('{"scope":""}');
+      const viaConnect = await rawRequest(server, {
+        path: "/tessera.v1.TokenService/IssueClientToken",
+        headers: { "content-type": "application/json", "content-length": String(json.length), authorization: server.basic() },
+        chunks: [json.subarray(0, 5), json.subarray(5)],
+        pauseMs: 30,
+      });
+      expect(viaConnect.status).toBe(200);
+      expect(JSON.parse(viaConnect.body)).toMatchObject({ tokenType: "Bearer" });
     });
 
     it("limits Connect routes too: 413 when declared, Connect's resource_exhausted when streamed", async () => {
