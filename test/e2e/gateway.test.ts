@@ -74,7 +74,7 @@ describe("the HTTP gateway", () => {
       expect(res.status).toBe(200);
     });
 
-    // Small bodies come with their headers and are taken from the stream's buffer; these arrive later, in pieces.
+    // Bodies that arrive after their headers, in packets of their own, are read as they come.
     it("reads a body that arrives after its headers, in pieces, on the form and Connect routes", async () => {
       const form = Buffer.from("grant_type=client_credentials");
       const viaForm = await rawRequest(server, {

@@ -5,17 +5,9 @@ import { invalidRequest, OAuthError } from "../../domain/errors.js";
 
 /** Reads the whole body, refusing more than the limit with 413 whatever Content-Length said. */
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
-  return read(req, limit, false);
-}
-
-function read(req: IncomingMessage, limit: number, waited: boolean): Promise<Buffer> {
   const tooLarge = () => new OAuthError("payload_too_large", `request body exceeds ${limit} bytes`);
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) return Promise.reject(tooLarge());
-  // Node parses a small request's body in the same turn as its headers: a microtask later the whole body sits
-  // in the stream's buffer and is taken at once, without listeners. A body still on its way is read as it comes.
-  if (req.complete && req.readableFlowing !== true) return takeBuffered(req, limit, tooLarge);
-  if (!waited) return Promise.resolve().then(() => read(req, limit, true));
   // Event listeners rather than an async iterator: this sits on the token endpoint's hot path.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -47,21 +39,6 @@ function read(req: IncomingMessage, limit: number, waited: boolean): Promise<Buf
     req.on("end", onEnd);
     req.on("error", onError);
   });
-}
-
-/** The body of a complete request, from the stream's buffer. */
-function takeBuffered(req: IncomingMessage, limit: number, tooLarge: () => OAuthError): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      return Promise.reject(tooLarge());
-    }
-    chunks.push(chunk);
-  }
-  return Promise.resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
 }
 
 function mediaType(req: IncomingMessage): string {
