@@ -185,31 +185,31 @@ function request(entry: UnaryEntry, context: LazyHandlerContext, message: Messag
   return new LazyUnaryRequest(entry, context, message) as unknown as UnaryRequest;
 }
 
-// Classes, not object literals with getters: a literal's getter is a new closure per call, which gives
-// every object a map of its own in old space, and those dead maps keep the call's objects alive through
-// young-generation GCs (see RequestContext in gateway.ts).
+// Classes, not object literals with getters: a literal's getter is a new closure per call, which gives every
+// object a map of its own and kept the call's objects alive until a full GC (docs/performance.md, "One map per object").
 
-/** connect's UnaryRequest; the abort signal is made only if something reads it. */
-class LazyUnaryRequest {
+/** What connect's UnaryRequest and UnaryResponse share. */
+abstract class UnaryPart {
   readonly stream = false;
-  readonly requestMethod = "POST";
   readonly service: UnaryEntry["service"];
   readonly method: UnaryEntry["method"];
-  readonly url: string;
-  readonly header: Headers;
-  readonly contextValues: LazyHandlerContext["values"];
 
   constructor(
     entry: UnaryEntry,
-    private readonly context: LazyHandlerContext,
+    protected readonly context: LazyHandlerContext,
     readonly message: MessageShape<DescMessage>,
   ) {
     this.service = entry.service;
     this.method = entry.method;
-    this.url = context.url;
-    this.header = context.requestHeader;
-    this.contextValues = context.values;
   }
+}
+
+/** connect's UnaryRequest; the abort signal is made only if something reads it. */
+class LazyUnaryRequest extends UnaryPart {
+  readonly requestMethod = "POST";
+  readonly url = this.context.url;
+  readonly header = this.context.requestHeader;
+  readonly contextValues = this.context.values;
 
   get signal(): AbortSignal {
     return this.context.signal;
@@ -217,20 +217,7 @@ class LazyUnaryRequest {
 }
 
 /** connect's UnaryResponse; headers and trailers are the context's, made only if something reads them. */
-class LazyUnaryResponse {
-  readonly stream = false;
-  readonly service: UnaryEntry["service"];
-  readonly method: UnaryEntry["method"];
-
-  constructor(
-    entry: UnaryEntry,
-    private readonly context: LazyHandlerContext,
-    readonly message: MessageShape<DescMessage>,
-  ) {
-    this.service = entry.service;
-    this.method = entry.method;
-  }
-
+class LazyUnaryResponse extends UnaryPart {
   get header(): Headers {
     return this.context.responseHeader;
   }
