@@ -137,8 +137,8 @@ function httpContext(req: IncomingMessage, res: ServerResponse): HttpContext {
 
 /**
  * A class, not an object literal with a getter: a literal's getter is a new closure per request, so
- * every context gets a map of its own, allocated in old space, whose dead copies keep the request's
- * objects alive through young-generation GCs until a full one (≈ 700 bytes promoted per request).
+ * every context got a map of its own and the request's objects outlived young-generation GCs
+ * (≈ 1.1 KB promoted per request; docs/performance.md, "One map per object").
  */
 class RequestContext implements HttpContext {
   private parsed: URL | undefined;
