@@ -76,8 +76,7 @@ export async function rotateRefreshToken(core: Core, input: RefreshInput): Promi
   // Roles are re-read (a role taken away stops at the next refresh); the rest is the family's snapshot.
   const roles = await core.storage.users.memberRoles(family.tenantId, family.userId, family.applicationId);
   if (roles === undefined) throw invalidGrant("the user no longer has access to this application");
-  const claims = family.claims as unknown as UserSnapshot;
-  const snapshot: UserSnapshot = { roles, customClaims: claims.customClaims, amr: claims.amr, email: claims.email, username: claims.username };
+  const snapshot: UserSnapshot = Object.assign({}, family.claims as unknown as UserSnapshot, { roles });
   const keysReady = core.keys.ready(resource.signingAlg, ctx.client.idTokenSignedResponseAlg);
   if (keysReady !== undefined) await keysReady;
   const signed = signUserTokens(core, { ctx, resource, userId: family.userId, scopes, snapshot, authTime: family.authTime, sid: family.sessionId, grantId: family.id });
