@@ -13,6 +13,7 @@ import { invalidRequest } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { HeaderView } from "../header-view.js";
 import { toConnectError } from "./errors.js";
+import { installDirectUnary, type DirectRoute } from "./grpc-direct.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
 
 export interface GrpcService {
@@ -39,6 +40,8 @@ export interface GrpcServerOptions {
   onCallEnd?: (e: GrpcCallEvent) => void;
   tracer?: GrpcCallTracer;
   maxReceiveMessageLength?: number;
+  /** Answer unary calls on the HTTP/2 stream (grpc-direct.ts); false leaves every call to grpc-js. Default true. */
+  direct?: boolean;
 }
 
 export interface GrpcServerHandle {
@@ -46,6 +49,8 @@ export interface GrpcServerHandle {
   listen(host: string, port: number): Promise<number>;
   setServing(serving: boolean): void;
   close(graceMs?: number): Promise<void>;
+  /** Whether unary calls to tessera's services are answered on the HTTP/2 stream (grpc-direct.ts), once listening. */
+  servesDirectly(): boolean;
 }
 
 type UnaryHandler = (
@@ -56,15 +61,27 @@ type UnaryHandler = (
 type ReflectionPackage = ConstructorParameters<typeof ReflectionService>[0];
 
 export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
+  const maxReceive = opts.maxReceiveMessageLength ?? 64 * 1024;
   const server = new grpc.Server({
-    "grpc.max_receive_message_length": opts.maxReceiveMessageLength ?? 64 * 1024,
+    "grpc.max_receive_message_length": maxReceive,
     // channelz (per-call counters for a debugging service tessera does not expose) costs ~3% of a call.
     "grpc.enable_channelz": 0,
   });
   const names = opts.services.map(({ service }) => service.typeName);
+  const direct = new Map<string, DirectRoute>();
   for (const { service, impl } of opts.services) {
     server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd, opts.tracer));
+    for (const method of service.methods) {
+      const fn = (impl as Record<string, UnaryHandler | undefined>)[method.localName]?.bind(impl);
+      // A method the impl lacks stays with grpc-js, which answers UNIMPLEMENTED.
+      if (fn === undefined) continue;
+      direct.set(`/${service.typeName}/${method.name}`, {
+        method,
+        run: (call) => void handleUnary(service, method, fn, call, opts.onCallEnd, opts.tracer).catch(() => call.internalError()),
+      });
+    }
   }
+  let directServers = 0;
 
   const health = new HealthImplementation();
   const setServing = (serving: boolean) => {
@@ -84,10 +101,12 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
         server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
           if (err) return reject(err);
           setServing(true);
+          if (opts.direct !== false) directServers = installDirectUnary(server, direct, maxReceive);
           resolve(bound);
         });
       }),
     setServing,
+    servesDirectly: () => directServers > 0,
     close: (graceMs = 8000) =>
       new Promise((resolve) => {
         setServing(false);
@@ -144,7 +163,7 @@ function serviceHandlers(
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
-      handleUnary(service, method, fn?.bind(impl), call, callback, onCallEnd, tracer).catch(() =>
+      handleUnary(service, method, fn?.bind(impl), new GrpcJsCall(call, callback), onCallEnd, tracer).catch(() =>
         callback({ code: grpc.status.INTERNAL, details: "internal error" }),
       );
     };
@@ -153,48 +172,123 @@ function serviceHandlers(
 }
 
 /** What requestDeserialize hands over instead of a message it could not decode. */
-class MalformedRequest {
+export class MalformedRequest {
   constructor(readonly reason: string) {}
 }
 
-async function handleUnary(
+/** A call's final status as the adapters send it: trailer values as Headers, `-bin` ones base64 (as Connect carries them). */
+export interface CallStatus {
+  code: number;
+  details: string;
+  trailer: Headers | undefined;
+}
+
+/**
+ * One unary call as the handler sees it, whichever way it arrived: through grpc-js (`GrpcJsCall`), or read and
+ * answered on the HTTP/2 stream itself (`DirectCall`, grpc-direct.ts).
+ */
+export interface UnaryCall {
+  readonly requestHeader: Headers;
+  /** Epoch milliseconds, or undefined without a deadline. */
+  readonly deadline: number | undefined;
+  readonly path: string;
+  /** The decoded request, or why it could not be decoded. */
+  readonly request: unknown;
+  peer(): string;
+  /** Calls `listener` if the peer goes away before the call is answered. */
+  onCancel(listener: () => void): void;
+  /**
+   * Sends the response header (whatever the handler added, and the request id unless it set one), then the
+   * message and the OK status.
+   */
+  ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void;
+  /** Sends the response header as `ok` does, then the status. */
+  fail(requestId: string, header: Headers | undefined, status: CallStatus): void;
+}
+
+/** A grpc-js unary call and its callback as a UnaryCall. */
+class GrpcJsCall implements UnaryCall {
+  readonly requestHeader: Headers;
+  readonly deadline: number | undefined;
+
+  constructor(
+    private readonly call: grpc.ServerUnaryCall<unknown, unknown>,
+    private readonly callback: grpc.sendUnaryData<unknown>,
+  ) {
+    this.requestHeader = new MetadataHeaders(call.metadata);
+    const deadline = call.getDeadline();
+    const at = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.deadline = Number.isFinite(at) ? at : undefined;
+  }
+
+  get path(): string {
+    return this.call.getPath();
+  }
+
+  get request(): unknown {
+    return this.call.request;
+  }
+
+  peer(): string {
+    return this.call.getPeer();
+  }
+
+  onCancel(listener: () => void): void {
+    // grpc-js also emits "cancelled" after a call has finished normally; handleUnary ignores that one.
+    this.call.on("cancelled", listener);
+  }
+
+  ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void {
+    this.sendHeader(requestId, header);
+    this.callback(null, response, trailer === undefined ? new grpc.Metadata() : headersToMetadata(trailer));
+  }
+
+  fail(requestId: string, header: Headers | undefined, status: CallStatus): void {
+    this.sendHeader(requestId, header);
+    this.callback({ code: status.code, details: status.details, metadata: status.trailer === undefined ? new grpc.Metadata() : headersToMetadata(status.trailer) });
+  }
+
+  private sendHeader(requestId: string, header: Headers | undefined): void {
+    const metadata = header === undefined ? new grpc.Metadata() : headersToMetadata(header);
+    if (!metadata.get("x-request-id").length) metadata.set("x-request-id", requestId);
+    this.call.sendMetadata(metadata);
+  }
+}
+
+/** Runs a unary handler for a call that arrived either way; reports its end once (observer, span, the context's signal). */
+export async function handleUnary(
   service: DescService,
   method: DescMethod,
   fn: UnaryHandler | undefined,
-  call: grpc.ServerUnaryCall<unknown, unknown>,
-  callback: grpc.sendUnaryData<unknown>,
+  call: UnaryCall,
   onCallEnd: GrpcServerOptions["onCallEnd"],
   tracer: GrpcCallTracer | undefined,
 ): Promise<void> {
   const started = performance.now();
-  const requestHeader = new MetadataHeaders(call.metadata);
+  const requestHeader = call.requestHeader;
   const incomingId = requestHeader.get("x-request-id");
   const requestId = incomingId !== null && REQUEST_ID_PATTERN.test(incomingId) ? incomingId : randomUUID();
   requestHeader.set("x-request-id", requestId);
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  const context = new LazyHandlerContext(service, method, "grpc", call.getPath(), Number.isFinite(at) ? at : undefined, requestHeader);
+  const context = new LazyHandlerContext(service, method, "grpc", call.path, call.deadline, requestHeader);
   const span = tracer?.start(service.typeName, method.name, requestHeader);
 
   let ended = false;
-  const reportEnd = (code: number) =>
+  const end = (code: number, reason: ConnectError) => {
+    if (ended) return;
+    ended = true;
+    context.end(reason);
     onCallEnd?.({
       service: service.typeName,
       method: method.name,
       code,
       durationMs: performance.now() - started,
       requestHeader: context.requestHeader,
-      peer: call.getPeer(),
+      peer: call.peer(),
     });
-  const end = (code: number, reason: ConnectError) => {
-    if (ended) return;
-    ended = true;
-    context.end(reason);
-    reportEnd(code);
     span?.end(code);
   };
-  // end() keeps the first outcome; grpc-js also emits "cancelled" after a call has finished normally: nothing is built for that one.
-  call.on("cancelled", () => {
+  // end() keeps the first outcome: nothing is built for a cancellation after the answer.
+  call.onCancel(() => {
     if (!ended) end(grpc.status.CANCELLED, new ConnectError("call cancelled", Code.Canceled));
   });
 
@@ -202,31 +296,28 @@ async function handleUnary(
     if (!fn) {
       throw new ConnectError(`${service.typeName}.${method.name} is not implemented`, Code.Unimplemented);
     }
-    if (call.request instanceof MalformedRequest) {
-      throw toConnectError(invalidRequest(`the request is not a valid ${method.input.typeName} message (${call.request.reason.slice(0, 100)})`), requestId);
+    const request = call.request;
+    if (request instanceof MalformedRequest) {
+      throw toConnectError(invalidRequest(`the request is not a valid ${method.input.typeName} message (${request.reason.slice(0, 100)})`), requestId);
     }
-    const response = create(method.output, (await (span === undefined ? fn(call.request, context) : span.run(() => fn(call.request, context)))) as never);
-    sendHeader(call, requestId, context.peek("header"));
-    const trailer = context.peek("trailer");
-    callback(null, response, trailer === undefined ? new grpc.Metadata() : headersToMetadata(trailer));
+    const response = create(method.output, (await (span === undefined ? fn(request, context) : span.run(() => fn(request, context)))) as never);
+    call.ok(requestId, context.peek("header"), response, context.peek("trailer"));
     end(grpc.status.OK, CALL_ENDED);
   } catch (err) {
     const status = errorToStatus(err, context.peek("trailer"));
-    sendHeader(call, requestId, context.peek("header"));
-    callback(status);
+    call.fail(requestId, context.peek("header"), status);
     end(status.code, CALL_ENDED);
   }
 }
 
-function errorToStatus(err: unknown, responseTrailer: Headers | undefined): grpc.StatusObject {
+function errorToStatus(err: unknown, responseTrailer: Headers | undefined): CallStatus {
   if (!(err instanceof ConnectError)) {
     // The original message may carry secrets; only the error's class name is logged.
     console.error(`grpc handler failed: ${err instanceof Error ? err.name : typeof err}`);
-    return { code: grpc.status.INTERNAL, details: "internal error", metadata: headersToMetadata(responseTrailer ?? new Headers()) };
+    return { code: grpc.status.INTERNAL, details: "internal error", trailer: responseTrailer };
   }
   const trailer = new Headers(responseTrailer);
   err.metadata.forEach((value, key) => trailer.append(key, value));
-  const metadata = headersToMetadata(trailer);
   const status = create(StatusSchema, {
     code: err.code,
     message: err.rawMessage,
@@ -236,8 +327,8 @@ function errorToStatus(err: unknown, responseTrailer: Headers | undefined): grpc
         : create(AnySchema, { typeUrl: typeUrl(d.type), value: d.value }),
     ),
   });
-  metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)));
-  return { code: err.code as number, details: err.rawMessage, metadata };
+  trailer.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)).toString("base64"));
+  return { code: err.code as number, details: err.rawMessage, trailer };
 }
 
 const typeUrl = (typeName: string) => `type.googleapis.com/${typeName}`;
@@ -279,13 +370,6 @@ function headersToMetadata(headers: Headers): grpc.Metadata {
     }
   });
   return metadata;
-}
-
-/** The response metadata: the request id, and whatever a handler added. */
-function sendHeader(call: grpc.ServerUnaryCall<unknown, unknown>, requestId: string, header: Headers | undefined): void {
-  const metadata = header === undefined ? new grpc.Metadata() : headersToMetadata(header);
-  if (!metadata.get("x-request-id").length) metadata.set("x-request-id", requestId);
-  call.sendMetadata(metadata);
 }
 
 // @grpc/reflection reads only `fileDescriptorProtos` from each entry of a proto-loader

@@ -1,0 +1,299 @@
+import { fromBinary, toBinary, type DescMethod, type Message } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { constants, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { HeaderView } from "../header-view.js";
+import { MalformedRequest, type CallStatus, type UnaryCall } from "./grpc-server.js";
+
+/**
+ * gRPC unary calls to tessera's own services, read and answered on the HTTP/2 stream itself.
+ *
+ * grpc-js still owns the port (sessions, settings, shutdown) and serves everything else: health, reflection,
+ * compressed requests, a malformed `grpc-timeout`, anything not `application/grpc`. For a plain unary call its
+ * per-call machinery (an intercepting call with its listeners and queues, Metadata built from the headers and back,
+ * a stream decoder, the handler's call object) cost more than the token itself; answering on the stream made
+ * IssueClientToken 1.6× as fast (docs/performance.md, "gRPC calls answered on the stream").
+ *
+ * What a caller sees is what grpc-js sends: the same response headers and trailers, status codes and messages
+ * (`test/rpc/grpc-direct.test.ts` compares both paths). This reads grpc-js's HTTP/2 servers from a private field of
+ * `grpc.Server` (grpc-js 1.14, pinned by the lockfile): if a later version moves it, `install` finds no server and
+ * every call stays on grpc-js (slower, still correct), and that test fails to say so.
+ */
+
+/** A unary method the stream can answer: `run` hands the call (its request read) to handleUnary. */
+export interface DirectRoute {
+  method: DescMethod;
+  run(call: DirectCall): void;
+}
+
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+/** grpc-js's fields this reads: its HTTP/2 servers, and the per-stream idle bookkeeping it does for its own calls. */
+interface GrpcJsInternals {
+  http2Servers?: Map<Http2Server, unknown>;
+  onStreamOpened?: (stream: ServerHttp2Stream) => void;
+}
+
+/**
+ * Puts the direct path in front of grpc-js's stream handler on every HTTP/2 server it has bound.
+ * Returns how many servers it found (0: every call stays on grpc-js).
+ */
+export function installDirectUnary(server: grpc.Server, routes: Map<string, DirectRoute>, maxReceiveMessageLength: number): number {
+  const internals = server as unknown as GrpcJsInternals;
+  let installed = 0;
+  for (const http2Server of internals.http2Servers?.keys() ?? []) {
+    const grpcJs = http2Server.listeners("stream") as StreamListener[];
+    if (grpcJs.length === 0) continue;
+    http2Server.removeAllListeners("stream");
+    http2Server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      const route = routes.get(headers[":path"] ?? "");
+      const deadline = route === undefined ? undefined : directDeadline(headers);
+      if (route === undefined || deadline === false) {
+        for (const listener of grpcJs) listener.call(http2Server, stream, headers, flags, rawHeaders);
+        return;
+      }
+      // As grpc-js: an error event always comes with a close event, which is where a cancellation is handled.
+      stream.once("error", () => {});
+      internals.onStreamOpened?.call(server, stream);
+      const call = new DirectCall(stream, headers, route.method, deadline, maxReceiveMessageLength);
+      call.read(() => route.run(call));
+    });
+    installed += 1;
+  }
+  return installed;
+}
+
+const DEADLINE = /^(\d{1,8})([HMSmun])$/;
+const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * The call's deadline (epoch ms, undefined for none) if the direct path can serve it, else false: not a POST of
+ * `application/grpc`, a compressed request, or a `grpc-timeout` grpc-js would refuse — grpc-js answers those itself.
+ */
+function directDeadline(headers: IncomingHttpHeaders): number | undefined | false {
+  if (headers[":method"] !== "POST") return false;
+  const type = headers["content-type"];
+  if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+  const encoding = headers["grpc-encoding"];
+  if (encoding !== undefined && encoding !== "identity") return false;
+  const timeout = headers["grpc-timeout"];
+  if (timeout === undefined) return undefined;
+  const m = typeof timeout === "string" ? DEADLINE.exec(timeout) : null;
+  if (m === null) return false;
+  return Date.now() + ((Number(m[1]) * UNIT_MS[m[2]!]!) | 0);
+}
+
+/** grpc-js's answer headers: the same on both paths, so a caller cannot tell them apart. */
+const RESPONSE_HEADERS = {
+  ":status": 200,
+  "content-type": "application/grpc+proto",
+  "grpc-accept-encoding": "identity,deflate,gzip",
+  "grpc-encoding": "identity",
+} as const;
+
+/** Request headers a handler never sees (grpc-js removes the same from its Metadata), besides pseudo and `-bin` ones. */
+const HIDDEN = new Set(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding", "te", "content-type"]);
+
+/** A call's request headers read in place from the stream's header object, as grpc-js's Metadata shows them. */
+class StreamHeaders extends HeaderView {
+  constructor(private readonly raw: IncomingHttpHeaders) {
+    super();
+  }
+
+  protected read(name: string) {
+    return visible(name) ? this.raw[name] : undefined;
+  }
+
+  protected write(name: string, value: string | string[]): void {
+    this.raw[name] = value;
+  }
+
+  protected remove(name: string): void {
+    delete this.raw[name];
+  }
+
+  protected names(): string[] {
+    return Object.keys(this.raw).filter(visible);
+  }
+}
+
+const visible = (name: string) => !name.startsWith(":") && !name.endsWith("-bin") && !HIDDEN.has(name);
+
+/** One unary call on its HTTP/2 stream: reads the request message, answers as grpc-js does. */
+export class DirectCall implements UnaryCall {
+  readonly requestHeader: Headers;
+  readonly path: string;
+  /** The decoded request (or a MalformedRequest), once `read` has called back. */
+  request: unknown;
+  private headerSent = false;
+  /** The final status is sent, or the peer went away: nothing more is written. */
+  private done = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private cancelListener: (() => void) | undefined;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    private readonly method: DescMethod,
+    readonly deadline: number | undefined,
+    private readonly maxReceive: number,
+  ) {
+    this.path = headers[":path"]!;
+    this.requestHeader = new StreamHeaders(headers);
+    if (deadline !== undefined) {
+      // grpc-js ends a call at its deadline whatever the handler is doing, and reports it cancelled; so does this.
+      this.deadlineTimer = setTimeout(() => {
+        if (!this.open) return;
+        this.status({ code: 4, details: "Deadline exceeded", trailer: undefined });
+        this.cancelListener?.();
+      }, Math.max(0, deadline - Date.now()));
+    }
+  }
+
+  /**
+   * Reads the request, then calls `handle`. A body grpc-js would refuse — a message over the size limit, no
+   * message, more than one — gets grpc-js's status instead, and `handle` is not called.
+   */
+  read(handle: () => void): void {
+    const method = this.method;
+    const stream = this.stream;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      // The first frame's length prefix says how big the message is: refuse it before reading it all.
+      const first = chunks[0]!;
+      const declared = first.length >= 5 ? first.readUInt32BE(1) : size >= 5 ? Buffer.concat(chunks).readUInt32BE(1) : 0;
+      if (declared > this.maxReceive) {
+        stream.off("data", onData);
+        stream.off("end", onEnd);
+        this.status({ code: 8, details: `Received message larger than max (${declared} vs ${this.maxReceive})`, trailer: undefined });
+      } else if (size > 2 * (this.maxReceive + 5)) {
+        // More than one message of the largest size: a second message, refused as grpc-js refuses one.
+        stream.off("data", onData);
+        stream.off("end", onEnd);
+        this.status({ code: 12, details: `Received a second request message for server streaming method ${this.path}`, trailer: undefined });
+      }
+    };
+    const onEnd = () => {
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const messages = frames(body);
+      if (messages.length !== 1) {
+        const which = messages.length === 0 ? "no request message" : "a second request message";
+        this.status({ code: 12, details: `Received ${which} for server streaming method ${this.path}`, trailer: undefined });
+        return;
+      }
+      try {
+        this.request = fromBinary(method.input, messages[0]!);
+      } catch (err) {
+        this.request = new MalformedRequest(err instanceof Error ? err.message : String(err));
+      }
+      handle();
+    };
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+  }
+
+  peer(): string {
+    const socket = this.stream.session?.socket;
+    if (!socket?.remoteAddress) return "unknown";
+    return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+  }
+
+  onCancel(listener: () => void): void {
+    this.cancelListener = listener;
+    this.stream.once("close", () => {
+      if (this.done) return;
+      this.done = true;
+      clearTimeout(this.deadlineTimer);
+      listener();
+    });
+  }
+
+  ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void {
+    if (!this.sendHeader(requestId, header)) return;
+    const bytes = toBinary(this.method.output, response as Message);
+    const frame = Buffer.allocUnsafe(5 + bytes.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(bytes.length, 1);
+    frame.set(bytes, 5);
+    this.finish({ code: 0, details: "OK", trailer }, frame);
+  }
+
+  fail(requestId: string, header: Headers | undefined, status: CallStatus): void {
+    if (this.sendHeader(requestId, header)) this.finish(status);
+  }
+
+  /** What grpc-js answers when a handler's answer cannot be sent: INTERNAL, or a reset if headers went out. */
+  internalError(): void {
+    if (!this.open) return;
+    if (!this.headerSent) return this.status({ code: 13, details: "internal error", trailer: undefined });
+    this.done = true;
+    clearTimeout(this.deadlineTimer);
+    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  /** Whether the stream can still be answered. */
+  private get open(): boolean {
+    return !this.done && !this.stream.destroyed && !this.stream.closed;
+  }
+
+  private sendHeader(requestId: string, header: Headers | undefined): boolean {
+    if (!this.open) return false;
+    const out: OutgoingHttpHeaders = Object.assign({}, RESPONSE_HEADERS);
+    if (header !== undefined) addHeaders(out, header);
+    if (out["x-request-id"] === undefined) out["x-request-id"] = requestId;
+    this.stream.respond(out, { waitForTrailers: true });
+    this.headerSent = true;
+    return true;
+  }
+
+  /** Ends the stream with the status in its trailers (after the message, if any). */
+  private finish(status: CallStatus, message?: Buffer): void {
+    this.done = true;
+    clearTimeout(this.deadlineTimer);
+    const stream = this.stream;
+    stream.once("wantTrailers", () => stream.sendTrailers(statusHeaders(status)));
+    if (message === undefined) stream.end();
+    else stream.end(message);
+  }
+
+  /** A status without a handler's answer (a refused body, the deadline): trailers-only if nothing was sent yet. */
+  private status(status: CallStatus): void {
+    if (!this.open) return;
+    if (this.headerSent) return this.finish(status);
+    this.done = true;
+    clearTimeout(this.deadlineTimer);
+    this.stream.respond(Object.assign(statusHeaders(status), { ":status": 200, "content-type": "application/grpc+proto" }), { endStream: true });
+  }
+}
+
+/** The length-prefixed messages of a request body; a trailing partial frame is ignored, as grpc-js does. */
+function frames(body: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (body.length - at >= 5) {
+    const length = body.readUInt32BE(at + 1);
+    if (body.length - at - 5 < length) break;
+    out.push(body.subarray(at + 5, at + 5 + length));
+    at += 5 + length;
+  }
+  return out;
+}
+
+function statusHeaders(status: CallStatus): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { "grpc-status": String(status.code), "grpc-message": encodeURI(status.details) };
+  if (status.trailer !== undefined) addHeaders(out, status.trailer);
+  return out;
+}
+
+/** Adds Headers to an HTTP/2 header object as grpc-js's Metadata would send them (`-bin` values one field each). */
+function addHeaders(out: OutgoingHttpHeaders, headers: Headers): void {
+  headers.forEach((value, key) => {
+    if (!key.endsWith("-bin")) out[key] = value;
+    else {
+      const values = value.split(",").map((v) => v.trim());
+      out[key] = values.length === 1 ? values[0] : values;
+    }
+  });
+}
