@@ -9,8 +9,9 @@
 //   node bench/ratios.mjs --refresh --rows 0    # refresh and the peer without the 1M-row database
 //
 // Floors: bench/http-sign-baseline.mjs (bare node:http that reads the body and signs one JWT with the
-// same algorithm); the refresh peer: bench/peer-oidc-provider.mjs. tessera: bench/client-credentials.mjs
-// (form, Connect JSON, gRPC via h2load) and bench/refresh.mjs. Each round runs every workload once,
+// same algorithm; with BENCH_PROTOCOL=grpc, bare node:http2 answering gRPC-framed: a reference row without a
+// target, for how much of the gRPC figure is Node's http2); the refresh peer: bench/peer-oidc-provider.mjs.
+// tessera: bench/client-credentials.mjs (form, Connect JSON, gRPC via h2load) and bench/refresh.mjs. Each round runs every workload once,
 // interleaved, so a noisy minute hits all of them.
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
@@ -43,6 +44,9 @@ for (let round = 1; round <= RUNS; round++) {
   process.stderr.write(`round ${round} of ${RUNS}\n`);
   for (const alg of ["ES256", "EdDSA"]) {
     for (const [, , rate, busy] of run("bench/http-sign-baseline.mjs", { BENCH_ALG: alg })) add(`floor ${alg}`, rate, busy);
+    if (alg === "ES256") {
+      for (const [, , rate, busy] of run("bench/http-sign-baseline.mjs", { BENCH_ALG: alg, BENCH_PROTOCOL: "grpc" })) add(`floor grpc-${alg}`, rate, busy);
+    }
     for (const [, door, , rate, busy] of run("bench/client-credentials.mjs", { BENCH_ALG: alg, BENCH_ONLY: alg === "ES256" ? "" : "http" })) {
       add(`${door} ${alg}`, rate, busy);
     }
@@ -74,6 +78,7 @@ const rows = [
   ["client_credentials, HTTP, EdDSA", "http EdDSA", "floor EdDSA", "bare node:http + one EdDSA signature", 0.75],
   ["IssueClientToken, Connect JSON", "connect ES256", "http ES256", "tessera's own HTTP client_credentials", 0.85],
   ["IssueClientToken, gRPC (h2load)", "grpc ES256", "http ES256", "tessera's own HTTP client_credentials", 1.0],
+  ["IssueClientToken, gRPC (h2load), for reference", "grpc ES256", "floor grpc-ES256", "bare node:http2 + one ES256 signature, gRPC-framed", undefined],
   ["refresh rotation, durable (FULL)", "refresh 0", "peer", `${peer.name} refresh, in-memory store`, 2.0],
   [`refresh at ${ROWS.toLocaleString("en")} rows vs empty`, `refresh ${ROWS}`, "refresh 0", "itself, empty database", 0.9],
 ];
@@ -95,7 +100,7 @@ for (const [label, mine, floor, floorLabel, target] of rows) {
   const range = ratios.length > 1 ? ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : "";
   const perCpu = median(pairs.map(([x, y]) => x.rate / x.busy / (y.rate / y.busy)));
   console.log(
-    `| ${label} | ${Math.round(a.rate)} | ${floorLabel} | ${Math.round(b.rate)} | ${ratio.toFixed(2)}${range} | ≥ ${target.toFixed(2)} ${ratio >= target ? "✓" : "✗"} | ` +
+    `| ${label} | ${Math.round(a.rate)} | ${floorLabel} | ${Math.round(b.rate)} | ${ratio.toFixed(2)}${range} | ${target === undefined ? "–" : `≥ ${target.toFixed(2)} ${ratio >= target ? "✓" : "✗"}`} | ` +
       `${Math.round(a.busy * 100)} % / ${Math.round(b.busy * 100)} % | ${perCpu.toFixed(2)} |`,
   );
 }
