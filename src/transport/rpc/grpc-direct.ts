@@ -2,7 +2,7 @@ import { fromBinary, toBinary, type DescMethod, type Message } from "@bufbuild/p
 import type * as grpc from "@grpc/grpc-js";
 import { constants, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { HeaderView } from "../header-view.js";
-import { MalformedRequest, type CallStatus, type UnaryCall } from "./grpc-server.js";
+import { MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 
 /**
  * gRPC unary calls to tessera's own services, read and answered on the HTTP/2 stream itself.
@@ -10,8 +10,9 @@ import { MalformedRequest, type CallStatus, type UnaryCall } from "./grpc-server
  * grpc-js still owns the port (sessions, settings, shutdown) and serves everything else: health, reflection,
  * compressed requests, a malformed `grpc-timeout`, anything not `application/grpc`. For a plain unary call its
  * per-call machinery (an intercepting call with its listeners and queues, Metadata built from the headers and back,
- * a stream decoder, the handler's call object) cost more than the token itself; answering on the stream made
- * IssueClientToken 1.6× as fast (docs/performance.md, "gRPC calls answered on the stream").
+ * a stream decoder, the handler's call object) cost a third of a signature; answering on the stream took an
+ * IssueClientToken call's main-thread time from 4.01 to 3.09 signatures (docs/performance.md, "gRPC calls answered
+ * on the stream").
  *
  * What a caller sees is what grpc-js sends: the same response headers and trailers, status codes and messages
  * (`test/rpc/grpc-direct.test.ts` compares both paths). This reads grpc-js's HTTP/2 servers from a private field of

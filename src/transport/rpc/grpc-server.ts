@@ -14,6 +14,7 @@ import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { HeaderView } from "../header-view.js";
 import { toConnectError } from "./errors.js";
 import { installDirectUnary, type DirectRoute } from "./grpc-direct.js";
+import { MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
 
 export interface GrpcService {
@@ -169,41 +170,6 @@ function serviceHandlers(
     };
   }
   return handlers;
-}
-
-/** What requestDeserialize hands over instead of a message it could not decode. */
-export class MalformedRequest {
-  constructor(readonly reason: string) {}
-}
-
-/** A call's final status as the adapters send it: trailer values as Headers, `-bin` ones base64 (as Connect carries them). */
-export interface CallStatus {
-  code: number;
-  details: string;
-  trailer: Headers | undefined;
-}
-
-/**
- * One unary call as the handler sees it, whichever way it arrived: through grpc-js (`GrpcJsCall`), or read and
- * answered on the HTTP/2 stream itself (`DirectCall`, grpc-direct.ts).
- */
-export interface UnaryCall {
-  readonly requestHeader: Headers;
-  /** Epoch milliseconds, or undefined without a deadline. */
-  readonly deadline: number | undefined;
-  readonly path: string;
-  /** The decoded request, or why it could not be decoded. */
-  readonly request: unknown;
-  peer(): string;
-  /** Calls `listener` if the peer goes away before the call is answered. */
-  onCancel(listener: () => void): void;
-  /**
-   * Sends the response header (whatever the handler added, and the request id unless it set one), then the
-   * message and the OK status.
-   */
-  ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void;
-  /** Sends the response header as `ok` does, then the status. */
-  fail(requestId: string, header: Headers | undefined, status: CallStatus): void;
 }
 
 /** A grpc-js unary call and its callback as a UnaryCall. */
