@@ -31,6 +31,27 @@ export interface ConnectUnaryOptions {
 const ACCEPT_COMPRESSION = [compressionGzip, compressionBrotli];
 
 /**
+ * JSON answers are encoded with Buffer.from, which takes small strings from Node's shared pool, instead of a
+ * TextEncoder, which allocates an ArrayBuffer per answer; the bytes are the same (both write U+FFFD for a lone
+ * surrogate). Requests are still decoded with connect's TextDecoder (it drops a byte-order mark; Buffer does not).
+ */
+// createMethodSerializationLookup hands its JSON options to connect's createJsonSerialization, which takes a
+// textEncoder; its own signature leaves that member out of the type.
+const JSON_OPTIONS = { textEncoder: { encode: (text = "") => Buffer.from(text, "utf8") } } as Parameters<typeof createMethodSerializationLookup>[2];
+
+/** parseContentType's answers for the few content types callers send, so each is matched once (bounded). */
+const contentTypes = new Map<string, ReturnType<typeof parseContentType>>();
+function contentTypeOf(value: string | undefined): ReturnType<typeof parseContentType> {
+  if (value === undefined) return undefined;
+  let type = contentTypes.get(value);
+  if (type === undefined && !contentTypes.has(value)) {
+    type = parseContentType(value);
+    if (contentTypes.size < 32) contentTypes.set(value, type);
+  }
+  return type;
+}
+
+/**
  * The Connect protocol's unary call — a POST with a JSON or binary body — served without connect-node's
  * per-call machinery (an undici Headers copy of every request header, three AbortControllers, async
  * iterables over the body and the answer, and two DOMExceptions per call), which cost as much as the call
@@ -52,7 +73,7 @@ export function connectUnary(opts: ConnectUnaryOptions): (req: IncomingMessage, 
         service,
         method,
         impl: fn.bind(impl),
-        serialization: createMethodSerializationLookup(method, undefined, undefined, limits),
+        serialization: createMethodSerializationLookup(method, undefined, JSON_OPTIONS, limits),
       });
     }
   }
@@ -64,7 +85,7 @@ export function connectUnary(opts: ConnectUnaryOptions): (req: IncomingMessage, 
     const entry = entries.get(q === -1 ? url : url.slice(0, q));
     if (entry === undefined) return false;
     const h = req.headers;
-    const type = parseContentType(h["content-type"] ?? null);
+    const type = contentTypeOf(h["content-type"]);
     if (type === undefined || type.stream) return false;
     if (h["connect-timeout-ms"] !== undefined) return false;
     const coding = h["content-encoding"];
