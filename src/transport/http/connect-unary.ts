@@ -34,9 +34,9 @@ const ACCEPT_COMPRESSION = [compressionGzip, compressionBrotli];
  * JSON answers are encoded with Buffer.from, which takes small strings from Node's shared pool, instead of a
  * TextEncoder, which allocates an ArrayBuffer per answer; the bytes are the same (both write U+FFFD for a lone
  * surrogate). Requests are still decoded with connect's TextDecoder (it drops a byte-order mark; Buffer does not).
+ * createMethodSerializationLookup hands these options to connect's createJsonSerialization, which takes a
+ * `textEncoder`; the lookup's own signature leaves that member out of its type, hence the cast.
  */
-// createMethodSerializationLookup hands its JSON options to connect's createJsonSerialization, which takes a
-// textEncoder; its own signature leaves that member out of the type.
 const JSON_OPTIONS = { textEncoder: { encode: (text = "") => Buffer.from(text, "utf8") } } as Parameters<typeof createMethodSerializationLookup>[2];
 
 /** parseContentType's answers for the few content types callers send, so each is matched once (bounded). */

@@ -72,7 +72,7 @@ export function sendError(ctx: HttpContext, err: unknown, bearer: boolean | "no-
  *   other answer ended in that turn, instead of at once. Under load one turn handles many requests; written
  *   one at a time, each answer woke its peer again (an inter-processor wake-up per answer, the costliest
  *   part of the socket write on a VM); written together, the peer is woken once per turn
- *   (docs/performance.md, "Answers written at the end of the turn"). A lone request waits microseconds.
+ *   (docs/performance.md, fourth session, "Where the socket write's time went"). A lone request waits microseconds.
  */
 export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   /** Deferred headers as name, value, name, value… (lower-case names). */
