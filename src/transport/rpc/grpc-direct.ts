@@ -2,7 +2,7 @@ import { fromBinary, toBinary, type DescMethod, type Message } from "@bufbuild/p
 import type * as grpc from "@grpc/grpc-js";
 import { constants, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { HeaderView } from "../header-view.js";
-import { MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
+import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 
 /**
  * gRPC unary calls to tessera's own services, read and answered on the HTTP/2 stream itself.
@@ -159,6 +159,11 @@ export class DirectCall implements UnaryCall {
     const stream = this.stream;
     const chunks: Buffer[] = [];
     let size = 0;
+    const refuse = (code: number, details: string) => {
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      this.status({ code, details, trailer: undefined });
+    };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
@@ -166,14 +171,10 @@ export class DirectCall implements UnaryCall {
       const first = chunks[0]!;
       const declared = first.length >= 5 ? first.readUInt32BE(1) : size >= 5 ? Buffer.concat(chunks).readUInt32BE(1) : 0;
       if (declared > this.maxReceive) {
-        stream.off("data", onData);
-        stream.off("end", onEnd);
-        this.status({ code: 8, details: `Received message larger than max (${declared} vs ${this.maxReceive})`, trailer: undefined });
+        refuse(8, `Received message larger than max (${declared} vs ${this.maxReceive})`);
       } else if (size > 2 * (this.maxReceive + 5)) {
         // More than one message of the largest size: a second message, refused as grpc-js refuses one.
-        stream.off("data", onData);
-        stream.off("end", onEnd);
-        this.status({ code: 12, details: `Received a second request message for server streaming method ${this.path}`, trailer: undefined });
+        refuse(12, `Received a second request message for server streaming method ${this.path}`);
       }
     };
     const onEnd = () => {
@@ -205,8 +206,7 @@ export class DirectCall implements UnaryCall {
     this.cancelListener = listener;
     this.stream.once("close", () => {
       if (this.done) return;
-      this.done = true;
-      clearTimeout(this.deadlineTimer);
+      this.settle();
       listener();
     });
   }
@@ -229,9 +229,14 @@ export class DirectCall implements UnaryCall {
   internalError(): void {
     if (!this.open) return;
     if (!this.headerSent) return this.status({ code: 13, details: "internal error", trailer: undefined });
+    this.settle();
+    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  /** Nothing more is written on this call, and its deadline no longer matters. */
+  private settle(): void {
     this.done = true;
     clearTimeout(this.deadlineTimer);
-    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   }
 
   /** Whether the stream can still be answered. */
@@ -251,8 +256,7 @@ export class DirectCall implements UnaryCall {
 
   /** Ends the stream with the status in its trailers (after the message, if any). */
   private finish(status: CallStatus, message?: Buffer): void {
-    this.done = true;
-    clearTimeout(this.deadlineTimer);
+    this.settle();
     const stream = this.stream;
     stream.once("wantTrailers", () => stream.sendTrailers(statusHeaders(status)));
     if (message === undefined) stream.end();
@@ -263,8 +267,7 @@ export class DirectCall implements UnaryCall {
   private status(status: CallStatus): void {
     if (!this.open) return;
     if (this.headerSent) return this.finish(status);
-    this.done = true;
-    clearTimeout(this.deadlineTimer);
+    this.settle();
     this.stream.respond(Object.assign(statusHeaders(status), { ":status": 200, "content-type": "application/grpc+proto" }), { endStream: true });
   }
 }
@@ -293,7 +296,7 @@ function addHeaders(out: OutgoingHttpHeaders, headers: Headers): void {
   headers.forEach((value, key) => {
     if (!key.endsWith("-bin")) out[key] = value;
     else {
-      const values = value.split(",").map((v) => v.trim());
+      const values = binaryValues(value);
       out[key] = values.length === 1 ? values[0] : values;
     }
   });

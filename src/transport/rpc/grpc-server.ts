@@ -14,7 +14,7 @@ import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { HeaderView } from "../header-view.js";
 import { toConnectError } from "./errors.js";
 import { installDirectUnary, type DirectRoute } from "./grpc-direct.js";
-import { MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
+import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
 
 export interface GrpcService {
@@ -71,16 +71,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
   const names = opts.services.map(({ service }) => service.typeName);
   const direct = new Map<string, DirectRoute>();
   for (const { service, impl } of opts.services) {
-    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd, opts.tracer));
-    for (const method of service.methods) {
-      const fn = (impl as Record<string, UnaryHandler | undefined>)[method.localName]?.bind(impl);
-      // A method the impl lacks stays with grpc-js, which answers UNIMPLEMENTED.
-      if (fn === undefined) continue;
-      direct.set(`/${service.typeName}/${method.name}`, {
-        method,
-        run: (call) => void handleUnary(service, method, fn, call, opts.onCallEnd, opts.tracer).catch(() => call.internalError()),
-      });
-    }
+    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd, opts.tracer, direct));
   }
   let directServers = 0;
 
@@ -151,23 +142,31 @@ function serviceDefinition(service: DescService): grpc.ServiceDefinition {
   );
 }
 
+/** grpc-js's handlers for a service; the methods the impl has also go into `direct`, for the HTTP/2 stream path. */
 function serviceHandlers(
   service: DescService,
   impl: Partial<ServiceImpl<DescService>>,
   onCallEnd: GrpcServerOptions["onCallEnd"],
   tracer: GrpcCallTracer | undefined,
+  direct: Map<string, DirectRoute>,
 ): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
-    const fn = (impl as Record<string, UnaryHandler | undefined>)[method.localName];
+    const fn = (impl as Record<string, UnaryHandler | undefined>)[method.localName]?.bind(impl);
     handlers[method.localName] = (
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
-      handleUnary(service, method, fn?.bind(impl), new GrpcJsCall(call, callback), onCallEnd, tracer).catch(() =>
+      handleUnary(service, method, fn, new GrpcJsCall(call, callback), onCallEnd, tracer).catch(() =>
         callback({ code: grpc.status.INTERNAL, details: "internal error" }),
       );
     };
+    // A method the impl lacks stays with grpc-js, which answers UNIMPLEMENTED.
+    if (fn === undefined) continue;
+    direct.set(`/${service.typeName}/${method.name}`, {
+      method,
+      run: (call) => void handleUnary(service, method, fn, call, onCallEnd, tracer).catch(() => call.internalError()),
+    });
   }
   return handlers;
 }
@@ -206,16 +205,16 @@ class GrpcJsCall implements UnaryCall {
 
   ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void {
     this.sendHeader(requestId, header);
-    this.callback(null, response, trailer === undefined ? new grpc.Metadata() : headersToMetadata(trailer));
+    this.callback(null, response, headersToMetadata(trailer));
   }
 
   fail(requestId: string, header: Headers | undefined, status: CallStatus): void {
     this.sendHeader(requestId, header);
-    this.callback({ code: status.code, details: status.details, metadata: status.trailer === undefined ? new grpc.Metadata() : headersToMetadata(status.trailer) });
+    this.callback({ code: status.code, details: status.details, metadata: headersToMetadata(status.trailer) });
   }
 
   private sendHeader(requestId: string, header: Headers | undefined): void {
-    const metadata = header === undefined ? new grpc.Metadata() : headersToMetadata(header);
+    const metadata = headersToMetadata(header);
     if (!metadata.get("x-request-id").length) metadata.set("x-request-id", requestId);
     this.call.sendMetadata(metadata);
   }
@@ -325,12 +324,13 @@ class MetadataHeaders extends HeaderView {
   }
 }
 
-function headersToMetadata(headers: Headers): grpc.Metadata {
+/** Headers as grpc-js Metadata (empty for none). */
+function headersToMetadata(headers: Headers | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  headers.forEach((value, key) => {
+  headers?.forEach((value, key) => {
     if (key.endsWith("-bin")) {
-      // Connect carries binary headers base64-encoded; grpc-js wants the bytes.
-      for (const part of value.split(",")) metadata.add(key, Buffer.from(part.trim(), "base64"));
+      // grpc-js wants the bytes.
+      for (const part of binaryValues(value)) metadata.add(key, Buffer.from(part, "base64"));
     } else {
       metadata.add(key, value);
     }

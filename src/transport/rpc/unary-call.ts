@@ -5,6 +5,11 @@ export class MalformedRequest {
   constructor(readonly reason: string) {}
 }
 
+/** A `-bin` header's values: Connect and Fetch Headers carry them base64-encoded, joined with commas. */
+export function binaryValues(value: string): string[] {
+  return value.split(",").map((v) => v.trim());
+}
+
 /** A call's final status as the adapters send it: trailer values as Headers, `-bin` ones base64 (as Connect carries them). */
 export interface CallStatus {
   code: number;
