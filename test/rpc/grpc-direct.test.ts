@@ -23,6 +23,8 @@ const impl: Partial<ServiceImpl<typeof TokenService>> = {
   },
   issueClientToken(req) {
     if (req.scope === "plain-error") throw new Error("postgres://admin:hunter2@db refused");
+    // A flat message: the stream path writes it itself (grpc-frame.ts), grpc-js through toBinary.
+    if (req.scope === "ok") return { accessToken: `eyJ.${"ü".repeat(100)}.sig`, tokenType: "Bearer", expiresIn: 300, scope: "read", refreshToken: "" };
     throw new ConnectError("bad client: ü & 100% sure", Code.Unauthenticated, undefined, [
       { desc: ErrorInfoSchema, value: { reason: "invalid_client", domain: "tessera" } },
     ]);
@@ -136,6 +138,11 @@ describe("gRPC unary calls answered on the HTTP/2 stream", () => {
     ["a ConnectError with ErrorInfo and characters to percent-encode", "IssueClientToken", {}, (a) => {
       expect(a.trailers).toMatchObject({ "grpc-status": "16", "grpc-message": encodeURI("bad client: ü & 100% sure") });
       expect(a.trailers["grpc-status-details-bin"]).toEqual(expect.any(String));
+    }],
+    ["a token response (a flat message)", "IssueClientToken", { body: frame(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { scope: "ok" }))) }, (a) => {
+      expect(a.trailers).toMatchObject({ "grpc-status": "0", "grpc-message": "OK" });
+      expect(Buffer.from(a.data, "base64").readUInt32BE(1)).toBe(Buffer.from(a.data, "base64").length - 5);
+      expect(Buffer.from(a.data, "base64").toString()).toContain("ü".repeat(100));
     }],
     ["a plain Error, as INTERNAL without its message", "IssueClientToken", { body: frame(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { scope: "plain-error" }))) }, (a) => {
       expect(a.trailers).toMatchObject({ "grpc-status": "13", "grpc-message": "internal%20error" });

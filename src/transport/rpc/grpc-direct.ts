@@ -1,7 +1,8 @@
-import { fromBinary, toBinary, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { create, fromBinary, type DescMethod, type Message } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { constants, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { HeaderView } from "../header-view.js";
+import { grpcFrame } from "./grpc-frame.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 
 /**
@@ -119,6 +120,8 @@ class StreamHeaders extends HeaderView {
 
 const visible = (name: string) => !name.startsWith(":") && !name.endsWith("-bin") && !HIDDEN.has(name);
 
+const peers = new WeakMap<Http2Session, string>();
+
 /** One unary call on its HTTP/2 stream: reads the request message, answers as grpc-js does. */
 export class DirectCall implements UnaryCall {
   readonly requestHeader: Headers;
@@ -186,7 +189,9 @@ export class DirectCall implements UnaryCall {
         return;
       }
       try {
-        this.request = fromBinary(method.input, messages[0]!);
+        // An empty message (GetJwks, a request that sends everything in its headers) decodes to the defaults.
+        const bytes = messages[0]!;
+        this.request = bytes.length === 0 ? create(method.input) : fromBinary(method.input, bytes);
       } catch (err) {
         this.request = new MalformedRequest(err instanceof Error ? err.message : String(err));
       }
@@ -197,9 +202,16 @@ export class DirectCall implements UnaryCall {
   }
 
   peer(): string {
-    const socket = this.stream.session?.socket;
-    if (!socket?.remoteAddress) return "unknown";
-    return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+    const session = this.stream.session;
+    if (session === undefined) return "unknown";
+    // Read once per connection: the session's socket is a proxy, and each address is a call into the socket.
+    let peer = peers.get(session);
+    if (peer === undefined) {
+      const socket = session.socket;
+      peer = !socket?.remoteAddress ? "unknown" : socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+      if (peer !== "unknown") peers.set(session, peer);
+    }
+    return peer;
   }
 
   onCancel(listener: () => void): void {
@@ -213,12 +225,7 @@ export class DirectCall implements UnaryCall {
 
   ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void {
     if (!this.sendHeader(requestId, header)) return;
-    const bytes = toBinary(this.method.output, response as Message);
-    const frame = Buffer.allocUnsafe(5 + bytes.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, 5);
-    this.finish({ code: 0, details: "OK", trailer }, frame);
+    this.finish({ code: 0, details: "OK", trailer }, grpcFrame(this.method.output, response as Message));
   }
 
   fail(requestId: string, header: Headers | undefined, status: CallStatus): void {
