@@ -34,13 +34,19 @@ export function withErrorMapping<S extends DescService>(
 ): Partial<ServiceImpl<S>> {
   const wrapped: Record<string, AnyMethod> = {};
   for (const [name, fn] of Object.entries(impl as Record<string, AnyMethod>)) {
-    wrapped[name] = async (req, ctx) => {
+    const map = (err: unknown, ctx: HandlerContext): ConnectError => {
+      onError?.(err, ctx);
+      return toConnectError(err, ctx.requestHeader.get("x-request-id") ?? undefined);
+    };
+    // Not an async function: a method's own promise is handed on with one rejection handler, not awaited in another.
+    wrapped[name] = (req, ctx) => {
+      let result: unknown;
       try {
-        return await fn(req, ctx);
+        result = fn(req, ctx);
       } catch (err) {
-        onError?.(err, ctx);
-        throw toConnectError(err, ctx.requestHeader.get("x-request-id") ?? undefined);
+        return Promise.reject(map(err, ctx));
       }
+      return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(map(err, ctx))) : Promise.resolve(result);
     };
   }
   return wrapped as Partial<ServiceImpl<S>>;

@@ -1,5 +1,5 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 
 /** The abort reason of a call that finished normally: shared, since abort() without a reason builds a DOMException per call. */
 export const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
@@ -7,12 +7,12 @@ export const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
 /**
  * The HandlerContext of one call served by tessera's own adapters (grpc-js, and the Connect unary JSON path).
  * Unlike connect's createHandlerContext it builds the AbortSignal (an AbortController, a deadline timer) and the
- * response header and trailer only when something reads them; most handlers never do, and those objects were a
+ * response header and trailer (and the context values) only when something reads them; most handlers never do, and those objects were a
  * tenth of a token call's cost.
  */
 export class LazyHandlerContext implements HandlerContext {
   readonly requestMethod = "POST";
-  readonly values = createContextValues();
+  private contextValues: ContextValues | undefined;
   private header: Headers | undefined;
   private trailer: Headers | undefined;
   private controller: AbortController | undefined;
@@ -30,6 +30,10 @@ export class LazyHandlerContext implements HandlerContext {
     /** Called once when the signal is first built: lets the adapter abort it when the peer goes away. */
     private readonly onSignal?: (abort: (reason: unknown) => void) => void,
   ) {}
+
+  get values(): ContextValues {
+    return (this.contextValues ??= createContextValues());
+  }
 
   get responseHeader(): Headers {
     return (this.header ??= new Headers());
