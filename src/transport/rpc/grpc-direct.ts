@@ -54,7 +54,7 @@ export function installDirectUnary(server: grpc.Server, routes: Map<string, Dire
         return;
       }
       // As grpc-js: an error event always comes with a close event, which is where a cancellation is handled.
-      stream.once("error", () => {});
+      stream.on("error", ignore);
       internals.onStreamOpened?.call(server, stream);
       const call = new DirectCall(stream, headers, route.method, deadline, maxReceiveMessageLength);
       call.read(() => route.run(call));
@@ -84,13 +84,11 @@ function directDeadline(headers: IncomingHttpHeaders): number | undefined | fals
   return Date.now() + ((Number(m[1]) * UNIT_MS[m[2]!]!) | 0);
 }
 
-/** grpc-js's answer headers: the same on both paths, so a caller cannot tell them apart. */
-const RESPONSE_HEADERS = {
-  ":status": 200,
-  "content-type": "application/grpc+proto",
-  "grpc-accept-encoding": "identity,deflate,gzip",
-  "grpc-encoding": "identity",
-} as const;
+/** grpc-js's answer headers (sendHeader writes them): the same on both paths, so a caller cannot tell them apart. */
+const RESPONSE_CONTENT_TYPE = "application/grpc+proto";
+
+/** Stream events are emitted once each; plain listeners (`on`) cost less than `once` wrappers. */
+const ignore = () => {};
 
 /** Request headers a handler never sees (grpc-js removes the same from its Metadata), besides pseudo and `-bin` ones. */
 const HIDDEN = new Set(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding", "te", "content-type"]);
@@ -198,7 +196,7 @@ export class DirectCall implements UnaryCall {
       handle();
     };
     stream.on("data", onData);
-    stream.once("end", onEnd);
+    stream.on("end", onEnd);
   }
 
   peer(): string {
@@ -216,7 +214,7 @@ export class DirectCall implements UnaryCall {
 
   onCancel(listener: () => void): void {
     this.cancelListener = listener;
-    this.stream.once("close", () => {
+    this.stream.on("close", () => {
       if (this.done) return;
       this.settle();
       listener();
@@ -253,7 +251,12 @@ export class DirectCall implements UnaryCall {
 
   private sendHeader(requestId: string, header: Headers | undefined): boolean {
     if (!this.open) return false;
-    const out: OutgoingHttpHeaders = Object.assign({}, RESPONSE_HEADERS);
+    const out: OutgoingHttpHeaders = {
+      ":status": 200,
+      "content-type": RESPONSE_CONTENT_TYPE,
+      "grpc-accept-encoding": "identity,deflate,gzip",
+      "grpc-encoding": "identity",
+    };
     if (header !== undefined) addHeaders(out, header);
     if (out["x-request-id"] === undefined) out["x-request-id"] = requestId;
     this.stream.respond(out, { waitForTrailers: true });
@@ -265,7 +268,7 @@ export class DirectCall implements UnaryCall {
   private finish(status: CallStatus, message?: Buffer): void {
     this.settle();
     const stream = this.stream;
-    stream.once("wantTrailers", () => stream.sendTrailers(statusHeaders(status)));
+    stream.on("wantTrailers", () => stream.sendTrailers(statusHeaders(status)));
     if (message === undefined) stream.end();
     else stream.end(message);
   }
@@ -275,7 +278,7 @@ export class DirectCall implements UnaryCall {
     if (!this.open) return;
     if (this.headerSent) return this.finish(status);
     this.settle();
-    this.stream.respond(Object.assign(statusHeaders(status), { ":status": 200, "content-type": "application/grpc+proto" }), { endStream: true });
+    this.stream.respond(Object.assign(statusHeaders(status), { ":status": 200, "content-type": RESPONSE_CONTENT_TYPE }), { endStream: true });
   }
 }
 
@@ -293,7 +296,7 @@ function frames(body: Buffer): Buffer[] {
 }
 
 function statusHeaders(status: CallStatus): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { "grpc-status": String(status.code), "grpc-message": encodeURI(status.details) };
+  const out: OutgoingHttpHeaders = { "grpc-status": String(status.code), "grpc-message": status.details === "OK" ? "OK" : encodeURI(status.details) };
   if (status.trailer !== undefined) addHeaders(out, status.trailer);
   return out;
 }
