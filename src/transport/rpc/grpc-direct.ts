@@ -1,6 +1,6 @@
 import { create, fromBinary, type DescMethod, type Message } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { constants, sensitiveHeaders, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { HeaderView } from "../header-view.js";
 import { grpcFrame } from "./grpc-frame.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
@@ -86,6 +86,8 @@ function directDeadline(headers: IncomingHttpHeaders): number | undefined | fals
 
 /** grpc-js's answer headers (sendHeader writes them): the same on both paths, so a caller cannot tell them apart. */
 const RESPONSE_CONTENT_TYPE = "application/grpc+proto";
+
+const NOT_INDEXED = ["x-request-id"];
 
 /** Stream events are emitted once each; plain listeners (`on`) cost less than `once` wrappers. */
 const ignore = () => {};
@@ -258,7 +260,11 @@ export class DirectCall implements UnaryCall {
       "grpc-encoding": "identity",
     };
     if (header !== undefined) addHeaders(out, header);
-    if (out["x-request-id"] === undefined) out["x-request-id"] = requestId;
+    if (out["x-request-id"] === undefined) {
+      out["x-request-id"] = requestId;
+      // A fresh id per call: kept out of HPACK's table, where each would push out the fields that do repeat.
+      (out as Record<symbol, unknown>)[sensitiveHeaders] = NOT_INDEXED;
+    }
     this.stream.respond(out, { waitForTrailers: true });
     this.headerSent = true;
     return true;
