@@ -120,6 +120,21 @@ describe("gRPC unary calls answered on the HTTP/2 stream", () => {
     expect(grpcJs.servesDirectly()).toBe(false);
   });
 
+  it("sends the request id never-indexed (out of HPACK's table: a new one each call), generated or the caller's", async () => {
+    const sensitive = (headers: http2.OutgoingHttpHeaders) =>
+      new Promise<unknown>((resolve, reject) => {
+        const session = http2.connect(`http://${address.direct}`);
+        session.on("error", reject);
+        const stream = session.request({ ":method": "POST", ":path": path("GetJwks"), "content-type": "application/grpc", te: "trailers", ...headers });
+        stream.on("response", (h) => resolve((h as Record<symbol, unknown>)[http2.sensitiveHeaders]));
+        stream.on("close", () => session.close());
+        stream.resume();
+        stream.end(jwksRequest);
+      });
+    expect(await sensitive({})).toEqual(["x-request-id"]);
+    expect(await sensitive({ "x-request-id": "caller-chosen-id-2" })).toEqual(["x-request-id"]);
+  });
+
   const both = async (p: string, opts: Parameters<typeof call>[2] = {}) => {
     const [a, b] = await Promise.all([call(address.direct, p, opts), call(address.grpcJs, p, opts)]);
     expect(a).toEqual(b);
