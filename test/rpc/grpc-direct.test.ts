@@ -16,6 +16,11 @@ let slowStarted: (context: HandlerContext) => void = () => {};
 
 const impl: Partial<ServiceImpl<typeof TokenService>> = {
   getJwks(_req, context) {
+    if (context.requestHeader.get("x-odd") !== null) {
+      // Latin-1 text: a Fetch Headers value, but not one an HTTP/2 field may carry as it is.
+      context.responseHeader.set("x-odd-header", context.requestHeader.get("x-odd") === "header" ? "caf\u00e9" : "plain");
+      context.responseTrailer.set("x-odd-trailer", context.requestHeader.get("x-odd") === "trailer" ? "caf\u00e9" : "plain");
+    }
     context.responseHeader.set("x-key-source", "memory");
     context.responseTrailer.set("x-key-count", "1");
     context.responseTrailer.set("x-trace-bin", Buffer.from([1, 2, 3]).toString("base64"));
@@ -24,6 +29,8 @@ const impl: Partial<ServiceImpl<typeof TokenService>> = {
   issueClientToken(req) {
     if (req.scope === "plain-error") throw new Error("postgres://admin:hunter2@db refused");
     // A flat message: the stream path writes it itself (grpc-frame.ts), grpc-js through toBinary.
+    // An answer toBinary refuses (a handler's bug): no int32 is 1.5.
+    if (req.scope === "unencodable") return { accessToken: "x", tokenType: "Bearer", expiresIn: 1.5 };
     if (req.scope === "ok") return { accessToken: `eyJ.${"ü".repeat(100)}.sig`, tokenType: "Bearer", expiresIn: 300, scope: "read", refreshToken: "" };
     throw new ConnectError("bad client: ü & 100% sure", Code.Unauthenticated, undefined, [
       { desc: ErrorInfoSchema, value: { reason: "invalid_client", domain: "tessera" } },
@@ -146,6 +153,19 @@ describe("gRPC unary calls answered on the HTTP/2 stream", () => {
       expect(a.headers).toMatchObject({ "x-key-source": "memory", "content-type": "application/grpc+proto", "x-request-id": "<generated>" });
       expect(a.trailers).toMatchObject({ "grpc-status": "0", "grpc-message": "OK", "x-key-count": "1", "x-trace-bin": "AQID" });
       expect(a.data.length).toBeGreaterThan(10);
+    }],
+    // Node's HTTP/2 would send Latin-1 text; grpc-js's Metadata refuses it, and the caller gets INTERNAL.
+    ["a response header value outside ASCII", "GetJwks", { body: jwksRequest, headers: { "x-odd": "header" } }, (a) => {
+      expect(a.headers).toMatchObject({ "grpc-status": "13", "grpc-message": "internal%20error" });
+      expect(a.data).toBe("");
+    }],
+    ["a trailer value outside ASCII", "GetJwks", { body: jwksRequest, headers: { "x-odd": "trailer" } }, (a) => {
+      expect(a.headers).toMatchObject({ "x-odd-header": "plain" });
+      expect(a.trailers).toMatchObject({ "grpc-status": "13", "grpc-message": "internal%20error" });
+      expect(a.data).toBe("");
+    }],
+    ["an answer that cannot be encoded", "IssueClientToken", { body: frame(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { scope: "unencodable" }))) }, (a) => {
+      expect(a.data).toBe("");
     }],
     ["the caller's request id", "GetJwks", { body: jwksRequest, headers: { "x-request-id": "caller-chosen-id-1" } }, (a) => {
       expect(a.headers["x-request-id"]).toBe("caller-chosen-id-1");

@@ -1,5 +1,6 @@
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { OAuthError, toOAuthError } from "../../domain/errors.js";
+import { answerAtEndOfTurn, type Answer } from "../end-of-turn.js";
 
 /** What every HTTP handler receives. */
 export interface HttpContext {
@@ -68,25 +69,33 @@ export function sendError(ctx: HttpContext, err: unknown, bearer: boolean | "no-
  *   headers are written. Setting them up front with setHeader made every writeHead merge its headers one
  *   setHeader at a time (Node's slow path); most answers are written with one writeHead, which this keeps
  *   on the fast one.
- * - `end` is carried out when the event loop's current turn is done (a `setImmediate`), together with every
- *   other answer ended in that turn, instead of at once. Under load one turn handles many requests; written
- *   one at a time, each answer woke its peer again (an inter-processor wake-up per answer, the costliest
- *   part of the socket write on a VM); written together, the peer is woken once per turn
- *   (docs/performance.md, fourth session, "Where the socket write's time went"). A lone request waits microseconds.
+ * - `end` is carried out when the event loop's current turn is done, together with every other answer ended in
+ *   that turn, instead of at once (end-of-turn.ts: under load, the peer is woken once per turn, not once per answer).
  */
-export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> implements Answer {
   /** Deferred headers as name, value, name, value… (lower-case names). */
   private deferred: string[] | undefined;
+  /** `end`'s arguments (chunk, encoding, callback) until the turn ends; more than one only if `end` was called again. */
+  private ending: [unknown, unknown, unknown][] | undefined;
 
   override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
-    if (pendingEnds.length === 0) runAtEndOfTurn(endPending);
-    pendingEnds.push(this, chunk, encoding, callback);
+    (this.ending ??= []).push([chunk, encoding, callback]);
+    answerAtEndOfTurn(this);
     return this;
   }
 
-  /** ServerResponse's own `end`, for `endPending`. */
-  endNow(chunk: unknown, encoding: unknown, callback: unknown): void {
-    (super.end as (c: unknown, e: unknown, cb: unknown) => void)(chunk, encoding, callback);
+  /** Carries out the oldest `end` queued for this response (end-of-turn.ts). */
+  answerNow(): void {
+    const [chunk, encoding, callback] = this.ending!.shift()!;
+    // Destroyed since (the peer went away, or a handler gave up on it): nothing left to write.
+    if (this.destroyed) return;
+    try {
+      (super.end as (c: unknown, e: unknown, cb: unknown) => void)(chunk, encoding, callback);
+    } catch (err) {
+      // ServerResponse.end throws only for a caller's bad argument; at once it would have reached the
+      // handler, here it must not stop the other answers of the turn.
+      this.destroy(err as Error);
+    }
   }
 
   /** Sends `name: value` with the headers unless a handler set that header itself. */
@@ -115,28 +124,6 @@ export class GatewayResponse<Request extends IncomingMessage = IncomingMessage> 
       rest[at] = withHeaders(rest[at], extra);
     }
     return super.writeHead(statusCode, ...(rest as [OutgoingHttpHeaders]));
-  }
-}
-
-/** The answers ended in this turn: response, chunk, encoding, callback, response, … */
-let pendingEnds: unknown[] = [];
-/** Taken when this module loads, so a test's fake timers never hold answers back. */
-const runAtEndOfTurn = setImmediate;
-
-function endPending(): void {
-  const ends = pendingEnds;
-  pendingEnds = [];
-  for (let i = 0; i < ends.length; i += 4) {
-    const res = ends[i] as GatewayResponse;
-    // Destroyed since (the peer went away, or a handler gave up on it): nothing left to write.
-    if (res.destroyed) continue;
-    try {
-      res.endNow(ends[i + 1], ends[i + 2], ends[i + 3]);
-    } catch (err) {
-      // ServerResponse.end throws only for a caller's bad argument; at once it would have reached the
-      // handler, here it must not stop the other answers of the turn.
-      res.destroy(err as Error);
-    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { create, fromBinary, type DescMethod, type Message } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { constants, sensitiveHeaders, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { sensitiveHeaders, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { answerAtEndOfTurn, type Answer } from "../end-of-turn.js";
 import { HeaderView } from "../header-view.js";
 import { grpcFrame } from "./grpc-frame.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
@@ -123,13 +124,16 @@ const visible = (name: string) => !name.startsWith(":") && !name.endsWith("-bin"
 const peers = new WeakMap<Http2Session, string>();
 
 /** One unary call on its HTTP/2 stream: reads the request message, answers as grpc-js does. */
-export class DirectCall implements UnaryCall {
+export class DirectCall implements UnaryCall, Answer {
   readonly requestHeader: Headers;
   readonly path: string;
   /** The decoded request (or a MalformedRequest), once `read` has called back. */
   request: unknown;
-  private headerSent = false;
-  /** The final status is sent, or the peer went away: nothing more is written. */
+  /** The response header a handler's answer brought (as grpc-js took it), sent with the answer. */
+  private header: { requestId: string; fields: Headers | undefined } | undefined;
+  /** The decided answer until the turn ends. */
+  private answer: { status: CallStatus; message: Buffer | undefined } | undefined;
+  /** The answer is decided (and written, now or when the turn ends), or the peer went away: nothing more is decided. */
   private done = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private cancelListener: (() => void) | undefined;
@@ -224,20 +228,65 @@ export class DirectCall implements UnaryCall {
   }
 
   ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void {
-    if (!this.sendHeader(requestId, header)) return;
-    this.finish({ code: 0, details: "OK", trailer }, grpcFrame(this.method.output, response as Message));
+    if (!this.open) return;
+    this.acceptHeader(requestId, header);
+    checkMetadata(trailer);
+    let message: Buffer;
+    try {
+      message = grpcFrame(this.method.output, response as Message);
+    } catch {
+      // As grpc-js: the status says so, and the handler's trailer is not sent.
+      return this.decide({ code: 13, details: "Error serializing response", trailer: undefined });
+    }
+    this.decide({ code: 0, details: "OK", trailer }, message);
   }
 
   fail(requestId: string, header: Headers | undefined, status: CallStatus): void {
-    if (this.sendHeader(requestId, header)) this.finish(status);
+    if (!this.open) return;
+    this.acceptHeader(requestId, header);
+    checkMetadata(status.trailer);
+    this.decide(status);
   }
 
-  /** What grpc-js answers when a handler's answer cannot be sent: INTERNAL, or a reset if headers went out. */
+  /** What grpc-js answers when a handler's answer cannot be sent: INTERNAL, after the header if it took one. */
   internalError(): void {
-    if (!this.open) return;
-    if (!this.headerSent) return this.status({ code: 13, details: "internal error", trailer: undefined });
+    if (this.open) this.decide({ code: 13, details: "internal error", trailer: undefined });
+  }
+
+  /**
+   * The response header, as grpc-js's `sendMetadata` takes it: refused (thrown) where its Metadata would refuse a
+   * name or value, and only the first one counts.
+   */
+  private acceptHeader(requestId: string, header: Headers | undefined): void {
+    if (this.header !== undefined) return;
+    checkMetadata(header);
+    this.header = { requestId, fields: header };
+  }
+
+  /**
+   * The answer is settled now (the deadline and a late cancellation no longer apply) and written when the turn
+   * ends, with the turn's other answers (end-of-turn.ts). Node writes a session's frames once per turn anyway;
+   * answering at once wrote them while other connections' requests still waited to be read.
+   */
+  private decide(status: CallStatus, message?: Buffer): void {
     this.settle();
-    this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    this.answer = { status, message };
+    answerAtEndOfTurn(this);
+  }
+
+  /** Writes the decided answer at the end of the turn, unless the peer went away meanwhile. */
+  answerNow(): void {
+    const { status, message } = this.answer!;
+    this.answer = undefined;
+    if (this.stream.destroyed || this.stream.closed) return;
+    try {
+      if (this.header === undefined) return this.trailersOnly(status);
+      this.sendHeader(this.header.requestId, this.header.fields);
+      this.finish(status, message);
+    } catch {
+      // Not expected (checkMetadata let through only what HTTP/2 carries), and not to cost the turn's other answers.
+      this.stream.destroy();
+    }
   }
 
   /** Nothing more is written on this call, and its deadline no longer matters. */
@@ -251,8 +300,7 @@ export class DirectCall implements UnaryCall {
     return !this.done && !this.stream.destroyed && !this.stream.closed;
   }
 
-  private sendHeader(requestId: string, header: Headers | undefined): boolean {
-    if (!this.open) return false;
+  private sendHeader(requestId: string, header: Headers | undefined): void {
     const out: OutgoingHttpHeaders = {
       ":status": 200,
       "content-type": RESPONSE_CONTENT_TYPE,
@@ -266,24 +314,24 @@ export class DirectCall implements UnaryCall {
       (out as Record<symbol, unknown>)[sensitiveHeaders] = NOT_INDEXED;
     }
     this.stream.respond(out, { waitForTrailers: true });
-    this.headerSent = true;
-    return true;
   }
 
   /** Ends the stream with the status in its trailers (after the message, if any). */
-  private finish(status: CallStatus, message?: Buffer): void {
-    this.settle();
+  private finish(status: CallStatus, message: Buffer | undefined): void {
     const stream = this.stream;
     stream.on("wantTrailers", () => stream.sendTrailers(statusHeaders(status)));
     if (message === undefined) stream.end();
     else stream.end(message);
   }
 
-  /** A status without a handler's answer (a refused body, the deadline): trailers-only if nothing was sent yet. */
+  /** A status without a handler's answer (a refused body, the deadline), at once: nothing was sent yet. */
   private status(status: CallStatus): void {
     if (!this.open) return;
-    if (this.headerSent) return this.finish(status);
     this.settle();
+    this.trailersOnly(status);
+  }
+
+  private trailersOnly(status: CallStatus): void {
     this.stream.respond(Object.assign(statusHeaders(status), { ":status": 200, "content-type": RESPONSE_CONTENT_TYPE }), { endStream: true });
   }
 }
@@ -299,6 +347,20 @@ function frames(body: Buffer): Buffer[] {
     at += 5 + length;
   }
   return out;
+}
+
+const LEGAL_NAME = /^[:0-9a-z_.-]+$/;
+const LEGAL_VALUE = /^[ -~]*$/;
+
+/**
+ * Throws where grpc-js's Metadata would refuse a field (a name outside `[0-9a-z_.-]`, a value outside printable
+ * ASCII), so a handler's header or trailer fails here as it fails on the grpc-js path; the caller gets INTERNAL.
+ */
+function checkMetadata(headers: Headers | undefined): void {
+  headers?.forEach((value, name) => {
+    if (!LEGAL_NAME.test(name)) throw new Error(`metadata name "${name}" contains illegal characters`);
+    if (!name.endsWith("-bin") && !LEGAL_VALUE.test(value)) throw new Error(`metadata value of "${name}" contains illegal characters`);
+  });
 }
 
 function statusHeaders(status: CallStatus): OutgoingHttpHeaders {
