@@ -6,6 +6,11 @@
 //   node bench/duel.mjs <dir A> <dir B>      # each a checkout with a built dist/ (npm run build)
 //   BENCH_DOOR=grpc|http|connect             # IssueClientToken over gRPC (h2load, default), POST /oidc/token, Connect JSON
 //   BENCH_RUNS=4 BENCH_SECONDS=8 BENCH_ALG=ES256
+//   BENCH_ALTERNATE=1                        # load A, then B, alone, in short turns (BENCH_SECONDS=2, BENCH_RUNS=12):
+//                                            # each alone on its core as in the ratios table, wake-ups and batching
+//                                            # included; adjacent turns share the host's minute
+//   BENCH_DOOR_A=http BENCH_DOOR_B=grpc      # a door per side: with BENCH_ALTERNATE=1 and one build twice,
+//                                            # gRPC against tessera's own HTTP, as the table's gRPC row
 //
 // A build of an earlier commit, next to this checkout:
 //   git worktree add /tmp/before <commit> && (cd /tmp/before && ln -s "$PWD/node_modules" && npm run build)
@@ -24,8 +29,10 @@ import { IssueClientTokenRequestSchema } from "../dist/gen/tessera/v1/token_serv
 
 const [dirA, dirB] = process.argv.slice(2).map((d) => resolve(d));
 const DOOR = process.env.BENCH_DOOR ?? "grpc";
-const RUNS = Number(process.env.BENCH_RUNS ?? 4);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const ALTERNATE = process.env.BENCH_ALTERNATE === "1";
+const RUNS = Number(process.env.BENCH_RUNS ?? (ALTERNATE ? 12 : 4));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (ALTERNATE ? 2 : 8));
+const DOORS = { A: process.env.BENCH_DOOR_A ?? DOOR, B: process.env.BENCH_DOOR_B ?? DOOR };
 const ALG = process.env.BENCH_ALG ?? "ES256";
 const STREAMS = 64;
 
@@ -35,9 +42,11 @@ const fail = (message) => {
 };
 if (dirA === undefined || dirB === undefined) fail("usage: node bench/duel.mjs <dir A> <dir B> (each with a built dist/)");
 for (const dir of [dirA, dirB]) if (!existsSync(join(dir, "dist/src/main.js"))) fail(`${dir} has no dist/src/main.js: run npm run build there`);
-if (!["grpc", "http", "connect"].includes(DOOR)) fail("BENCH_DOOR must be grpc, http or connect");
-const loaderName = DOOR === "grpc" ? "h2load" : "wrk";
-if (spawnSync(loaderName, ["--version"]).error !== undefined) fail(`this bench needs ${loaderName} (apt-get install ${DOOR === "grpc" ? "nghttp2-client" : "wrk"})`);
+for (const door of new Set(Object.values(DOORS))) {
+  if (!["grpc", "http", "connect"].includes(door)) fail("BENCH_DOOR, BENCH_DOOR_A and BENCH_DOOR_B must be grpc, http or connect");
+  const loaderName = door === "grpc" ? "h2load" : "wrk";
+  if (spawnSync(loaderName, ["--version"]).error !== undefined) fail(`this bench needs ${loaderName} (apt-get install ${door === "grpc" ? "nghttp2-client" : "wrk"})`);
+}
 if (spawnSync("taskset", ["-V"]).status !== 0) fail("this bench needs taskset (util-linux): both servers must share one core");
 
 const work = mkdtempSync(join(tmpdir(), "tessera-duel-"));
@@ -79,7 +88,7 @@ function writeLoadFiles(name, basic) {
   frame.set(message, 5);
   const grpcFrame = join(work, `${name}.grpc`);
   writeFileSync(grpcFrame, frame);
-  const [body, type] = DOOR === "connect" ? ["{}", "application/json"] : ["grant_type=client_credentials", "application/x-www-form-urlencoded"];
+  const [body, type] = DOORS[name] === "connect" ? ["{}", "application/json"] : ["grant_type=client_credentials", "application/x-www-form-urlencoded"];
   const script = join(work, `${name}.lua`);
   writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "${type}"\nwrk.headers["Authorization"] = "${basic}"\n`);
   return { grpcFrame, script };
@@ -87,12 +96,13 @@ function writeLoadFiles(name, basic) {
 
 /** Loads one server from core 1 for `seconds`; resolves to its requests per second (NaN if the loader failed). */
 function load(server, seconds) {
+  const door = DOORS[server.name];
   const argv =
-    DOOR === "grpc"
+    door === "grpc"
       ? ["h2load", "-c4", `-m${STREAMS / 4}`, `-D${seconds}`, "-d", server.files.grpcFrame, "-H", "content-type: application/grpc", "-H", "te: trailers",
         "-H", `authorization: ${server.basic}`, `http://127.0.0.1:${server.ports.grpc}/tessera.v1.TokenService/IssueClientToken`]
       : ["wrk", "-t1", `-c${STREAMS}`, `-d${seconds}s`, "-s", server.files.script,
-        `http://127.0.0.1:${server.ports.http}/${DOOR === "http" ? "oidc/token" : "tessera.v1.TokenService/IssueClientToken"}`];
+        `http://127.0.0.1:${server.ports.http}/${door === "http" ? "oidc/token" : "tessera.v1.TokenService/IssueClientToken"}`];
   return new Promise((ok) => {
     const child = spawn("taskset", ["-c", "1", ...argv], { stdio: ["ignore", "pipe", "ignore"] });
     let out = "";
@@ -108,17 +118,19 @@ function load(server, seconds) {
 
 const a = await start(dirA, "A");
 const b = await start(dirB, "B");
-console.log(`duel on ${DOOR === "grpc" ? "gRPC IssueClientToken (h2load 4×16 streams each)" : DOOR === "http" ? "POST /oidc/token (wrk, 64 connections each)" : "Connect JSON IssueClientToken (wrk, 64 connections each)"}, ${ALG}, both servers on core 0`);
-console.log(`  A = ${dirA}\n  B = ${dirB}`);
-await Promise.all([load(a, 3), load(b, 3)]);
+const describeDoor = (door) =>
+  door === "grpc" ? "gRPC IssueClientToken (h2load 4×16 streams)" : door === "http" ? "POST /oidc/token (wrk, 64 connections)" : "Connect JSON IssueClientToken (wrk, 64 connections)";
+console.log(`${ALTERNATE ? "alternating turns of" : "duel on"} ${ALG}, both servers on core 0${ALTERNATE ? ", one loaded at a time" : ", loaded at once"}`);
+console.log(`  A = ${dirA}, ${describeDoor(DOORS.A)}\n  B = ${dirB}, ${describeDoor(DOORS.B)}`);
+await (ALTERNATE ? load(a, 3).then(() => load(b, 3)) : Promise.all([load(a, 3), load(b, 3)]));
 const ratios = [];
 for (let round = 1; round <= RUNS; round++) {
-  const [rateA, rateB] = await Promise.all([load(a, SECONDS), load(b, SECONDS)]);
+  const [rateA, rateB] = ALTERNATE ? [await load(a, SECONDS), await load(b, SECONDS)] : await Promise.all([load(a, SECONDS), load(b, SECONDS)]);
   ratios.push(rateB / rateA);
   console.log(`round ${round}: A ${Math.round(rateA)}/s, B ${Math.round(rateB)}/s, B/A ${(rateB / rateA).toFixed(3)}`);
 }
 ratios.sort((x, y) => x - y);
 const median = ratios.length % 2 === 1 ? ratios[(ratios.length - 1) / 2] : (ratios[ratios.length / 2 - 1] + ratios[ratios.length / 2]) / 2;
-console.log(`median B/A ${median.toFixed(3)} (range ${ratios[0].toFixed(3)}–${ratios.at(-1).toFixed(3)}): B does ${Math.abs((median - 1) * 100).toFixed(1)} % ${median >= 1 ? "more" : "less"} per CPU-second`);
-console.log(`DUEL ${DOOR} ${median.toFixed(3)}`);
+console.log(`median B/A ${median.toFixed(3)} (range ${ratios[0].toFixed(3)}–${ratios.at(-1).toFixed(3)}): B does ${Math.abs((median - 1) * 100).toFixed(1)} % ${median >= 1 ? "more" : "less"} ${ALTERNATE ? "per second alone" : "per CPU-second"}`);
+console.log(`DUEL ${DOORS.A === DOORS.B ? DOORS.A : `${DOORS.A}/${DOORS.B}`}${ALTERNATE ? " alternate" : ""} ${median.toFixed(3)}`);
 process.exit(0);
