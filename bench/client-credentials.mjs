@@ -18,6 +18,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IssueClientTokenRequestSchema, IssueClientTokenResponseSchema } from "../dist/gen/tessera/v1/token_service_pb.js";
+import { serverPorts } from "./server-ports.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
@@ -46,15 +47,7 @@ const server = spawn(cmd, args, {
   },
   stdio: ["ignore", "ignore", "pipe"],
 });
-const ports = await new Promise((resolve, reject) => {
-  let err = "";
-  server.stderr.on("data", (d) => {
-    err += d;
-    const m = /serving HTTP on (\S+):(\d+) and gRPC on (\S+):(\d+)/.exec(err);
-    if (m) resolve({ http: Number(m[2]), grpc: Number(m[4]) });
-  });
-  server.once("exit", (code) => reject(new Error(`server exited ${code}: ${err}`)));
-});
+const ports = await serverPorts(server);
 const creds = JSON.parse(readFileSync(join(dataDir, "bootstrap.json"), "utf8"));
 const basic = `Basic ${Buffer.from(`${encodeURIComponent(creds.client_id)}:${encodeURIComponent(creds.client_secret)}`).toString("base64")}`;
 

@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { IssueClientTokenRequestSchema } from "../dist/gen/tessera/v1/token_service_pb.js";
+import { serverPorts } from "./server-ports.mjs";
 
 const [dirA, dirB] = process.argv.slice(2).map((d) => resolve(d));
 const DOOR = process.env.BENCH_DOOR ?? "grpc";
@@ -66,15 +67,7 @@ async function start(dir, name) {
   });
   const server = { process: child, name, dir };
   servers.push(server);
-  const ports = await new Promise((ok, ko) => {
-    let err = "";
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /serving HTTP on (\S+):(\d+) and gRPC on (\S+):(\d+)/.exec(err);
-      if (m) ok({ http: Number(m[2]), grpc: Number(m[4]) });
-    });
-    child.once("exit", (code) => ko(new Error(`${dir} exited ${code}: ${err}`)));
-  });
+  const ports = await serverPorts(child, dir);
   const creds = JSON.parse(readFileSync(join(data, "bootstrap.json"), "utf8"));
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(creds.client_id)}:${encodeURIComponent(creds.client_secret)}`).toString("base64")}`;
   return Object.assign(server, { ports, basic, files: writeLoadFiles(name, basic) });

@@ -88,6 +88,7 @@ function directDeadline(headers: IncomingHttpHeaders): number | undefined | fals
 /** grpc-js's answer headers (sendHeader writes them): the same on both paths, so a caller cannot tell them apart. */
 const RESPONSE_CONTENT_TYPE = "application/grpc+proto";
 
+/** Response fields sent never-indexed (`http2.sensitiveHeaders`): the request id, new on every call. */
 const NOT_INDEXED = ["x-request-id"];
 
 /** Stream events are emitted once each; plain listeners (`on`) cost less than `once` wrappers. */
