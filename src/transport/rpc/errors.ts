@@ -46,7 +46,11 @@ export function withErrorMapping<S extends DescService>(
       } catch (err) {
         return Promise.reject(map(err, ctx));
       }
-      return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(map(err, ctx))) : Promise.resolve(result);
+      return result instanceof Promise
+        ? result.catch((err: unknown) => {
+            throw map(err, ctx);
+          })
+        : Promise.resolve(result);
     };
   }
   return wrapped as Partial<ServiceImpl<S>>;

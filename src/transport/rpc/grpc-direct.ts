@@ -85,7 +85,7 @@ function directDeadline(headers: IncomingHttpHeaders): number | undefined | fals
   return Date.now() + ((Number(m[1]) * UNIT_MS[m[2]!]!) | 0);
 }
 
-/** grpc-js's answer headers (sendHeader writes them): the same on both paths, so a caller cannot tell them apart. */
+/** grpc-js's answer content type (sendHeader writes grpc-js's other answer headers): a caller cannot tell the paths apart. */
 const RESPONSE_CONTENT_TYPE = "application/grpc+proto";
 
 /** Response fields sent never-indexed (`http2.sensitiveHeaders`): the request id, new on every call. */
@@ -354,8 +354,8 @@ const LEGAL_NAME = /^[:0-9a-z_.-]+$/;
 const LEGAL_VALUE = /^[ -~]*$/;
 
 /**
- * Throws where grpc-js's Metadata would refuse a field (a name outside `[0-9a-z_.-]`, a value outside printable
- * ASCII), so a handler's header or trailer fails here as it fails on the grpc-js path; the caller gets INTERNAL.
+ * Throws where grpc-js's Metadata would refuse a field (a name outside `[:0-9a-z_.-]`, a non-`-bin` value outside
+ * printable ASCII), so a handler's header or trailer fails here as it fails on the grpc-js path; the caller gets INTERNAL.
  */
 function checkMetadata(headers: Headers | undefined): void {
   headers?.forEach((value, name) => {

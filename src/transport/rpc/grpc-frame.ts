@@ -160,7 +160,7 @@ function varintLength(n: number): number {
   return length;
 }
 
-function writeVarint(out: Buffer, at: number, n: number): number {
+function writeVarint(out: Buffer | number[], at: number, n: number): number {
   while (n > 127) {
     out[at++] = (n & 127) | 128;
     n = Math.floor(n / 128);
@@ -170,7 +170,7 @@ function writeVarint(out: Buffer, at: number, n: number): number {
 }
 
 function varint(n: number): number[] {
-  const out = Buffer.alloc(varintLength(n));
+  const out: number[] = [];
   writeVarint(out, 0, n);
-  return [...out];
+  return out;
 }

@@ -6,9 +6,9 @@ export const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
 
 /**
  * The HandlerContext of one call served by tessera's own adapters (grpc-js, and the Connect unary JSON path).
- * Unlike connect's createHandlerContext it builds the AbortSignal (an AbortController, a deadline timer) and the
- * response header and trailer (and the context values) only when something reads them; most handlers never do, and those objects were a
- * tenth of a token call's cost.
+ * Unlike connect's createHandlerContext it builds the AbortSignal (an AbortController, a deadline timer), the
+ * response header and trailer, and the context values only when something reads them; most handlers never do,
+ * and those objects were a tenth of a token call's cost.
  */
 export class LazyHandlerContext implements HandlerContext {
   readonly requestMethod = "POST";
