@@ -14,8 +14,9 @@ import { spawnSync } from "node:child_process";
 export function chainQueueScript({ chains, path, headers, formBody }) {
   const body = formBody ? `"grant_type=refresh_token&refresh_token=" .. t` : `'{"refresh_token":"' .. t .. '"}'`;
   return [
-    `local tokens = { ${chains.map((t) => JSON.stringify(t)).join(", ")} }`,
-    "local head, tail = 1, #tokens",
+    // Globals, so that done() can read the chains still live (thread:get reads a thread's globals).
+    `tokens = { ${chains.map((t) => JSON.stringify(t)).join(", ")} }`,
+    "head, tail = 1, #tokens",
     "local threads = {}",
     "misses = 0",
     "setup = function(thread) table.insert(threads, thread) end",
@@ -39,6 +40,10 @@ export function chainQueueScript({ chains, path, headers, formBody }) {
     "  local missed = 0",
     '  for _, thread in ipairs(threads) do missed = missed + (thread:get("misses") or 0) end',
     '  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), summary.errors.status, missed))',
+    "  for _, thread in ipairs(threads) do",
+    '    local queue = thread:get("tokens")',
+    '    for i = thread:get("head"), thread:get("tail") do if queue[i] then io.write("LIVE " .. queue[i] .. "\\n") end end',
+    "  end",
     "end",
   ].join("\n");
 }
@@ -47,6 +52,8 @@ export function chainQueueScript({ chains, path, headers, formBody }) {
  * One wrk run (`-t1`, pinned to `loadCore`) over the live chains for `seconds`. `serverCpu()` returns the
  * server's CPU seconds so far; busy is its share of one core over the run. The rate counts only answers
  * that carried a new refresh_token; errors counts non-2xx answers, misses every answer without a token.
+ * `live` are the chain heads no request took (the ones in flight when wrk stopped are lost: their answers
+ * were dropped), for a next run.
  */
 export function runChainQueue({ port, chains, path, headers, formBody, seconds, connections, loadCore, serverCpu }) {
   const dir = mkdtempSync(join(tmpdir(), "tessera-wrk-"));
@@ -70,6 +77,7 @@ export function runChainQueue({ port, chains, path, headers, formBody, seconds, 
     errors: Number(m[5]),
     misses: Number(m[6]),
     busy,
+    live: [...out.stdout.matchAll(/^LIVE (\S+)$/gm)].map((l) => l[1]),
   };
 }
 

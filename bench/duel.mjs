@@ -20,13 +20,11 @@
 // server has a small edge); run both orders when a change is that small. This measures CPU per call only: a change
 // in how answers are written (wake-ups of the client, batching) shows in the ratios table, not here.
 // The last line is machine-readable: `DUEL <door> <median B/A>`.
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { IssueClientTokenRequestSchema } from "../dist/gen/tessera/v1/token_service_pb.js";
-import { serverPorts } from "./server-ports.mjs";
+import { installed, load as loadOnce, startTessera } from "./load.mjs";
 
 const [dirA, dirB] = process.argv.slice(2).map((d) => resolve(d));
 const DOOR = process.env.BENCH_DOOR ?? "grpc";
@@ -35,7 +33,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? (ALTERNATE ? 12 : 4));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (ALTERNATE ? 2 : 8));
 const DOORS = { A: process.env.BENCH_DOOR_A ?? DOOR, B: process.env.BENCH_DOOR_B ?? DOOR };
 const ALG = process.env.BENCH_ALG ?? "ES256";
-const STREAMS = 64;
 
 const fail = (message) => {
   console.error(message);
@@ -46,67 +43,29 @@ for (const dir of [dirA, dirB]) if (!existsSync(join(dir, "dist/src/main.js"))) 
 for (const door of new Set(Object.values(DOORS))) {
   if (!["grpc", "http", "connect"].includes(door)) fail("BENCH_DOOR, BENCH_DOOR_A and BENCH_DOOR_B must be grpc, http or connect");
   const loaderName = door === "grpc" ? "h2load" : "wrk";
-  if (spawnSync(loaderName, ["--version"]).error !== undefined) fail(`this bench needs ${loaderName} (apt-get install ${door === "grpc" ? "nghttp2-client" : "wrk"})`);
+  if (!installed(loaderName)) fail(`this bench needs ${loaderName} (apt-get install ${door === "grpc" ? "nghttp2-client" : "wrk"})`);
 }
 if (spawnSync("taskset", ["-V"]).status !== 0) fail("this bench needs taskset (util-linux): both servers must share one core");
 
 const work = mkdtempSync(join(tmpdir(), "tessera-duel-"));
 const servers = [];
-const cleanup = () => {
+process.on("exit", () => {
   for (const s of servers) s.process.kill("SIGINT");
   rmSync(work, { recursive: true, force: true });
-};
-process.on("exit", cleanup);
+});
 
-/** Starts the build in `dir` on core 0 with its own data directory; resolves to what its loader needs. */
+/** Starts the build in `dir` on core 0 with its own data directory. */
 async function start(dir, name) {
-  const data = join(work, name);
-  const child = spawn("taskset", ["-c", "0", process.execPath, join(dir, "dist/src/main.js")], {
-    env: { ...process.env, TESSERA_DATA_DIR: data, TESSERA_HTTP_PORT: "0", TESSERA_GRPC_PORT: "0", TESSERA_SIGNING_ALG: ALG, TESSERA_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const server = { process: child, name, dir };
+  const server = await startTessera({ dir, alg: ALG, work, name });
   servers.push(server);
-  const ports = await serverPorts(child, dir);
-  const creds = JSON.parse(readFileSync(join(data, "bootstrap.json"), "utf8"));
-  const basic = `Basic ${Buffer.from(`${encodeURIComponent(creds.client_id)}:${encodeURIComponent(creds.client_secret)}`).toString("base64")}`;
-  return Object.assign(server, { ports, basic, files: writeLoadFiles(name, basic) });
+  return server;
 }
 
-/** The gRPC request frame and the wrk script for one server. */
-function writeLoadFiles(name, basic) {
-  const message = toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, {}));
-  const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, 5);
-  const grpcFrame = join(work, `${name}.grpc`);
-  writeFileSync(grpcFrame, frame);
-  const [body, type] = DOORS[name] === "connect" ? ["{}", "application/json"] : ["grant_type=client_credentials", "application/x-www-form-urlencoded"];
-  const script = join(work, `${name}.lua`);
-  writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "${type}"\nwrk.headers["Authorization"] = "${basic}"\n`);
-  return { grpcFrame, script };
-}
-
-/** Loads one server from core 1 for `seconds`; resolves to its requests per second (NaN if the loader failed). */
-function load(server, seconds) {
-  const door = DOORS[server.name];
-  const argv =
-    door === "grpc"
-      ? ["h2load", "-c4", `-m${STREAMS / 4}`, `-D${seconds}`, "-d", server.files.grpcFrame, "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "-H", `authorization: ${server.basic}`, `http://127.0.0.1:${server.ports.grpc}/tessera.v1.TokenService/IssueClientToken`]
-      : ["wrk", "-t1", `-c${STREAMS}`, `-d${seconds}s`, "-s", server.files.script,
-        `http://127.0.0.1:${server.ports.http}/${door === "http" ? "oidc/token" : "tessera.v1.TokenService/IssueClientToken"}`];
-  return new Promise((ok) => {
-    const child = spawn("taskset", ["-c", "1", ...argv], { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.once("exit", () => {
-      const rate = /finished in [^,]+, ([\d.]+) req\/s/.exec(out) ?? /Requests\/sec:\s+(\S+)/.exec(out);
-      const failed = /(\d+) failed/.exec(out) ?? /Non-2xx or 3xx responses: (\d+)/.exec(out);
-      if (failed !== null && Number(failed[1]) > 0) console.error(`  ${server.name}: ${failed[1]} failed requests`);
-      ok(Number(rate?.[1]));
-    });
-  });
+/** Loads one server (A or B) through its door from core 1 for `seconds`; resolves to its requests per second. */
+async function load(server, seconds) {
+  const { rate, failed } = await loadOnce(server, DOORS[server.name], seconds);
+  if (failed > 0) console.error(`  ${server.name}: ${failed} failed requests`);
+  return rate;
 }
 
 const a = await start(dirA, "A");

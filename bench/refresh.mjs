@@ -2,6 +2,10 @@
 // Refresh-token rotation over HTTP: the built server pinned to one core, 64 keep-alive connections,
 // each following its own chain. Usage: node bench/refresh.mjs [--seconds 10] [--rows 1000000 (0: empty only)]
 //   [--connections 64] [--endpoint cis|oidc] [--sync NORMAL,FULL] [--driver wrk|node] [--engine sqlite,postgres]
+// --alternate N: the empty database and the seeded one served at once (both on the server core, SQLite, the first
+// --sync), loaded alone in N rounds of --seconds turns each, the order reversed every other round, the chains
+// carried from turn to turn (topped up by fresh logins): the two figures of a round are seconds apart, on a host
+// whose speed moves by 2× within minutes. Lines `RESULT refresh <rows> <rate> <busy> <round>`.
 // --engine postgres starts a durable PostgreSQL (scripts/embedded-postgres.mjs: fsync and synchronous_commit on)
 // pinned to the server's core; its processes' CPU counts as server CPU.
 // The measured load comes from wrk when it is installed (a Lua script keeps a queue of live chain heads:
@@ -25,6 +29,7 @@ const { values: args } = parseArgs({
     core: { type: "string", default: "0" },
     prof: { type: "string" },
     engine: { type: "string", default: "sqlite" },
+    alternate: { type: "string" },
     driver: { type: "string", default: spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "node" },
   },
 });
@@ -122,7 +127,7 @@ async function run(label, rows, sync) {
 }
 
 /** One wrk run over the live chains (one token per in-flight request, successors queued for reuse). */
-function wrk(port, chains, headers, serverCpu) {
+function wrk(port, chains, headers, serverCpu, seconds = SECONDS) {
   const oidc = args.endpoint === "oidc";
   return runChainQueue({
     port,
@@ -130,11 +135,63 @@ function wrk(port, chains, headers, serverCpu) {
     path: oidc ? "/oidc/token" : "/cis/v1/auth/token/refresh",
     headers,
     formBody: oidc,
-    seconds: SECONDS,
+    seconds,
     connections: CONNECTIONS,
     loadCore: args.core === "0" ? "1" : "0",
     serverCpu,
   });
+}
+
+/**
+ * The empty database and the seeded one (`ROWS`), both served at once, loaded alone in turns (`--alternate`).
+ * wrk drops the answers in flight when a turn ends, so those chains are lost: each turn tops the live ones up
+ * with fresh logins, outside the measured time.
+ */
+async function alternate(rounds, sync) {
+  if (ROWS === 0) throw new Error("--alternate compares the empty database with --rows > 0 rows");
+  const spare = args.driver === "wrk" ? 2 * CONNECTIONS : CONNECTIONS;
+  const targets = [];
+  try {
+    for (const rows of [0, ROWS]) {
+      const { dataDir, seedSeconds } = await seedDataDir(rows, sync);
+      const { child, port } = await startServer(serverEnv(dataDir, sync), { core: args.core });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS, noDelay: true });
+      const target = { rows, dataDir, child, port, agent, chains: [], rates: [] };
+      targets.push(target);
+      target.headers = await benchHeaders(agent, port);
+      console.log(`synchronous=${sync}, ${rows.toLocaleString("en")} rows: serving${rows > 0 ? ` (seeded in ${seedSeconds.toFixed(1)} s)` : ""}`);
+    }
+    const turn = async (target, seconds) => {
+      target.chains.push(...(await loginChains(target.agent, target.port, target.headers.json, spare - target.chains.length)));
+      if (args.driver !== "wrk") throw new Error("--alternate needs wrk");
+      const w = wrk(target.port, target.chains, target.headers[args.endpoint === "oidc" ? "form" : "json"], () => cpuSeconds(target.child.pid), seconds);
+      if (w.misses > 0) throw new Error(`${w.misses} rotations failed`);
+      target.chains = w.live;
+      return w;
+    };
+    for (const target of targets) await turn(target, WARMUP);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      const line = [];
+      for (const target of order) {
+        const w = await turn(target, SECONDS);
+        target.rates[round] = w.rate;
+        line.push(`${target.rows.toLocaleString("en")} rows ${w.rate}/s (${Math.round(w.busy * 100)}% busy)`);
+        console.log(`RESULT refresh ${target.rows} ${w.rate} ${w.busy.toFixed(3)} ${round}`);
+      }
+      console.log(`round ${round + 1} of ${rounds}: ${line.join(", ")}, ratio ${(targets[1].rates[round] / targets[0].rates[round]).toFixed(3)}`);
+    }
+    const ratios = targets[1].rates.map((r, i) => r / targets[0].rates[i]).sort((x, y) => x - y);
+    const median = ratios.length % 2 === 1 ? ratios[(ratios.length - 1) / 2] : (ratios[ratios.length / 2 - 1] + ratios[ratios.length / 2]) / 2;
+    console.log(`${ROWS.toLocaleString("en")} rows vs empty: ${median.toFixed(3)} (median of ${rounds} rounds, ${ratios[0].toFixed(3)}–${ratios.at(-1).toFixed(3)})`);
+  } finally {
+    for (const t of targets) {
+      t.agent.destroy();
+      t.child.kill("SIGTERM");
+      await new Promise((r) => t.child.once("exit", r));
+      rmSync(t.dataDir, { recursive: true, force: true });
+    }
+  }
 }
 
 /** CPU seconds of a postmaster and every process it forked (backends, WAL writer, checkpointer…). */
@@ -155,7 +212,11 @@ function postgresCpuSeconds(postmaster) {
 // The load runs on the other core, so it does not compete with the server it measures.
 spawnSync("taskset", ["-cp", args.core === "0" ? "1" : "0", String(process.pid)]);
 console.log(`endpoint ${args.endpoint}, ${CONNECTIONS} keep-alive connections, server pinned to core ${args.core}, ${SECONDS} s after ${WARMUP} s warm-up`);
-for (const engine of engines) {
+if (args.alternate !== undefined) {
+  if (engines.length !== 1 || engines[0] !== "sqlite") throw new Error("--alternate runs on SQLite only");
+  await alternate(Number(args.alternate), args.sync.split(",")[0]);
+}
+for (const engine of args.alternate === undefined ? engines : []) {
   if (engine === "postgres") {
     await run("postgres, empty", 0, "FULL");
     if (ROWS > 0) await run(`postgres, ${ROWS.toLocaleString("en")} rows`, ROWS, "FULL");
