@@ -9,6 +9,7 @@
 //   BENCH_ALTERNATE=1                        # load A, then B, alone, in short turns (BENCH_SECONDS=2, BENCH_RUNS=12):
 //                                            # each alone on its core as in the ratios table, wake-ups and batching
 //                                            # included; adjacent turns share the host's minute
+//   node bench/duel.mjs floor .              # the bare floor of the door against this build: tessera's own CPU per call
 //   BENCH_DOOR_A=http BENCH_DOOR_B=grpc      # a door per side: with BENCH_ALTERNATE=1 and one build twice,
 //                                            # gRPC against tessera's own HTTP, as the table's gRPC row
 //
@@ -24,9 +25,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { installed, load as loadOnce, startTessera } from "./load.mjs";
+import { installed, load as loadOnce, startFloor, startTessera } from "./load.mjs";
 
-const [dirA, dirB] = process.argv.slice(2).map((d) => resolve(d));
+// "floor" instead of a directory: the bare floor of that side's door (bench/load.mjs), for tessera's distance to it.
+const [dirA, dirB] = process.argv.slice(2).map((d) => (d === "floor" ? d : resolve(d)));
 const DOOR = process.env.BENCH_DOOR ?? "grpc";
 const ALTERNATE = process.env.BENCH_ALTERNATE === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? (ALTERNATE ? 12 : 4));
@@ -39,7 +41,8 @@ const fail = (message) => {
   process.exit(2);
 };
 if (dirA === undefined || dirB === undefined) fail("usage: node bench/duel.mjs <dir A> <dir B> (each with a built dist/)");
-for (const dir of [dirA, dirB]) if (!existsSync(join(dir, "dist/src/main.js"))) fail(`${dir} has no dist/src/main.js: run npm run build there`);
+for (const dir of [dirA, dirB]) if (dir !== "floor" && !existsSync(join(dir, "dist/src/main.js"))) fail(`${dir} has no dist/src/main.js: run npm run build there`);
+for (const [dir, side] of [[dirA, "A"], [dirB, "B"]]) if (dir === "floor" && DOORS[side] === "connect") fail("there is no Connect floor: a floor side takes BENCH_DOOR http or grpc");
 for (const door of new Set(Object.values(DOORS))) {
   if (!["grpc", "http", "connect"].includes(door)) fail("BENCH_DOOR, BENCH_DOOR_A and BENCH_DOOR_B must be grpc, http or connect");
   const loaderName = door === "grpc" ? "h2load" : "wrk";
@@ -56,7 +59,8 @@ process.on("exit", () => {
 
 /** Starts the build in `dir` on core 0 with its own data directory. */
 async function start(dir, name) {
-  const server = await startTessera({ dir, alg: ALG, work, name });
+  const server = dir === "floor" ? await startFloor({ alg: ALG, door: DOORS[name], work }) : await startTessera({ dir, alg: ALG, work, name });
+  server.name = name;
   servers.push(server);
   return server;
 }
