@@ -19,7 +19,7 @@ import { KeyRing } from "./core/keys.js";
 import { Lease, LEASE_RENEWALS_PER_TTL, leaseRenewPeriod } from "./core/lease.js";
 import { loadMasterKey, Secrets } from "./core/secrets.js";
 import { Sweeper } from "./core/sweeper.js";
-import { createLogger } from "./observability/log.js";
+import { createLoggers } from "./observability/log.js";
 import { Observer } from "./observability/observer.js";
 import { connectTracingInterceptor, grpcCallTracer, traceCisRoutes, traceGrants, traceHttp, traceStorage, traceTokenService } from "./observability/instrument.js";
 import type { Tracing } from "./observability/tracing-config.js";
@@ -355,7 +355,7 @@ export async function openCore(config: Config, clock: Clock = systemClock, opts:
 
 /** Opens (or creates) the data directory and wires everything. Throws ConfigError for operator mistakes. */
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
-  const log = createLogger(config.logLevel, opts.logDestination);
+  const { log, access } = createLoggers(config.logLevel, opts.logDestination);
   const core = await openCore(config, opts.clock, {
     // No secret in the line: pg errors name the server and the failure, never the URL's password.
     onBackgroundError: (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, "database connection lost; reconnecting"),
@@ -368,7 +368,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       clientSecret: config.bootstrapClientSecret,
       now: core.now(),
     });
-    const observer = new Observer(log, core);
+    const observer = new Observer(log, core, access);
     return wire(core, bootstrap, observer, opts.tracing);
   } catch (err) {
     await core.storage.close();

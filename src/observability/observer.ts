@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Core } from "../core/core.js";
 import { toOAuthError } from "../domain/errors.js";
 import type { GrpcCallEvent } from "../transport/rpc/grpc-server.js";
-import { errorFields, type Logger } from "./log.js";
+import { errorFields, type AccessLogger, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 
 /** gRPC status names as in the gRPC spec (`INVALID_ARGUMENT`), for labels and log lines. */
@@ -56,6 +56,8 @@ export class Observer {
   constructor(
     readonly log: Logger,
     core: Core,
+    /** Where the access lines go (createLoggers' `access`: the same stream, written without pino). */
+    private readonly access: AccessLogger = log,
   ) {
     this.metrics = new Metrics(core.keys);
     core.events = {
@@ -88,8 +90,8 @@ export class Observer {
       this.metrics.httpDuration.observe(seconds, route, method);
       const { requestId, clientId, tenantId, error } = res.locals;
       if (error !== undefined) this.log.error({ request_id: requestId, path, ...errorFields(error) }, "unexpected error");
-      if (rpc || !this.log.isLevelEnabled("info")) return;
-      this.log.info(
+      if (rpc || !this.access.isLevelEnabled("info")) return;
+      this.access.info(
         {
           kind: "http",
           method,
@@ -98,8 +100,8 @@ export class Observer {
           status,
           duration_ms: Math.round(seconds * 1e6) / 1000,
           request_id: requestId,
-          ...(clientId === undefined ? {} : { client_id: clientId }),
-          ...(tenantId === undefined ? {} : { tenant_id: tenantId }),
+          client_id: clientId,
+          tenant_id: tenantId,
         },
         "http request",
       );
@@ -159,9 +161,9 @@ export class Observer {
     const code = codeName(o.code);
     this.metrics.rpcRequests.inc(o.service, o.method, code, o.transport);
     this.metrics.rpcDuration.observe(o.durationMs / 1000, o.service, o.method, o.transport);
-    if (!this.log.isLevelEnabled("info")) return;
+    if (!this.access.isLevelEnabled("info")) return;
     const clientId = o.clientId();
-    this.log.info(
+    this.access.info(
       {
         kind: "rpc",
         transport: o.transport,
@@ -170,7 +172,7 @@ export class Observer {
         code,
         duration_ms: Math.round(o.durationMs * 1000) / 1000,
         request_id: o.requestId,
-        ...(clientId === undefined ? {} : { client_id: clientId }),
+        client_id: clientId,
       },
       "rpc",
     );
