@@ -12,6 +12,9 @@ export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 export const CHANNELS = Number(process.env.BENCH_CHANNELS ?? 4);
 export const STREAMS = Math.max(1, Math.round(Number(process.env.BENCH_CONCURRENCY ?? 64) / CHANNELS));
 
+/** tessera's log level under load: warn (no access lines) unless BENCH_LOG_LEVEL says otherwise (info: the default's). */
+export const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "warn";
+
 export const hasTaskset = spawnSync("taskset", ["-V"]).status === 0;
 /** `argv` as a command pinned to `core` (unpinned without taskset). */
 export const pinned = (core, argv) => (hasTaskset ? ["taskset", ["-c", String(core), ...argv]] : [argv[0], argv.slice(1)]);
@@ -94,7 +97,7 @@ export async function startTessera({ dir = ".", alg, work, name = `tessera-${alg
   const data = join(work, name);
   const [cmd, argv] = pinned(0, [process.execPath, ...nodeArgs, join(resolve(dir), "dist/src/main.js")]);
   const child = spawn(cmd, argv, {
-    env: { ...process.env, TESSERA_DATA_DIR: data, TESSERA_HTTP_PORT: "0", TESSERA_GRPC_PORT: "0", TESSERA_SIGNING_ALG: alg, TESSERA_LOG_LEVEL: "warn" },
+    env: { ...process.env, TESSERA_DATA_DIR: data, TESSERA_HTTP_PORT: "0", TESSERA_GRPC_PORT: "0", TESSERA_SIGNING_ALG: alg, TESSERA_LOG_LEVEL: LOG_LEVEL },
     stdio: ["ignore", "ignore", "pipe"],
   });
   const ports = await serverPorts(child, dir);

@@ -8,6 +8,7 @@
 //                                               # and the refresh peer, oidc-provider (installed on first use)
 //   node bench/ratios.mjs --refresh --rows 0    # refresh and the peer without the 1,000,000-row database
 //   BENCH_REFRESH_RUNS=3 BENCH_REFRESH_SECONDS=8 # the refresh rounds (each starts its servers afresh)
+//   BENCH_LOG_LEVEL=info                        # tessera with its default log level (an access line per call; default warn)
 //
 // client_credentials: the floors (bench/load.mjs: bare node:http that reads the body and signs one JWT with the
 // same algorithm, and bare node:http2 answering gRPC-framed: a reference row without a target, for how much of the
@@ -22,7 +23,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { installed, load, startFloor, startTessera, stopAll } from "./load.mjs";
+import { LOG_LEVEL, installed, load, startFloor, startTessera, stopAll } from "./load.mjs";
 
 const { values: args } = parseArgs({
   options: { refresh: { type: "boolean", default: false }, rows: { type: "string", default: "1000000" } },
@@ -137,7 +138,7 @@ const rows = [
 console.log(
   `\nclient_credentials${args.refresh && ROWS > 0 ? ` and ${ROWS.toLocaleString("en")} rows` : ""}: ${RUNS} round(s) of ${SECONDS}-s turns` +
     `${args.refresh ? `; refresh against the peer: ${REFRESH_RUNS} round(s) of ${REFRESH_SECONDS} s` : ""}. ` +
-    "Rates are medians, ratios the median of each round's ratio (its range in brackets); servers pinned to core 0, load on core 1\n",
+    `tessera at log level ${LOG_LEVEL}. Rates are medians, ratios the median of each round's ratio (its range in brackets); servers pinned to core 0, load on core 1\n`,
 );
 console.log("| workload | tessera /s | floor / peer | floor /s | ratio | target | server core busy | ratio per server CPU-second |");
 console.log("|---|---|---|---|---|---|---|---|");
