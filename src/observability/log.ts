@@ -74,7 +74,7 @@ export function createLoggers(level: Config["logLevel"], destination?: Destinati
  * The Observer builds them from scalars it chooses (ids, names, codes, durations): no path of REDACT can occur in
  * them, so they skip redaction, and a line of known scalars needs none of pino's per-line generic work. Through pino
  * an access line cost 41 µs with redaction (its wildcard paths walk every field of every line) and 8 µs without;
- * this writes one in about 1 µs (docs/performance.md, "sixth session").
+ * this writes one in about 2 µs (docs/performance.md, "sixth session").
  */
 export class AccessLog implements AccessLogger {
   constructor(
