@@ -149,6 +149,7 @@ function wrk(port, chains, headers, serverCpu, seconds = SECONDS) {
  */
 async function alternate(rounds, sync) {
   if (ROWS === 0) throw new Error("--alternate compares the empty database with --rows > 0 rows");
+  if (args.driver !== "wrk") throw new Error("--alternate needs wrk (apt-get install wrk)");
   const spare = args.driver === "wrk" ? 2 * CONNECTIONS : CONNECTIONS;
   const targets = [];
   try {
@@ -163,7 +164,6 @@ async function alternate(rounds, sync) {
     }
     const turn = async (target, seconds) => {
       target.chains.push(...(await loginChains(target.agent, target.port, target.headers.json, spare - target.chains.length)));
-      if (args.driver !== "wrk") throw new Error("--alternate needs wrk");
       const w = wrk(target.port, target.chains, target.headers[args.endpoint === "oidc" ? "form" : "json"], () => cpuSeconds(target.child.pid), seconds);
       if (w.misses > 0) throw new Error(`${w.misses} rotations failed`);
       target.chains = w.live;
