@@ -4,7 +4,9 @@
 // tessera_tokens_issued_total{grant="refresh_token"}; prints the samples, the RSS when the rotation count was
 // reached, min / max / last over the soak, and a verdict against --limit-mb (250) and flatness (the last
 // minute's median RSS within --flat-mb (25) of the second minute's).
-// Usage: node bench/soak.mjs [--minutes 10] [--rotations 1000000] [--rows 0] [--sync FULL] [--sample 10] [--core 0]
+// The server runs silent unless --log-level says otherwise (info: `npm start`'s default, an access line per rotation
+// written to /dev/null, which keeps its batching and the writer's buffers in the measurement).
+// Usage: node bench/soak.mjs [--minutes 10] [--rotations 1000000] [--rows 0] [--sync FULL] [--sample 10] [--core 0] [--log-level silent]
 import { execFileSync, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import http from "node:http";
@@ -22,6 +24,7 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "64" },
     "limit-mb": { type: "string", default: "250" },
     "flat-mb": { type: "string", default: "25" },
+    "log-level": { type: "string", default: "silent" },
   },
 });
 const MINUTES = Number(args.minutes);
@@ -41,7 +44,7 @@ const median = (xs) => (xs.length === 0 ? undefined : [...xs].sort((a, b) => a -
 const mb = (bytes) => (bytes / MIB).toFixed(1);
 
 const { dataDir } = await seedDataDir(Number(args.rows), args.sync);
-const { child, port } = await startServer(serverEnv(dataDir, args.sync), { core: args.core });
+const { child, port } = await startServer({ ...serverEnv(dataDir, args.sync), TESSERA_LOG_LEVEL: args["log-level"] }, { core: args.core });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 let wrk;
 try {
@@ -49,7 +52,7 @@ try {
   const chains = await loginChains(agent, port, json, 2 * CONNECTIONS);
   const { dir, script } = writeWrkScript(chains, json, "cis");
   const idleRss = rssBytes(child.pid);
-  console.log(`server pid ${child.pid} on core ${args.core}, ${Number(args.rows).toLocaleString("en")} seeded rows, synchronous=${args.sync}; RSS before load ${mb(idleRss)} MiB`);
+  console.log(`server pid ${child.pid} on core ${args.core}, ${Number(args.rows).toLocaleString("en")} seeded rows, synchronous=${args.sync}, log level ${args["log-level"]}; RSS before load ${mb(idleRss)} MiB`);
   const loadCore = args.core === "0" ? "1" : "0";
   wrk = spawn("taskset", ["-c", loadCore, "wrk", "-t1", `-c${CONNECTIONS}`, "-d24h", "-s", script, `http://127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
   let wrkOut = "";
