@@ -1,5 +1,7 @@
-import http from "node:http";
+import http, { type IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readBody } from "../../src/transport/http/body.js";
 import { postForm, startServer, type TestServer } from "../helpers/server.js";
 
 /** A raw HTTP/1.1 request, for bodies fetch will not send (chunked without Content-Length, oversized). */
@@ -91,6 +93,28 @@ describe("the HTTP gateway", () => {
         expect(res.status).toBe(200);
         expect(JSON.parse(res.body)).toMatchObject({ [tokenType]: "Bearer" });
       }
+    });
+
+    // The handlers run once the parser is done with the packet: a body that came with its headers is taken whole.
+    it("takes a body already parsed whole from the stream's buffer, its pieces joined, within the limit", async () => {
+      const parsed = (pieces: string[]) => {
+        const stream = Object.assign(new Readable({ read() {} }), { complete: true, headers: {} });
+        for (const piece of pieces) stream.push(piece);
+        stream.push(null);
+        return stream as unknown as IncomingMessage;
+      };
+      expect((await readBody(parsed(["grant_type=client_", "credentials"]))).toString()).toBe("grant_type=client_credentials");
+      expect((await readBody(parsed([]))).length).toBe(0);
+      await expect(readBody(parsed(["0123456789", "x"]), 10)).rejects.toMatchObject({ kind: "payload_too_large" });
+      // Not yet whole: read as it comes.
+      const coming = Object.assign(new Readable({ read() {} }), { complete: false, headers: {} });
+      const read = readBody(coming as unknown as IncomingMessage);
+      coming.push("grant_type=");
+      setImmediate(() => {
+        coming.push("client_credentials");
+        coming.push(null);
+      });
+      expect((await read).toString()).toBe("grant_type=client_credentials");
     });
 
     it("limits Connect routes too: 413 when declared, Connect's resource_exhausted when streamed", async () => {
