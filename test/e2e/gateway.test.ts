@@ -106,6 +106,16 @@ describe("the HTTP gateway", () => {
       expect((await readBody(parsed(["grant_type=client_", "credentials"]))).toString()).toBe("grant_type=client_credentials");
       expect((await readBody(parsed([]))).length).toBe(0);
       await expect(readBody(parsed(["0123456789", "x"]), 10)).rejects.toMatchObject({ kind: "payload_too_large" });
+      // Content-Length bytes buffered, the message's end not yet parsed: taken at once too (an event read would wait).
+      const declared = Object.assign(new Readable({ read() {} }), { complete: false, headers: { "content-length": "29" } });
+      declared.push("grant_type=client_");
+      declared.push("credentials");
+      expect((await readBody(declared as unknown as IncomingMessage)).toString()).toBe("grant_type=client_credentials");
+      // Asked in the request event, before the parser pushed the body of the same packet: taken after the microtask checkpoint.
+      const early = Object.assign(new Readable({ read() {} }), { complete: false, headers: { "content-length": "29" } });
+      const reading = readBody(early as unknown as IncomingMessage);
+      early.push("grant_type=client_credentials");
+      expect((await reading).toString()).toBe("grant_type=client_credentials");
       // Not yet whole: read as it comes.
       const coming = Object.assign(new Readable({ read() {} }), { complete: false, headers: {} });
       const read = readBody(coming as unknown as IncomingMessage);
