@@ -163,7 +163,32 @@ export class DirectCall implements UnaryCall, Answer {
    * message, more than one — gets grpc-js's status instead, and `handle` is not called.
    */
   read(handle: () => void): void {
-    const method = this.method;
+    // The request's DATA frames come after the HEADERS frame that started the call, in the same read from the socket
+    // as a rule: by the time the turn's reads are done (end-of-turn.ts) the whole request is buffered, and taken at
+    // once, without a round of listeners and stream events (docs/performance.md, "seventh session").
+    this.handleWhenRead = handle;
+    answerAtEndOfTurn(this.reader);
+  }
+
+  private handleWhenRead: (() => void) | undefined;
+  private readonly reader: Answer = { answerNow: () => this.readBuffered() };
+
+  private readBuffered(): void {
+    const stream = this.stream;
+    const handle = this.handleWhenRead!;
+    if (stream.destroyed) return;
+    const ended = (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+    if (!ended || stream.readableFlowing !== null) {
+      this.readAsItComes(handle);
+      return;
+    }
+    const body = (stream.read() as Buffer | null) ?? Buffer.alloc(0);
+    const declared = body.length >= 5 ? body.readUInt32BE(1) : 0;
+    if (declared > this.maxReceive) this.status({ code: 8, details: `Received message larger than max (${declared} vs ${this.maxReceive})`, trailer: undefined });
+    else this.decode(body, handle);
+  }
+
+  private readAsItComes(handle: () => void): void {
     const stream = this.stream;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -185,25 +210,27 @@ export class DirectCall implements UnaryCall, Answer {
         refuse(12, `Received a second request message for server streaming method ${this.path}`);
       }
     };
-    const onEnd = () => {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      const messages = frames(body);
-      if (messages.length !== 1) {
-        const which = messages.length === 0 ? "no request message" : "a second request message";
-        this.status({ code: 12, details: `Received ${which} for server streaming method ${this.path}`, trailer: undefined });
-        return;
-      }
-      try {
-        // An empty message (GetJwks, a request that sends everything in its headers) decodes to the defaults.
-        const bytes = messages[0]!;
-        this.request = bytes.length === 0 ? create(method.input) : fromBinary(method.input, bytes);
-      } catch (err) {
-        this.request = new MalformedRequest(err instanceof Error ? err.message : String(err));
-      }
-      handle();
-    };
+    const onEnd = () => this.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), handle);
     stream.on("data", onData);
     stream.on("end", onEnd);
+  }
+
+  private decode(body: Buffer, handle: () => void): void {
+    const method = this.method;
+    const messages = frames(body);
+    if (messages.length !== 1) {
+      const which = messages.length === 0 ? "no request message" : "a second request message";
+      this.status({ code: 12, details: `Received ${which} for server streaming method ${this.path}`, trailer: undefined });
+      return;
+    }
+    try {
+      // An empty message (GetJwks, a request that sends everything in its headers) decodes to the defaults.
+      const bytes = messages[0]!;
+      this.request = bytes.length === 0 ? create(method.input) : fromBinary(method.input, bytes);
+    } catch (err) {
+      this.request = new MalformedRequest(err instanceof Error ? err.message : String(err));
+    }
+    handle();
   }
 
   peer(): string {
