@@ -51,7 +51,11 @@ interface Answer {
 }
 
 /** One raw HTTP/2 request; the answer without `date`, and with a random request id shown as "<generated>". */
-function call(address: string, path: string, opts: { body?: Buffer; headers?: http2.OutgoingHttpHeaders; cancelAfterMs?: number } = {}): Promise<Answer> {
+function call(
+  address: string,
+  path: string,
+  opts: { body?: Buffer; headers?: http2.OutgoingHttpHeaders; cancelAfterMs?: number; pieces?: Buffer[] } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://${address}`);
     session.on("error", reject);
@@ -88,6 +92,13 @@ function call(address: string, path: string, opts: { body?: Buffer; headers?: ht
     if (opts.cancelAfterMs !== undefined) {
       stream.write(frame(Buffer.alloc(0)));
       setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), opts.cancelAfterMs);
+      return;
+    }
+    if (opts.pieces !== undefined) {
+      // The headers first, then each piece of the body in a DATA frame of its own, a turn of the server's loop apart.
+      const pieces = [...opts.pieces];
+      const next = () => (pieces.length === 0 ? stream.end() : stream.write(pieces.shift(), () => setTimeout(next, 20)));
+      setTimeout(next, 20);
       return;
     }
     stream.end(opts.body ?? frame(Buffer.alloc(0)));
@@ -191,6 +202,16 @@ describe("gRPC unary calls answered on the HTTP/2 stream", () => {
     }],
     ["two request messages", "GetJwks", { body: Buffer.concat([jwksRequest, jwksRequest]) }, (a) => {
       expect(a.headers["grpc-status"]).toBe("12");
+    }],
+    // Read as it comes, not from the buffer at the end of the turn: the request is not all there yet.
+    ["a request message that arrives in pieces after its headers", "GetJwks", { pieces: [jwksRequest.subarray(0, 3), jwksRequest.subarray(3)] }, (a) => {
+      expect(a.trailers).toMatchObject({ "grpc-status": "0", "x-key-count": "1" });
+    }],
+    ["a second request message that arrives after the first", "GetJwks", { pieces: [jwksRequest, jwksRequest] }, (a) => {
+      expect(a.headers["grpc-status"]).toBe("12");
+    }],
+    ["a message over 64 KiB that arrives in pieces", "GetJwks", { pieces: [frame(Buffer.alloc(65 * 1024)).subarray(0, 5), Buffer.alloc(65 * 1024)] }, (a) => {
+      expect(a.headers).toMatchObject({ "grpc-status": "8" });
     }],
     ["a trailing partial frame after the message", "GetJwks", { body: Buffer.concat([jwksRequest, Buffer.from([0, 0])]) }, (a) => {
       expect(a.trailers["grpc-status"]).toBe("0");
