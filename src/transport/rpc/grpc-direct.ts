@@ -177,6 +177,8 @@ export class DirectCall implements UnaryCall, Answer {
     const stream = this.stream;
     const handle = this.handleWhenRead!;
     if (stream.destroyed) return;
+    // Whether the end of the stream was received (Readable's own state: no public field says so before `end` is
+    // emitted). Should a later Node lack it, every request is read by the listeners, as before.
     const ended = (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
     if (!ended || stream.readableFlowing !== null) {
       this.readAsItComes(handle);
