@@ -150,7 +150,8 @@ function wrk(port, chains, headers, serverCpu, seconds = SECONDS) {
 async function alternate(rounds, sync) {
   if (ROWS === 0) throw new Error("--alternate compares the empty database with --rows > 0 rows");
   if (args.driver !== "wrk") throw new Error("--alternate needs wrk (apt-get install wrk)");
-  const spare = args.driver === "wrk" ? 2 * CONNECTIONS : CONNECTIONS;
+  // wrk asks for a connection's next request before it hands over the answer: a spare chain per connection.
+  const spare = 2 * CONNECTIONS;
   const targets = [];
   try {
     for (const rows of [0, ROWS]) {

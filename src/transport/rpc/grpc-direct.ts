@@ -166,16 +166,11 @@ export class DirectCall implements UnaryCall, Answer {
     // The request's DATA frames come after the HEADERS frame that started the call, in the same read from the socket
     // as a rule: by the time the turn's reads are done (end-of-turn.ts) the whole request is buffered, and taken at
     // once, without a round of listeners and stream events (docs/performance.md, "seventh session").
-    this.handleWhenRead = handle;
-    answerAtEndOfTurn(this.reader);
+    answerAtEndOfTurn({ answerNow: () => this.readBuffered(handle) });
   }
 
-  private handleWhenRead: (() => void) | undefined;
-  private readonly reader: Answer = { answerNow: () => this.readBuffered() };
-
-  private readBuffered(): void {
+  private readBuffered(handle: () => void): void {
     const stream = this.stream;
-    const handle = this.handleWhenRead!;
     if (stream.destroyed) return;
     // Whether the end of the stream was received (Readable's own state: no public field says so before `end` is
     // emitted). Should a later Node lack it, every request is read by the listeners, as before.
@@ -186,7 +181,7 @@ export class DirectCall implements UnaryCall, Answer {
     }
     const body = (stream.read() as Buffer | null) ?? Buffer.alloc(0);
     const declared = body.length >= 5 ? body.readUInt32BE(1) : 0;
-    if (declared > this.maxReceive) this.status({ code: 8, details: `Received message larger than max (${declared} vs ${this.maxReceive})`, trailer: undefined });
+    if (declared > this.maxReceive) this.status(this.tooLarge(declared));
     else this.decode(body, handle);
   }
 
@@ -194,10 +189,10 @@ export class DirectCall implements UnaryCall, Answer {
     const stream = this.stream;
     const chunks: Buffer[] = [];
     let size = 0;
-    const refuse = (code: number, details: string) => {
+    const refuse = (status: CallStatus) => {
       stream.off("data", onData);
       stream.off("end", onEnd);
-      this.status({ code, details, trailer: undefined });
+      this.status(status);
     };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
@@ -206,15 +201,20 @@ export class DirectCall implements UnaryCall, Answer {
       const first = chunks[0]!;
       const declared = first.length >= 5 ? first.readUInt32BE(1) : size >= 5 ? Buffer.concat(chunks).readUInt32BE(1) : 0;
       if (declared > this.maxReceive) {
-        refuse(8, `Received message larger than max (${declared} vs ${this.maxReceive})`);
+        refuse(this.tooLarge(declared));
       } else if (size > 2 * (this.maxReceive + 5)) {
         // More than one message of the largest size: a second message, refused as grpc-js refuses one.
-        refuse(12, `Received a second request message for server streaming method ${this.path}`);
+        refuse({ code: 12, details: `Received a second request message for server streaming method ${this.path}`, trailer: undefined });
       }
     };
     const onEnd = () => this.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), handle);
     stream.on("data", onData);
     stream.on("end", onEnd);
+  }
+
+  /** grpc-js's answer to a message whose length prefix is over the limit. */
+  private tooLarge(declared: number): CallStatus {
+    return { code: 8, details: `Received message larger than max (${declared} vs ${this.maxReceive})`, trailer: undefined };
   }
 
   private decode(body: Buffer, handle: () => void): void {
