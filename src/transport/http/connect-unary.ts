@@ -7,6 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import { OAuthError } from "../../domain/errors.js";
 import { CALL_ENDED, LazyHandlerContext } from "../rpc/handler-context.js";
 import { readBody } from "./body.js";
+import { flatFromJson, flatJsonBytes } from "./flat-json.js";
 import { GatewayResponse } from "./respond.js";
 import { IncomingHeaders } from "../header-view.js";
 
@@ -55,7 +56,8 @@ function contentTypeOf(value: string | undefined): ReturnType<typeof parseConten
  * The Connect protocol's unary call — a POST with a JSON or binary body — served without connect-node's
  * per-call machinery (an undici Headers copy of every request header, three AbortControllers, async
  * iterables over the body and the answer, and two DOMExceptions per call), which cost as much as the call
- * itself. It answers byte for byte what connect-node answers: the same JSON codec and limits, the same
+ * itself. It answers byte for byte what connect-node answers: the same JSON codec (flat messages read and
+ * written by flat-json.ts, which gives protobuf-es's bytes or leaves the message to it) and limits, the same
  * interceptors (access log, metrics, tracing), the same error JSON and status mapping, the same response
  * compression; test/rpc/connect-unary.test.ts compares the two on every outcome.
  *
@@ -122,9 +124,10 @@ async function serve(
   let body: Uint8Array;
   let errorMetadata: Headers | undefined;
   try {
-    const input = parse(entry, binary, await readRequestBody(req, readMaxBytes));
+    const bytes = await readRequestBody(req, readMaxBytes);
+    const input = (binary ? undefined : flatFromJson(entry.method.input, bytes)) ?? parse(entry, binary, bytes);
     const output = await invoke(entry, context, input, interceptors);
-    body = entry.serialization.getO(binary).serialize(output);
+    body = (binary ? undefined : flatJsonBytes(entry.method.output, output)) ?? entry.serialization.getO(binary).serialize(output);
   } catch (e) {
     context.end(e);
     const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
