@@ -1,4 +1,6 @@
 import http2 from "node:http2";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -284,5 +286,43 @@ describe("tessera's gRPC port", () => {
     expect(a.headers).toMatchObject({ ":status": 200, "x-request-id": "port-test-id-0001" });
     expect(a.trailers).toMatchObject({ "grpc-status": "0" });
     expect(Buffer.from(a.data, "base64").toString("latin1")).toMatch(/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/);
+  });
+});
+
+describe("a finished call on the stream path", () => {
+  it("keeps neither the handler's context nor the request alive through its stream", async () => {
+    // Node keeps a finished HTTP/2 stream until a full collection (grpc-direct.ts, `settle`); this test holds the
+    // stream as the young generation's collections do, and checks that what the call built is free all the same.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const refs: { context?: WeakRef<object>; request?: WeakRef<object> } = {};
+    const recording: Partial<ServiceImpl<typeof TokenService>> = {
+      issueClientToken(req, context) {
+        refs.context = new WeakRef(context);
+        refs.request = new WeakRef(req);
+        return { accessToken: "a", tokenType: "Bearer", expiresIn: 1 };
+      },
+    };
+    const server = createGrpcServer({ services: [{ service: TokenService, impl: recording }] });
+    const port = await server.listen("127.0.0.1", 0);
+    try {
+      expect(server.servesDirectly()).toBe(true);
+      const held: http2.ServerHttp2Stream[] = [];
+      const internals = server.server as unknown as { http2Servers: Map<http2.Http2Server, unknown> };
+      for (const h2 of internals.http2Servers.keys()) h2.on("stream", (stream: http2.ServerHttp2Stream) => held.push(stream));
+      const answer = await call(`127.0.0.1:${port}`, path("IssueClientToken"), {
+        body: frame(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { scope: "read" }))),
+      });
+      expect(answer.trailers).toMatchObject({ "grpc-status": "0" });
+      expect(held).toHaveLength(1);
+      await vi.waitFor(() => expect(held[0]!.closed).toBe(true));
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+      expect(refs.context?.deref(), "the handler's context").toBeUndefined();
+      expect(refs.request?.deref(), "the request message").toBeUndefined();
+      expect(held[0]!.destroyed).toBe(true);
+    } finally {
+      await server.close(100);
+    }
   });
 });

@@ -152,8 +152,9 @@ export class DirectCall implements UnaryCall, Answer {
       // grpc-js ends a call at its deadline whatever the handler is doing, and reports it cancelled; so does this.
       this.deadlineTimer = setTimeout(() => {
         if (!this.open) return;
+        const cancelled = this.cancelListener;
         this.status({ code: 4, details: "Deadline exceeded", trailer: undefined });
-        this.cancelListener?.();
+        cancelled?.();
       }, Math.max(0, deadline - Date.now()));
     }
   }
@@ -250,11 +251,15 @@ export class DirectCall implements UnaryCall, Answer {
 
   onCancel(listener: () => void): void {
     this.cancelListener = listener;
-    this.stream.on("close", () => {
-      if (this.done) return;
-      this.settle();
-      listener();
-    });
+    this.stream.on("close", () => this.closed());
+  }
+
+  /** The stream closed: a cancellation, unless the call was settled first. */
+  private closed(): void {
+    if (this.done) return;
+    const cancelled = this.cancelListener;
+    this.settle();
+    cancelled?.();
   }
 
   ok(requestId: string, header: Headers | undefined, response: unknown, trailer: Headers | undefined): void {
@@ -323,6 +328,13 @@ export class DirectCall implements UnaryCall, Answer {
   private settle(): void {
     this.done = true;
     clearTimeout(this.deadlineTimer);
+    // A finished stream outlives its call: Node's native stream handle holds it through a weak reference, which
+    // young-generation collections treat as strong, so it lives until the next full collection, and so does what
+    // its listeners hold. The close listener holds only this call; what the call held (the handler's cancellation
+    // listener, with its context, and the request) is let go here. (Removing the listener instead would turn the
+    // stream's event table into a dictionary: dearer than what it saves.)
+    this.cancelListener = undefined;
+    this.request = undefined;
   }
 
   /** Whether the stream can still be answered. */
