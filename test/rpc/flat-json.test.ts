@@ -9,12 +9,9 @@ import {
   UInt32ValueSchema,
 } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { file_tessera_v1_application_admin_service } from "../../gen/tessera/v1/application_admin_service_pb.js";
-import { file_tessera_v1_key_admin_service } from "../../gen/tessera/v1/key_admin_service_pb.js";
-import { file_tessera_v1_resource_admin_service } from "../../gen/tessera/v1/resource_admin_service_pb.js";
-import { IssueClientTokenRequestSchema, IssueClientTokenResponseSchema, file_tessera_v1_token_service } from "../../gen/tessera/v1/token_service_pb.js";
-import { file_tessera_v1_user_admin_service } from "../../gen/tessera/v1/user_admin_service_pb.js";
+import { IssueClientTokenRequestSchema, IssueClientTokenResponseSchema } from "../../gen/tessera/v1/token_service_pb.js";
 import { flatFromJson, flatJsonBytes } from "../../src/transport/http/flat-json.js";
+import { tesseraSchemas } from "../helpers/schemas.js";
 
 // flat-json.ts reads and writes Connect JSON for flat messages itself. Whenever it answers, the answer must be
 // exactly what connect's codec gives (TextDecoder + fromJsonString ignoring unknown keys; toJsonString + UTF-8);
@@ -66,20 +63,7 @@ const notFlat = [
   UInt32ValueSchema,
 ];
 
-const tessera: DescMessage[] = [];
-const collect = (m: DescMessage) => {
-  tessera.push(m);
-  m.nestedMessages.forEach(collect);
-};
-for (const file of [
-  file_tessera_v1_token_service,
-  file_tessera_v1_application_admin_service,
-  file_tessera_v1_key_admin_service,
-  file_tessera_v1_resource_admin_service,
-  file_tessera_v1_user_admin_service,
-]) {
-  file.messages.forEach(collect);
-}
+const tessera = tesseraSchemas();
 const schemas = [...tessera, Flat3, Flat2, ...notFlat];
 
 /** A deterministic generator, so that a failure names its seed. */

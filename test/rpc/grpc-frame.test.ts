@@ -1,28 +1,13 @@
 import { create, ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { file_tessera_v1_application_admin_service } from "../../gen/tessera/v1/application_admin_service_pb.js";
-import { file_tessera_v1_key_admin_service } from "../../gen/tessera/v1/key_admin_service_pb.js";
-import { file_tessera_v1_resource_admin_service } from "../../gen/tessera/v1/resource_admin_service_pb.js";
-import { IssueClientTokenResponseSchema, file_tessera_v1_token_service } from "../../gen/tessera/v1/token_service_pb.js";
-import { file_tessera_v1_user_admin_service } from "../../gen/tessera/v1/user_admin_service_pb.js";
+import { IssueClientTokenResponseSchema } from "../../gen/tessera/v1/token_service_pb.js";
 import { grpcFrame } from "../../src/transport/rpc/grpc-frame.js";
+import { tesseraSchemas } from "../helpers/schemas.js";
 
 // grpcFrame writes flat messages itself and leaves the rest to toBinary: whichever way, the frame must be the
 // 5-byte prefix and exactly toBinary's bytes, for every message tessera's services define.
 
-const files = [
-  file_tessera_v1_token_service,
-  file_tessera_v1_application_admin_service,
-  file_tessera_v1_key_admin_service,
-  file_tessera_v1_resource_admin_service,
-  file_tessera_v1_user_admin_service,
-];
-const schemas: DescMessage[] = [];
-const collect = (m: DescMessage) => {
-  schemas.push(m);
-  m.nestedMessages.forEach(collect);
-};
-for (const file of files) file.messages.forEach(collect);
+const schemas = tesseraSchemas();
 
 /** toBinary's bytes as a gRPC frame. */
 function expected(schema: DescMessage, message: Message): Buffer {
