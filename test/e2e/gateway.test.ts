@@ -97,28 +97,31 @@ describe("the HTTP gateway", () => {
 
     // The handlers run once the parser is done with the packet: a body that came with its headers is taken whole.
     it("takes a body already parsed whole from the stream's buffer, its pieces joined, within the limit", async () => {
+      // A request stream as the parser leaves it: `complete` once the message's end is parsed, its headers.
+      const request = (complete: boolean, headers: Record<string, string> = {}) =>
+        Object.assign(new Readable({ read() {} }), { complete, headers }) as Readable & IncomingMessage;
       const parsed = (pieces: string[]) => {
-        const stream = Object.assign(new Readable({ read() {} }), { complete: true, headers: {} });
+        const stream = request(true);
         for (const piece of pieces) stream.push(piece);
         stream.push(null);
-        return stream as unknown as IncomingMessage;
+        return stream;
       };
       expect((await readBody(parsed(["grant_type=client_", "credentials"]))).toString()).toBe("grant_type=client_credentials");
       expect((await readBody(parsed([]))).length).toBe(0);
       await expect(readBody(parsed(["0123456789", "x"]), 10)).rejects.toMatchObject({ kind: "payload_too_large" });
       // Content-Length bytes buffered, the message's end not yet parsed: taken at once too (an event read would wait).
-      const declared = Object.assign(new Readable({ read() {} }), { complete: false, headers: { "content-length": "29" } });
+      const declared = request(false, { "content-length": "29" });
       declared.push("grant_type=client_");
       declared.push("credentials");
-      expect((await readBody(declared as unknown as IncomingMessage)).toString()).toBe("grant_type=client_credentials");
+      expect((await readBody(declared)).toString()).toBe("grant_type=client_credentials");
       // Asked in the request event, before the parser pushed the body of the same packet: taken after the microtask checkpoint.
-      const early = Object.assign(new Readable({ read() {} }), { complete: false, headers: { "content-length": "29" } });
-      const reading = readBody(early as unknown as IncomingMessage);
+      const early = request(false, { "content-length": "29" });
+      const reading = readBody(early);
       early.push("grant_type=client_credentials");
       expect((await reading).toString()).toBe("grant_type=client_credentials");
       // Not yet whole: read as it comes.
-      const coming = Object.assign(new Readable({ read() {} }), { complete: false, headers: {} });
-      const read = readBody(coming as unknown as IncomingMessage);
+      const coming = request(false);
+      const read = readBody(coming);
       coming.push("grant_type=");
       setImmediate(() => {
         coming.push("client_credentials");

@@ -178,7 +178,7 @@ describe("flatJsonBytes: toJsonString's bytes, or undefined", () => {
 });
 
 describe("flatFromJson: fromJsonString's message, or undefined", () => {
-  const read = (schema: DescMessage, text: string | Uint8Array) => flatFromJson(schema, Buffer.from(typeof text === "string" ? Buffer.from(text, "utf8") : text));
+  const read = (schema: DescMessage, text: string | Uint8Array) => flatFromJson(schema, typeof text === "string" ? Buffer.from(text, "utf8") : Buffer.from(text));
 
   it("reads the bodies callers send", () => {
     const cases: [DescMessage, string][] = [
