@@ -80,11 +80,11 @@ export async function inTransaction<T>(pool: pg.Pool, prelude: Stmt[], fn: (db: 
     await client.query("BEGIN");
     for (const s of prelude) await client.query(s);
     const value = await fn(tx);
-    tx.end();
+    await tx.end();
     await client.query("COMMIT");
     return value;
   } catch (err) {
-    tx.end();
+    await tx.end();
     if (isConnectionLost(err)) broken = err as Error;
     else await client.query("ROLLBACK").catch((rollbackErr: Error) => (broken = rollbackErr));
     throw toStorageError(err);
@@ -111,22 +111,34 @@ export class PoolExec implements Exec {
   }
 }
 
-/** The connection of one open transaction; unusable once it ended. */
+/**
+ * The connection of one open transaction; unusable once it ended. A connection runs one statement at a time, and
+ * the core may ask for several at once (a Promise.all over a transaction's repositories): they run one after
+ * the other, in the order asked (pg 8 queued them itself, with a deprecation warning; pg 9 refuses).
+ */
 export class TxExec implements Exec {
   private open = true;
+  /** Settles when the last statement asked for has. */
+  private last: Promise<unknown> = Promise.resolve();
   constructor(private readonly client: pg.PoolClient) {}
 
-  end(): void {
+  /** No more statements; resolves once the ones already asked for are done, so COMMIT or ROLLBACK can follow. */
+  end(): Promise<unknown> {
     this.open = false;
+    return this.last;
   }
 
-  async query<R extends pg.QueryResultRow>(s: Stmt, values: unknown[] = []): Promise<pg.QueryResult<R>> {
-    if (!this.open) throw new Error("the transaction has ended");
-    try {
-      return await this.client.query<R>({ name: s.name, text: s.text, values });
-    } catch (err) {
-      throw toStorageError(err);
-    }
+  query<R extends pg.QueryResultRow>(s: Stmt, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    if (!this.open) return Promise.reject(new Error("the transaction has ended"));
+    const result = this.last.then(async () => {
+      try {
+        return await this.client.query<R>({ name: s.name, text: s.text, values });
+      } catch (err) {
+        throw toStorageError(err);
+      }
+    });
+    this.last = result.catch(() => undefined);
+    return result;
   }
 
   atomic<T>(fn: (db: Exec) => Promise<T>): Promise<T> {

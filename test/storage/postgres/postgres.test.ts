@@ -101,6 +101,45 @@ describe("PostgreSQL adapter", () => {
     }
   });
 
+  it("statements asked for at once in a transaction run one at a time; a failing one rolls them all back", async () => {
+    const url = await createTestDatabase();
+    const s = await openPostgresStorage(options(url));
+    // The most statements one connection had running at once (pg 8 queues a second with a deprecation warning;
+    // pg 9 refuses it). The transaction's statements use the promise form of query.
+    const running = new Map<pg.Client, number>();
+    let most = 0;
+    const query = pg.Client.prototype.query;
+    const spy = vi.spyOn(pg.Client.prototype, "query").mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+      const result = (query as (...a: unknown[]) => unknown).apply(this, args);
+      if (!(result instanceof Promise)) return result as never;
+      running.set(this, (running.get(this) ?? 0) + 1);
+      most = Math.max(most, running.get(this)!);
+      const done = () => void running.set(this, running.get(this)! - 1);
+      result.then(done, done);
+      return result as never;
+    });
+    try {
+      await s.settings.put("a", "1");
+      await s.tenants.insert(tenant("taken"));
+      most = 0;
+      const read = await s.transaction((tx) => Promise.all([tx.settings.get("a"), tx.tenants.get("taken"), tx.settings.get("none")]));
+      expect(read).toEqual(["1", tenant("taken"), undefined]);
+      expect(most).toBe(1);
+
+      const failed = s.transaction((tx) => Promise.all([tx.settings.put("a", "2"), tx.tenants.insert(tenant("taken")), tx.settings.put("b", "3")]));
+      await expect(failed).rejects.toEqual(expect.objectContaining({ name: "StorageError", kind: "conflict" }));
+      expect(most).toBe(1);
+      expect(await s.settings.get("a")).toBe("1");
+      expect(await s.settings.get("b")).toBeUndefined();
+      // The connection went back to the pool in a clean state.
+      await s.transaction(async (tx) => tx.settings.put("a", "4"));
+      expect(await s.settings.get("a")).toBe("4");
+    } finally {
+      spy.mockRestore();
+      await s.close();
+    }
+  });
+
   it("after the LISTEN connection drops and listens again, everything is reported changed", async () => {
     const url = await createTestDatabase();
     const s = await openPostgresStorage(options(url));
