@@ -24,10 +24,9 @@ import { rotateSigningKey } from "./core/key-rotation.js";
 import { createTenant, getTenant, listTenants, TENANT_ID_PATTERN } from "./core/tenants.js";
 import { OAuthError } from "./domain/errors.js";
 import { SIGNING_ALGS, type Application, type Client, type Resource, type User } from "./domain/types.js";
-import { serve } from "./main.js";
 import type { Storage } from "./domain/ports.js";
 import type { SigningKeyRecord } from "./domain/records.js";
-import { openCore, openStorage, storageExists } from "./server.js";
+import { openCore, openStorage, storageExists } from "./open.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
@@ -74,7 +73,7 @@ const COMMANDS: Command[] = [
     args: [],
     summary: "run the server (HTTP gateway and gRPC) until SIGTERM/SIGINT; the same as `npm start`",
     run: async ({ env }) => {
-      await serve(env);
+      await (await import("./main.js")).serve(env);
       return -1; // keeps running; serve() exits the process on a signal
     },
   },

@@ -10,22 +10,18 @@ import { TokenService } from "../gen/tessera/v1/token_service_pb.js";
 import { UserAdminService } from "../gen/tessera/v1/user_admin_service_pb.js";
 import type { DestinationStream } from "pino";
 import { clusterMetrics, workerIndex } from "./cluster.js";
-import { ConfigError, type Config, type SigningAlgorithm } from "./config.js";
+import { ConfigError, type Config } from "./config.js";
 import { ensureBootstrap, takeBootstrapAnnouncement, type BootstrapCredentials } from "./core/bootstrap.js";
-import { systemClock, type Clock } from "./core/clock.js";
-import { CACHE_TTL, Core } from "./core/core.js";
+import type { Clock } from "./core/clock.js";
+import { CACHE_TTL, type Core } from "./core/core.js";
+import { openCore } from "./open.js";
 import { rotateKeysIfDue } from "./core/key-rotation.js";
-import { KeyRing } from "./core/keys.js";
 import { Lease, LEASE_RENEWALS_PER_TTL, leaseRenewPeriod } from "./core/lease.js";
-import { loadMasterKey, Secrets } from "./core/secrets.js";
 import { Sweeper } from "./core/sweeper.js";
 import { createLoggers } from "./observability/log.js";
 import { Observer } from "./observability/observer.js";
-import { connectTracingInterceptor, grpcCallTracer, traceCisRoutes, traceGrants, traceHttp, traceStorage, traceTokenService } from "./observability/instrument.js";
+import { connectTracingInterceptor, grpcCallTracer, traceCisRoutes, traceGrants, traceHttp, traceTokenService } from "./observability/instrument.js";
 import type { Tracing } from "./observability/tracing-config.js";
-import type { Storage } from "./domain/ports.js";
-import { openPostgresStorage } from "./storage/postgres/index.js";
-import { openSqliteStorage, sqliteDatabaseExists } from "./storage/sqlite/index.js";
 import { applicationAdminImpl } from "./transport/rpc/admin/application-admin.js";
 import { resourceAdminImpl } from "./transport/rpc/admin/resource-admin.js";
 import { userAdminImpl } from "./transport/rpc/admin/user-admin.js";
@@ -291,65 +287,6 @@ export class App {
       }
     })();
     return this.stopping;
-  }
-}
-
-export interface OpenStorageOptions {
-  /** Bring the schema to the newest version (default true; `tessera migrate --to` opens without). */
-  migrate?: boolean;
-  /** PostgreSQL: connection failures no caller sees (an idle or the LISTEN connection dropped). */
-  onBackgroundError?: (err: Error) => void;
-}
-
-/** Whether the configured database exists already: always for PostgreSQL (the server holds it), else the data directory's file. */
-export function storageExists(config: Pick<Config, "dataDir" | "database">): boolean {
-  return config.database !== undefined || sqliteDatabaseExists(config.dataDir);
-}
-
-type StorageConfig = Pick<Config, "dataDir" | "synchronous" | "busyTimeoutMs" | "database">;
-
-/** Opens the configured storage: PostgreSQL with TESSERA_DATABASE_URL, else SQLite in the data directory. Throws ConfigError for operator mistakes. */
-export async function openStorage(config: StorageConfig, opts: OpenStorageOptions = {}): Promise<Storage> {
-  if (config.database !== undefined) {
-    try {
-      return await openPostgresStorage(Object.assign({}, config.database, { migrate: opts.migrate, onBackgroundError: opts.onBackgroundError }));
-    } catch (err) {
-      // The URL may carry a password: name the host only.
-      const host = new URL(config.database.url).host;
-      throw new ConfigError("TESSERA_DATABASE_URL", `cannot open the PostgreSQL database at ${host}: ${(err as Error).message}`);
-    }
-  }
-  try {
-    return openSqliteStorage({ dataDir: config.dataDir, synchronous: config.synchronous, busyTimeoutMs: config.busyTimeoutMs, migrate: opts.migrate });
-  } catch (err) {
-    throw new ConfigError("TESSERA_DATA_DIR", `cannot open a database in ${config.dataDir}: ${(err as Error).message}`);
-  }
-}
-
-/**
- * Opens (or creates) the data directory: storage, master key check, signing keys, core. Shared by
- * the server and the CLI. Throws ConfigError for operator mistakes.
- */
-export async function openCore(config: Config, clock: Clock = systemClock, opts: OpenStorageOptions & { tracing?: Tracing } = {}): Promise<Core> {
-  const opened = await openStorage(config, opts);
-  // Every repository call and unit of work a span (inside a request's span), only when tracing is on.
-  const storage =
-    opts.tracing === undefined
-      ? opened
-      : traceStorage(opened, config.database === undefined ? "sqlite" : "postgresql", ["db", "pool", "close", "changes", "events", "schema", "isOpen"]);
-  try {
-    const secrets = new Secrets(loadMasterKey(config.dataDir, config.secretKey));
-    const check = await storage.settings.get("key_check");
-    if (check === undefined) await storage.settings.put("key_check", secrets.checkValue());
-    else if (check !== secrets.checkValue()) {
-      throw new ConfigError("TESSERA_SECRET_KEY", "does not match the key this data directory was created with");
-    }
-    const keys = new KeyRing(storage, secrets, clock, config.signingAlgorithm);
-    await keys.load((await storage.signingKeys.algorithmsNamed()) as SigningAlgorithm[], config.keyAnnouncePeriod);
-    return new Core(storage, secrets, keys, clock, config, config.issuer ?? `http://localhost:${config.httpPort}`);
-  } catch (err) {
-    await storage.close();
-    throw err;
   }
 }
 
