@@ -50,12 +50,11 @@ export async function openStorage(config: StorageConfig, opts: OpenStorageOption
  * the server and the CLI. Throws ConfigError for operator mistakes.
  */
 export async function openCore(config: Config, clock: Clock = systemClock, opts: OpenStorageOptions & { tracing?: Tracing } = {}): Promise<Core> {
-  const opened = await openStorage(config, opts);
   // Every repository call and unit of work a span (inside a request's span), only when tracing is on.
-  const storage =
-    opts.tracing === undefined
-      ? opened
-      : (await import("./observability/instrument.js")).traceStorage(opened, config.database === undefined ? "sqlite" : "postgresql", ["db", "pool", "close", "changes", "events", "schema", "isOpen"]);
+  const trace = opts.tracing === undefined ? undefined : (await import("./observability/instrument.js")).traceStorage;
+  const opened = await openStorage(config, opts);
+  const engine = config.database === undefined ? "sqlite" : "postgresql";
+  const storage = trace === undefined ? opened : trace(opened, engine, ["db", "pool", "close", "changes", "events", "schema", "isOpen"]);
   try {
     const secrets = new Secrets(loadMasterKey(config.dataDir, config.secretKey));
     const check = await storage.settings.get("key_check");
