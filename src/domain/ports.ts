@@ -236,7 +236,9 @@ export interface Storage extends Repositories {
    * the check-then-write patterns of the core (SQLite: BEGIN IMMEDIATE; PostgreSQL: its choice of
    * isolation or locks). `fn` uses only `tx` (the top-level repositories wait until the
    * transaction ends), awaits nothing but `tx`, and has no effects outside it: an engine may run it
-   * again after a transient failure. Never sign or hash inside.
+   * again after a transient failure. Never sign or hash inside. A repository call that fails inside is
+   * not to be caught and gone on from: PostgreSQL has then aborted the transaction, and the unit of work
+   * fails with that call's error even if `fn` resolves.
    */
   transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T>;
 

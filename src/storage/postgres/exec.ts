@@ -80,7 +80,8 @@ export async function inTransaction<T>(pool: pg.Pool, prelude: Stmt[], fn: (db: 
     await client.query("BEGIN");
     for (const s of prelude) await client.query(s);
     const value = await fn(tx);
-    await tx.end();
+    const failed = await tx.end();
+    if (failed !== undefined) throw failed.err;
     await client.query("COMMIT");
     return value;
   } catch (err) {
@@ -120,12 +121,18 @@ export class TxExec implements Exec {
   private open = true;
   /** Settles when the last statement asked for has. */
   private last: Promise<unknown> = Promise.resolve();
+  /** The first statement's failure: PostgreSQL has aborted the transaction, and a COMMIT would roll it back silently. */
+  private failure: { err: unknown } | undefined;
   constructor(private readonly client: pg.PoolClient) {}
 
-  /** No more statements; resolves once the ones already asked for are done, so COMMIT or ROLLBACK can follow. */
-  end(): Promise<unknown> {
+  /**
+   * No more statements; resolves once the ones already asked for are done, so COMMIT or ROLLBACK can follow, to
+   * the first statement's failure if one failed (even one the unit of work caught and went on from).
+   */
+  async end(): Promise<{ err: unknown } | undefined> {
     this.open = false;
-    return this.last;
+    await this.last;
+    return this.failure;
   }
 
   query<R extends pg.QueryResultRow>(s: Stmt, values: unknown[] = []): Promise<pg.QueryResult<R>> {
@@ -137,7 +144,7 @@ export class TxExec implements Exec {
         throw toStorageError(err);
       }
     });
-    this.last = result.catch(() => undefined);
+    this.last = result.catch((err: unknown) => (this.failure ??= { err }));
     return result;
   }
 

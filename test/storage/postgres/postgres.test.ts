@@ -101,7 +101,7 @@ describe("PostgreSQL adapter", () => {
     }
   });
 
-  it("statements asked for at once in a transaction run one at a time; a failing one rolls them all back", async () => {
+  it("statements asked for at once in a transaction run one at a time; a failing one, even caught, rolls them all back", async () => {
     const url = await createTestDatabase();
     const s = await openPostgresStorage(options(url));
     // The most statements one connection had running at once (pg 8 queues a second with a deprecation warning;
@@ -131,6 +131,15 @@ describe("PostgreSQL adapter", () => {
       expect(most).toBe(1);
       expect(await s.settings.get("a")).toBe("1");
       expect(await s.settings.get("b")).toBeUndefined();
+      // A unit of work that catches a failed statement and goes on: PostgreSQL has aborted the transaction, and
+      // its COMMIT would answer ROLLBACK; the unit of work fails with the statement's error instead.
+      const caught = s.transaction(async (tx) => {
+        await tx.settings.put("a", "5");
+        await tx.tenants.insert(tenant("taken")).catch(() => undefined);
+        return "went on";
+      });
+      await expect(caught).rejects.toEqual(expect.objectContaining({ name: "StorageError", kind: "conflict" }));
+      expect(await s.settings.get("a")).toBe("1");
       // The connection went back to the pool in a clean state.
       await s.transaction(async (tx) => tx.settings.put("a", "4"));
       expect(await s.settings.get("a")).toBe("4");
