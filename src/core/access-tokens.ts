@@ -1,6 +1,6 @@
 import { CLOCK_TOLERANCE_S } from "../config.js";
 import { invalidToken } from "../domain/errors.js";
-import type { ClientContext, Core } from "./core.js";
+import { CACHE_TTL, type ClientContext, type Core } from "./core.js";
 
 /** The claims of an access token tessera issued (RFC 9068 plus tessera's). */
 export interface AccessTokenClaims {
@@ -47,32 +47,53 @@ export function bearerFrom(authorization: string | null | undefined): string | u
 }
 
 const MAX_VERIFIED = 10_000;
-const verifiedTokens = new WeakMap<Core, Map<string, AccessTokenClaims>>();
+
+/** A verified token's claims, and when it was last found not revoked (the core's revocation generation and time). */
+interface Verified {
+  claims: AccessTokenClaims;
+  notRevokedAt: { generation: number; time: number } | undefined;
+}
+
+const verifiedTokens = new WeakMap<Core, Map<string, Verified>>();
 
 /**
  * A Bearer client access token for the tenant's default resource, of a client, application and
- * tenant that still exist: what the /cis endpoints, the backend TokenService RPCs and the admin RPCs accept. The signature check is remembered per token string until
- * the token expires (a backend presents the same token on every call, and an Ed25519 verification
- * costs more than the rest of a refresh); the client is looked up every time, so a deleted
- * client's token stops at once. A key withdrawn early does not end tokens verified before.
+ * tenant that still exist, and not revoked (RFC 7009): what the /cis endpoints, the backend TokenService
+ * RPCs and the admin RPCs accept. The signature check is remembered per token string until the token
+ * expires (a backend presents the same token on every call, and an Ed25519 verification costs more than
+ * the rest of a refresh); the client is looked up every time, so a deleted client's token stops at once.
+ * That the token is not revoked is read again whenever a revocation may have happened since the last read
+ * (this process's, or another writer's through the change feed) and at least every CACHE_TTL seconds.
+ * A key withdrawn early does not end tokens verified before.
  */
 export async function authenticateClientToken(core: Core, token: string | undefined): Promise<{ ctx: ClientContext; claims: AccessTokenClaims }> {
   if (token === undefined) throw invalidToken("a Bearer client access token is required");
   let verified = verifiedTokens.get(core);
   if (verified === undefined) verifiedTokens.set(core, (verified = new Map()));
-  let claims = verified.get(token);
-  if (claims === undefined || claims.exp + CLOCK_TOLERANCE_S <= core.now()) {
+  let entry = verified.get(token);
+  const now = core.now();
+  if (entry === undefined || entry.claims.exp + CLOCK_TOLERANCE_S <= now) {
     verified.delete(token);
-    claims = verifyAccessToken(core, token);
+    const claims = verifyAccessToken(core, token);
     if (claims.sub !== claims.client_id) throw invalidToken("a client access token is required, not a user token");
     if (verified.size >= MAX_VERIFIED) verified.clear();
-    verified.set(token, claims);
+    entry = { claims, notRevokedAt: undefined };
+    verified.set(token, entry);
   }
+  const { claims } = entry;
   const ctx = await core.clientContext(claims.client_id);
   if (ctx === undefined || ctx.tenant.id !== claims.tid || ctx.application.id !== claims.app_id) {
     throw invalidToken("the token's client no longer exists");
   }
   // RFC 9068 §4: a token meant for another API must not be replayable to tessera as its client.
   if (claims.aud !== ctx.defaultResource.uri) throw invalidToken("token is for another resource");
+  // clientContext above polled the change feed, so another writer's revocation has moved the generation by now.
+  const generation = core.revocationGeneration;
+  const checked = entry.notRevokedAt;
+  if (checked === undefined || checked.generation !== generation || checked.time + CACHE_TTL <= now) {
+    if (await core.storage.authorizations.isAccessTokenRevoked(claims.jti)) throw invalidToken("token was revoked");
+    // The generation read before the check: a revocation committed meanwhile moved it, and the next call reads again.
+    entry.notRevokedAt = { generation, time: now };
+  }
   return { ctx, claims };
 }

@@ -41,6 +41,8 @@ export class Core {
   private readonly resourceByUriCache = new Map<string, { found: Resource | null; expireTime: number }>();
   /** Counts invalidations, so a read that straddles one is not cached. */
   private cacheGeneration = 0;
+  /** Counts access-token revocations seen (this process's and other writers'): see `revocationGeneration`. */
+  private revocations = 0;
   events: CoreEvents = {};
   private readonly invalidationListeners: (() => void)[] = [];
   /** Every scrypt run (password checks and new passwords) goes through these bounded slots. */
@@ -62,7 +64,22 @@ export class Core {
   private otherWriterChanged(topics: readonly ChangeTopic[]): void {
     // Signing goes on with the keys in memory until the reload finished; a failed read keeps them.
     if (topics.includes("signingKeys")) this.keys.reload().catch(() => undefined);
-    if (topics.some((t) => t !== "signingKeys")) this.invalidateCaches();
+    if (topics.includes("revokedAccessTokens")) this.accessTokenRevoked();
+    if (topics.some((t) => t !== "signingKeys" && t !== "revokedAccessTokens")) this.invalidateCaches();
+  }
+
+  /**
+   * Moves whenever an access token may have been revoked since: by this process (`accessTokenRevoked`, after
+   * the commit) or by another writer (the change feed). A check that a token is not revoked holds while this
+   * has not moved (and at most CACHE_TTL, should a notification be lost).
+   */
+  get revocationGeneration(): number {
+    return this.revocations;
+  }
+
+  /** Call after committing a revocation of access tokens. */
+  accessTokenRevoked(): void {
+    this.revocations += 1;
   }
 
   /** Drops the caches (and reloads keys) if another writer committed since we last looked; cheap, see ChangeFeed.poll. */

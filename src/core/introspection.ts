@@ -163,6 +163,7 @@ export async function revokeToken(core: Core, input: TokenRequestInput): Promise
       await tx.authorizations.sweep(now);
       await tx.authorizations.revokeAccessToken(claims.jti, claims.exp);
     });
+    core.accessTokenRevoked();
     return;
   }
   const record = token.length > 256 ? undefined : await core.storage.refreshTokens.getToken(core.secrets.hash("refresh-token", token));

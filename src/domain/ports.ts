@@ -191,9 +191,9 @@ export interface Repositories {
   readonly loginThrottle: LoginThrottleRepository;
 }
 
-/** What the core's caches depend on. */
-export type ChangeTopic = "tenants" | "applications" | "clients" | "resources" | "signingKeys";
-export const ALL_TOPICS: readonly ChangeTopic[] = ["tenants", "applications", "clients", "resources", "signingKeys"];
+/** What the core's caches depend on (`revokedAccessTokens`: the deny list of access tokens, RFC 7009). */
+export type ChangeTopic = "tenants" | "applications" | "clients" | "resources" | "signingKeys" | "revokedAccessTokens";
+export const ALL_TOPICS: readonly ChangeTopic[] = ["tenants", "applications", "clients", "resources", "signingKeys", "revokedAccessTokens"];
 
 /**
  * Commits by OTHER writers (another process, the CLI, another replica) that the core's caches must

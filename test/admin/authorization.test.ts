@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApplication, createClient, createResource, createUser } from "../helpers/fixtures.js";
-import { clientToken, startServer, type TestServer } from "../helpers/server.js";
+import { clientToken, postForm, startServer, type TestServer } from "../helpers/server.js";
 import { issueUserTokens, snapshotOf } from "../../src/core/user-tokens.js";
 import { insertSession, newSession } from "../../src/core/sessions.js";
 import { adminClients, Code, DOORS, expectFailure, fixtureClient, managementToken, secondTenant, unique, type Admin } from "./admin-helpers.js";
@@ -32,6 +32,17 @@ describe.each(DOORS)("admin authorization over %s", (door) => {
       await admin.applications.listApplications({}, token);
       server.clock.advance(3600 + 3);
       await expectFailure(admin.applications.listApplications({}, token), Code.Unauthenticated, /expired/, "invalid_token");
+    });
+
+    it("refuses a token its client revoked (RFC 7009), from the next call on", async () => {
+      const token = await managementToken(server);
+      await admin.applications.listApplications({}, token);
+      const other = await managementToken(server);
+      const revoked = await postForm(`${server.httpUrl}/oidc/revoke`, { token }, server.basic());
+      expect(revoked.status).toBe(200);
+      await expectFailure(admin.applications.listApplications({}, token), Code.Unauthenticated, /revoked/, "invalid_token");
+      // The same client's other tokens go on working.
+      await admin.applications.listApplications({}, other);
     });
 
     it("refuses a token issued for another resource", async () => {

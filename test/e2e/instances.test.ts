@@ -104,6 +104,21 @@ describe("two tessera processes on one PostgreSQL database", () => {
     await vi.waitFor(async () => expect((await token(b, fresh)).status).toBe(401), { timeout: 1000, interval: 20 });
   });
 
+  it("a client token revoked through A stops working on B (/cis, the admin RPCs) within 1 s", async () => {
+    const client = await newClient(a);
+    const bearer = await bearerOf(a, client.auth);
+    const cis = () =>
+      fetch(`${b.httpUrl}/cis/v1/auth/password/authenticate`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
+        body: JSON.stringify({ username: "nobody", password: "x" }),
+      });
+    // B has verified it and found it not revoked (the answer is about the user, not the token).
+    expect((await cis()).status).toBe(400);
+    expect((await postForm(`${a.httpUrl}/oidc/revoke`, { token: bearer }, client.auth)).status).toBe(200);
+    await vi.waitFor(async () => expect((await cis()).status).toBe(401), { timeout: 1000, interval: 20 });
+  });
+
   it("a resource created and assigned through A is honoured by B within 1 s after B refused it", async () => {
     const client = await newClient(a);
     const uri = `https://orders-${Date.now()}.example.com`;

@@ -316,4 +316,16 @@ export const PG_MIGRATIONS: PgMigration[] = [
       ALTER TABLE authorization_codes DROP COLUMN access_token_jti;
     `,
   },
+  {
+    // The deny list of access tokens (RFC 7009) as a topic of its own: an instance that checked a client token
+    // not revoked reads again once another instance revoked one (core/access-tokens.ts).
+    name: "change feed: NOTIFY on a revoked access token",
+    up: `
+      CREATE TRIGGER revoked_access_tokens_changed AFTER INSERT ON revoked_access_tokens
+        FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_change('revokedAccessTokens');
+    `,
+    down: `
+      DROP TRIGGER revoked_access_tokens_changed ON revoked_access_tokens;
+    `,
+  },
 ];

@@ -389,4 +389,17 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX refresh_tokens_live_expire ON refresh_tokens(expire_time) WHERE consume_time IS NULL;
     `,
   },
+  {
+    // The deny list of access tokens (RFC 7009) as a topic of its own: a process that checked a client token
+    // not revoked reads again once another process revoked one (core/access-tokens.ts).
+    name: "a change counter for revoked access tokens",
+    up: `
+      INSERT INTO change_counters (topic, version) VALUES ('revokedAccessTokens', 0);
+      CREATE TRIGGER revoked_access_tokens_insert_changed AFTER INSERT ON revoked_access_tokens BEGIN UPDATE change_counters SET version = version + 1 WHERE topic = 'revokedAccessTokens'; END;
+    `,
+    down: `
+      DROP TRIGGER revoked_access_tokens_insert_changed;
+      DELETE FROM change_counters WHERE topic = 'revokedAccessTokens';
+    `,
+  },
 ];

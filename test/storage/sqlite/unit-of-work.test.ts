@@ -122,12 +122,17 @@ describe("SQLite adapter: unit of work and change feed", () => {
     await nextTurn();
     s.changes.poll();
     expect(changes).toEqual([["tenants"], ["signingKeys"]]);
+    // A revoked access token (RFC 7009) is a topic of its own: a client token checked not revoked is read again.
+    other.prepare("INSERT INTO revoked_access_tokens (jti, expire_time) VALUES ('j', 1)").run();
+    await nextTurn();
+    s.changes.poll();
+    expect(changes).toEqual([["tenants"], ["signingKeys"], ["revokedAccessTokens"]]);
 
     // Its own writes: data_version does not move, so nothing is reported.
     await s.tenants.insert(tenant("own"));
     await nextTurn();
     s.changes.poll();
-    expect(changes).toHaveLength(2);
+    expect(changes).toHaveLength(3);
     other.close();
   });
 
