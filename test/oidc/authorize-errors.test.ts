@@ -220,11 +220,12 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     expect(ok.headers.get("cache-control")).toBe("no-store");
   });
 
-  it("a public client exchanges with client_id and code_verifier only; without the verifier it is invalid_client", async () => {
+  it("a public client exchanges with client_id and code_verifier only; without the verifier it is invalid_grant (RFC 7636 §4.6)", async () => {
     const v = verifier();
     const c = await code(pub.clientId, { code_challenge: challenge(v), code_challenge_method: "S256" });
     const without = await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "authorization_code", code: c, redirect_uri: REDIRECT_URI, client_id: pub.clientId });
-    expect(without.status).toBe(401);
+    expect(without.status).toBe(400);
+    expect(await json(without)).toMatchObject({ error: "invalid_grant", error_description: "code_verifier is required" });
     const res = await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "authorization_code", code: c, redirect_uri: REDIRECT_URI, client_id: pub.clientId, code_verifier: v });
     expect(res.status).toBe(200);
     const cc = await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "client_credentials", client_id: pub.clientId });
@@ -242,6 +243,35 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     expect(again.status).toBe(400);
     expect((await json(again)).error_description).toMatch(/already used/);
     expect(await (await introspect()).json()).toEqual({ active: false });
+  });
+
+  it("two exchanges of one code at once: one wins, and what it issued is revoked as for any replay", async () => {
+    // Both exchanges read the code before either consumes it: the first two reads wait for each other.
+    const repo = server.app.core.storage.authorizations;
+    const getCode = repo.getCode;
+    for (let round = 0; round < 2; round++) {
+      const v = verifier();
+      const c = await code(conf.clientId, { scope: "openid offline_access", prompt: "consent", code_challenge: challenge(v), code_challenge_method: "S256" });
+      let arrived = 0;
+      let release!: () => void;
+      const both = new Promise<void>((resolve) => (release = resolve));
+      repo.getCode = async (hash) => {
+        const read = await getCode.call(repo, hash);
+        if (++arrived === 2) release();
+        if (arrived <= 2) await both;
+        return read;
+      };
+      const answers = await Promise.all([exchange({ code: c, code_verifier: v }), exchange({ code: c, code_verifier: v })]).finally(() => (repo.getCode = getCode));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 400]);
+      const [won, lost] = answers[0]!.status === 200 ? answers : [answers[1]!, answers[0]!];
+      expect((await json(lost!)).error_description).toMatch(/already used/);
+      const tokens = (await json(won!)) as { refresh_token: string; access_token: string };
+      for (const token of [tokens.refresh_token, tokens.access_token]) {
+        const res = await postForm(`${server.httpUrl}/oidc/introspect`, { token }, server.basic(conf.clientId, conf.clientSecret));
+        expect(await res.json()).toEqual({ active: false });
+      }
+      expect(arrived).toBe(3); // the two exchanges, then the loser's read of what the winner issued
+    }
   });
 
   it("an assigned resource becomes the access token's audience", async () => {

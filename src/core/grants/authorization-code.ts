@@ -1,4 +1,5 @@
-import { invalidClient, invalidGrant, invalidRequest, invalidTarget, OAuthError } from "../../domain/errors.js";
+import { invalidGrant, invalidRequest, invalidTarget, OAuthError } from "../../domain/errors.js";
+import type { AuthorizationCodeRecord } from "../../domain/records.js";
 import { clientAllowsGrant } from "../../domain/types.js";
 import { pkceMatches } from "../authorization.js";
 import type { ClientCredentials } from "../client-auth.js";
@@ -24,8 +25,9 @@ export interface AuthorizationCodeInput {
  */
 export async function exchangeAuthorizationCode(core: Core, input: AuthorizationCodeInput): Promise<TokenSet> {
   const codeVerifier = input.codeVerifier === "" ? undefined : input.codeVerifier;
-  // A public client proves nothing but the PKCE verifier, so it must send one.
-  if (input.credentials?.method === "none" && codeVerifier === undefined) throw invalidClient("a public client must send code_verifier");
+  // A public client proves nothing but the PKCE verifier, so without one it learns nothing of the code (and cannot
+  // set off a replay's revocation); refused as a failed PKCE check is (RFC 7636 §4.6).
+  if (input.credentials?.method === "none" && codeVerifier === undefined) throw invalidGrant("code_verifier is required");
   const ctx = await authenticateClientOrPublic(core, input.credentials);
   if (!clientAllowsGrant(ctx.client, "authorization_code")) {
     throw new OAuthError("unauthorized_client", "this client may not use the authorization_code grant");
@@ -36,15 +38,7 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
   const code = await core.storage.authorizations.getCode(hash);
   const now = core.now();
   if (code === undefined || code.clientId !== ctx.client.id) throw invalidGrant("authorization code is invalid");
-  if (code.consumeTime !== undefined) {
-    await core.storage.transaction(async (tx) => {
-      if (code.familyId !== undefined) await tx.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
-      if (code.accessTokenJti !== undefined && code.accessTokenExpireTime !== undefined && code.accessTokenExpireTime > now) {
-        await tx.authorizations.revokeAccessToken(code.accessTokenJti, code.accessTokenExpireTime);
-      }
-    });
-    throw invalidGrant("authorization code was already used; the tokens it issued are revoked");
-  }
+  if (code.consumeTime !== undefined) await refuseReplay(core, code, now);
   if (code.expireTime <= now) throw invalidGrant("authorization code expired");
   if (code.redirectUri !== input.redirectUri) throw invalidGrant("redirect_uri differs from the authorization request");
   if (code.codeChallenge === undefined) {
@@ -61,6 +55,7 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
   const resource = await core.storage.resources.get(ctx.tenant.id, code.resourceId);
   if (resource === undefined) throw invalidGrant("the requested resource no longer exists");
   const scopes = code.scope.split(" ");
+  const raced = new Error("authorization code consumed by a concurrent exchange");
   const tokens = await issueUserTokens(core, {
     ctx,
     resource,
@@ -73,9 +68,31 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
     offline: code.offline,
     persist: async (tx, refresh, access) => {
       const issued = { familyId: refresh?.family.id, accessTokenJti: access.jti, accessTokenExpireTime: access.exp };
-      if (!(await tx.authorizations.consumeCode(hash, now, issued))) throw invalidGrant("authorization code was already used");
+      if (!(await tx.authorizations.consumeCode(hash, now, issued))) throw raced;
     },
+  }).catch(async (err: unknown) => {
+    if (err !== raced) throw err;
+    // Another exchange of the same code won (and committed: its consume is what refused this one). Two
+    // redemptions at once are a replay like any other (RFC 6749 §4.1.2): what the winner issued is revoked.
+    const winner = await core.storage.authorizations.getCode(hash);
+    if (winner === undefined) throw invalidGrant("authorization code is invalid");
+    return refuseReplay(core, winner, now);
   });
   core.events.tokenIssued?.("authorization_code");
   return tokens;
+}
+
+/**
+ * A used code presented again: revokes what its first exchange issued (the refresh family, and with it every
+ * access token carrying its id, and the exchange's own access token), then refuses.
+ */
+async function refuseReplay(core: Core, code: AuthorizationCodeRecord, now: number): Promise<never> {
+  await core.storage.transaction(async (tx) => {
+    if (code.familyId !== undefined) await tx.refreshTokens.revokeFamily(code.familyId, now, "authorization code reused");
+    if (code.accessTokenJti !== undefined && code.accessTokenExpireTime !== undefined && code.accessTokenExpireTime > now) {
+      await tx.authorizations.revokeAccessToken(code.accessTokenJti, code.accessTokenExpireTime);
+    }
+  });
+  core.accessTokenRevoked();
+  throw invalidGrant("authorization code was already used; the tokens it issued are revoked");
 }
