@@ -19,7 +19,7 @@ export class HashSlots {
   /** The longest the queue has been, and how many checks were refused (for tests and metrics). */
   peakQueued = 0;
   rejected = 0;
-  /** Hashes started. */
+  /** Slots taken: a hash each, unless the work refused first (a username locked while it waited). */
   runs = 0;
 
   constructor(

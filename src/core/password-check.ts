@@ -35,15 +35,26 @@ export async function checkPassword(core: Core, ctx: ClientContext, username: st
   const tenantId = ctx.tenant.id;
   const valid = username.length > 0 && username.length <= USERNAME_MAX && password.length > 0 && password.length <= PASSWORD_MAX;
   const key = throttleKey(ctx, username.slice(0, USERNAME_MAX));
-  const state = await core.storage.loginThrottle.get(tenantId, key);
-  if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
+  await refuseIfLocked(core, tenantId, key);
 
   const found = valid ? await core.storage.users.findByUsername(tenantId, username) : undefined;
   const user = found?.applicationIds.includes(ctx.application.id) ? found : undefined;
-  const ok = await core.passwordHashes.run(() => verifyPassword(password.slice(0, PASSWORD_MAX), user?.passwordHash));
-  if (ok && user !== undefined) return user;
-  await recordFailure(core, tenantId, key);
-  return undefined;
+  const ok = await core.passwordHashes.run(async () => {
+    // Guesses sent at once all passed the check above before any of them failed: each looks again once it holds
+    // a hash slot, and a failure is counted before the slot passes on, so the lock stops the ones still waiting.
+    await refuseIfLocked(core, tenantId, key);
+    const matches = await verifyPassword(password.slice(0, PASSWORD_MAX), user?.passwordHash);
+    if (!(matches && user !== undefined)) await recordFailure(core, tenantId, key);
+    return matches;
+  });
+  return ok && user !== undefined ? user : undefined;
+}
+
+/** The username's throttle state; ThrottledError while it is locked. */
+async function refuseIfLocked(core: Core, tenantId: string, key: string) {
+  const state = await core.storage.loginThrottle.get(tenantId, key);
+  if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
+  return state;
 }
 
 /** Forgets the username's failures; call inside the transaction that completes a successful sign-in. */

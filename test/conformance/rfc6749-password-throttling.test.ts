@@ -80,6 +80,20 @@ describe("the hosted login page is throttled", () => {
     const viaGrant = await cisLogin(server, app.bearer, app.username, app.password);
     expect(viaGrant).toMatchObject({ status: 429, body: { error: "too_many_attempts" } });
   });
+
+  it("guesses for one username sent at once are checked only until the lock: the ones still waiting are refused", async () => {
+    const app = await application(server);
+    const concurrency = server.app.core.passwordHashes.concurrency;
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => cisLogin(server, app.bearer, app.username, `wrong password ${i}`)));
+    const checked = answers.filter((a) => a.status === 400);
+    expect(checked.every((a) => a.body.error === "invalid_grant")).toBe(true);
+    // Four free failures, the fifth locks; at most the other slots' checks were already under way.
+    expect(checked.length).toBeGreaterThanOrEqual(5);
+    expect(checked.length).toBeLessThanOrEqual(4 + concurrency);
+    expect(answers.filter((a) => a.status === 429).every((a) => a.body.error === "too_many_attempts")).toBe(true);
+    expect(checked.length + answers.filter((a) => a.status === 429).length).toBe(30);
+    expect((await cisLogin(server, app.bearer, app.username, app.password)).status).toBe(429);
+  });
 });
 
 describe("password hashes run through bounded slots", () => {
