@@ -236,6 +236,7 @@ describe("the HTTP gateway", () => {
       const res = await fetch(`${server.httpUrl}/no/such/thing?x=1`);
       expect(res.status).toBe(404);
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(res.headers.get("cache-control")).toBe("no-store");
       expect(await res.json()).toMatchObject({ error: "not_found", error_description: "no endpoint at /no/such/thing" });
     });
 

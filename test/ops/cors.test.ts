@@ -26,8 +26,8 @@ describe("CORS headers and preflight", () => {
       headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": headers },
     });
 
-  it("answers a preflight from a listed origin on the token endpoint and Connect routes", async () => {
-    for (const path of ["/oidc/token", "/oidc/userinfo", "/tessera.v1.TokenService/IssueClientToken"]) {
+  it("answers a preflight from a listed origin on the token, userinfo and revocation endpoints and Connect routes", async () => {
+    for (const path of ["/oidc/token", "/oidc/userinfo", "/oidc/revoke", "/tessera.v1.TokenService/IssueClientToken"]) {
       const res = await preflight(path, ALLOWED);
       expect(res.status).toBe(204);
       expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED);
@@ -45,6 +45,7 @@ describe("CORS headers and preflight", () => {
     const res = await preflight("/oidc/token", "https://evil.example");
     expect(res.status).toBe(403);
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
+    expect(res.headers.get("cache-control")).toBe("no-store");
     const token = await fetch(`${server.httpUrl}/oidc/token`, {
       method: "POST",
       headers: { origin: "https://evil.example", "content-type": "application/x-www-form-urlencoded" },

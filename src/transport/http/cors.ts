@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Core } from "../../core/core.js";
 import { listCorsOrigins } from "../../core/cors-origins.js";
-import { deferHeader, sendJson } from "./respond.js";
+import { deferHeader, NO_STORE, sendJson } from "./respond.js";
 
 /** Public documents any page may read: no credentials involved. */
 const PUBLIC_PATHS = new Set(["/oidc/jwks", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]);
-/** Endpoints a browser app calls with a client's credentials or a user's token. */
-const CLIENT_PATHS = new Set(["/oidc/token", "/oidc/userinfo"]);
+/** Endpoints a browser app calls with a client's credentials or a user's token (a public client revokes its own, RFC 7009). */
+const CLIENT_PATHS = new Set(["/oidc/token", "/oidc/userinfo", "/oidc/revoke"]);
 const RPC_PREFIX = "/tessera.v1.";
 
 /** What Connect, gRPC-web and OAuth requests from a browser send. */
@@ -24,7 +24,7 @@ export const ALLOWED_HEADERS = [
 export const EXPOSED_HEADERS = ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-request-id"].join(", ");
 
 /**
- * CORS for browser apps: JWKS and discovery for every origin; the token endpoint, userinfo and
+ * CORS for browser apps: JWKS and discovery for every origin; the token endpoint, userinfo, revocation and
  * the Connect routes for the origins some client lists in `web_origins`. Every other path is
  * same-origin only (no CORS headers, so browsers refuse cross-origin reads). No cookies are
  * involved on these paths, so Access-Control-Allow-Credentials is never sent.
@@ -65,7 +65,7 @@ export class Cors {
     if (req.method === "OPTIONS") {
       res.locals.route = path.startsWith(RPC_PREFIX) ? `${RPC_PREFIX}*` : path;
       if (allow === undefined) {
-        sendJson(res, 403, { error: "forbidden", error_description: "this origin is not listed in any client's web_origins", request_id: res.locals.requestId });
+        sendJson(res, 403, { error: "forbidden", error_description: "this origin is not listed in any client's web_origins", request_id: res.locals.requestId }, NO_STORE);
         return true;
       }
       res.writeHead(204, {

@@ -8,7 +8,7 @@ import { MAX_BODY_BYTES } from "../../config.js";
 import { OAuthError } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { connectUnary } from "./connect-unary.js";
-import { deferHeader, sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
+import { deferHeader, NO_STORE, sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
 
 export interface Route {
   method: "GET" | "POST";
@@ -49,7 +49,7 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
         res.setHeader("Allow", [...methods.keys()].join(", "));
         sendError(ctx, new OAuthError("method_not_allowed", `${req.method} is not allowed on ${pathname}`));
       } else {
-        sendJson(res, 404, { error: "not_found", error_description: `no endpoint at ${pathname.slice(0, 200)}`, request_id: ctx.requestId });
+        sendJson(res, 404, { error: "not_found", error_description: `no endpoint at ${pathname.slice(0, 200)}`, request_id: ctx.requestId }, NO_STORE);
       }
       return;
     }
