@@ -11,6 +11,7 @@ const ON_BOTH_ENGINES = [
   "test/rotation/rotation.test.ts",
   "test/rotation/crash.test.ts",
   "test/oidc/code-flow.test.ts",
+  "test/e2e/hostile.test.ts",
 ];
 
 export default defineConfig({

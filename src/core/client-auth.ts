@@ -42,16 +42,18 @@ function parseBasic(header: string): ClientCredentials {
   const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon <= 0) throw withBasic(invalidClient("malformed Basic credentials"));
+  let clientId: string;
+  let clientSecret: string;
   try {
     const unescape = (s: string) => (/[%+]/.test(s) ? decodeURIComponent(s.replace(/\+/g, " ")) : s);
-    return {
-      method: "client_secret_basic",
-      clientId: unescape(decoded.slice(0, colon)),
-      clientSecret: unescape(decoded.slice(colon + 1)),
-    };
+    clientId = unescape(decoded.slice(0, colon));
+    clientSecret = unescape(decoded.slice(colon + 1));
   } catch {
     throw withBasic(invalidClient("malformed Basic credentials"));
   }
+  // No client id or secret holds a NUL (a database could not even look one up).
+  if (clientId.includes("\0") || clientSecret.includes("\0")) throw withBasic(invalidClient("malformed Basic credentials"));
+  return { method: "client_secret_basic", clientId, clientSecret };
 }
 
 function withBasic(err: OAuthError): OAuthError {

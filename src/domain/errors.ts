@@ -114,9 +114,11 @@ export const failedPrecondition = (d: string) => new OAuthError("failed_precondi
  * An engine-neutral storage failure, thrown by storage adapters (which keep their engine's error codes
  * to themselves) and mapped to an OAuthError in `toOAuthError`:
  * "conflict" a duplicate key (ALREADY_EXISTS), "busy" the database stayed locked (UNAVAILABLE, retry
- * shortly), "unavailable" it cannot take writes or be reached now (disk full, read-only, connection lost).
+ * shortly), "unavailable" it cannot take writes or be reached now (disk full, read-only, connection lost),
+ * "invalid" the engine refused a value the caller sent (a NUL character: INVALID_ARGUMENT; the doors refuse
+ * those first, this is the backstop).
  */
-export type StorageErrorKind = "conflict" | "busy" | "unavailable";
+export type StorageErrorKind = "conflict" | "busy" | "unavailable" | "invalid";
 
 export class StorageError extends Error {
   override readonly name = "StorageError";
@@ -133,6 +135,7 @@ const STORAGE_DESCRIPTIONS: Record<StorageErrorKind, [OAuthErrorKind, string]> =
   conflict: ["already_exists", "the record already exists"],
   busy: ["unavailable", "the database is busy, retry shortly"],
   unavailable: ["unavailable", "the database cannot accept writes right now"],
+  invalid: ["invalid_request", "a value in the request cannot be stored or looked up (such as a NUL character)"],
 };
 
 /** Any thrown value as an OAuthError; unknown failures become a description-free server_error. */

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientToken, postForm, startServer, type TestServer } from "../helpers/server.js";
+import { clientToken, postForm, rowCount, startServer, type TestServer } from "../helpers/server.js";
 
 // Found by a black-box sweep of malformed requests: each of these answered 500 / INTERNAL before.
 describe("hostile input gets a caller error on every door, never a 500", () => {
@@ -92,6 +92,58 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     });
     expect(identity.status).toBe(200);
   });
+  it("a NUL character anywhere is invalid_request (Basic: invalid_client) on every door and both engines, and writes nothing", async () => {
+    const oauthError = async (res: Response, status = 400, error = "invalid_request") => {
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as { error: string }).error).toBe(error);
+    };
+    const users = await rowCount(server, "users");
+    await oauthError(await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "client_credentials", client_id: "a\0b", client_secret: "x" }));
+    await oauthError(await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "client_credentials", resource: "https://a.example/\0" }, server.basic()));
+    await oauthError(await postForm(`${server.httpUrl}/oidc/token`, { grant_type: "client_credentials" }, server.basic("a\0b", "x")), 401, "invalid_client");
+    await oauthError(await fetch(`${server.httpUrl}/oidc/auth?client_id=a%00&response_type=code`));
+    await oauthError(await fetch(`${server.httpUrl}/oidc/interaction?id=ixn_%00`));
+    // The hosted login page answers with its HTML error page.
+    const page = await postForm(`${server.httpUrl}/oidc/interaction/login`, { interaction: "ixn_\0", csrf: "x", username: "u", password: "p" });
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain("contains a NUL character");
+    const bearer = await clientToken(server);
+    const json = (path: string, body: unknown) =>
+      fetch(`${server.httpUrl}${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` }, body: JSON.stringify(body) });
+    await oauthError(await json("/cis/v1/auth/password/authenticate", { username: "a\0", password: "p" }));
+    for (const [path, body] of <[string, unknown][]>[
+      ["/tessera.v1.TokenService/IssueClientToken", { clientId: "a\0", clientSecret: "x" }],
+      ["/tessera.v1.UserAdminService/CreateUser", { user: { username: "nul-claims", customClaims: { x: "a\0" } }, password: "correct horse battery" }],
+      ["/tessera.v1.UserAdminService/CreateUser", { user: { username: "nul-email", email: "a\0@example.com" }, password: "correct horse battery" }],
+      ["/tessera.v1.UserAdminService/CreateUser", { user: { username: "nul-key", customClaims: { "a\0": 1 } }, password: "correct horse battery" }],
+    ]) {
+      const res = await json(path, body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { code: string; message: string }).code).toBe("invalid_argument");
+    }
+    const client = new grpc.Client(server.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      const { create, toBinary } = await import("@bufbuild/protobuf");
+      const { IssueClientTokenRequestSchema } = await import("../../gen/tessera/v1/token_service_pb.js");
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+        client.makeUnaryRequest(
+          "/tessera.v1.TokenService/IssueClientToken",
+          (m: Uint8Array) => Buffer.from(m),
+          (b: Buffer) => b,
+          toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { clientId: "a\0", clientSecret: "x" })),
+          new grpc.Metadata(),
+          (e) => (e ? resolve(e) : reject(new Error("the NUL was accepted"))),
+        ),
+      );
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).toBe('"clientId" contains a NUL character');
+    } finally {
+      client.close();
+    }
+    expect(await rowCount(server, "users")).toBe(users);
+    expect(await clientToken(server)).toMatch(/^ey/);
+  });
+
   it("a request Node's HTTP parser refuses (oversized headers, not HTTP) still gets OAuth error JSON with a request id", async () => {
     const big = await fetch(`${server.httpUrl}/oidc/userinfo`, { headers: { authorization: `Bearer ${"a".repeat(20_000)}` } });
     expect(big.status).toBe(431);

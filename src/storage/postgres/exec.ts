@@ -30,6 +30,8 @@ export function toStorageError(err: unknown): unknown {
       return new StorageError("conflict", `duplicate key (${violatedConstraint(err) ?? "unique constraint"})`, { cause: err });
     case "unavailable":
       return new StorageError("unavailable", "the database is unreachable or cannot accept writes", { cause: err });
+    case "invalid":
+      return new StorageError("invalid", "a value the database refuses", { cause: err });
     default:
       return err;
   }

@@ -4,9 +4,12 @@
  * - `retry`: the transaction lost a serialization race or a deadlock; running it again is correct.
  * - `conflict`: a unique constraint refused the row (ALREADY_EXISTS).
  * - `unavailable`: the database cannot serve right now (down, restarting, full, read-only, too slow): 503.
+ * - `invalid`: a value the text type refuses (22021: a NUL character; 22P05: `\u0000` in JSON): 400.
  * - `undefined`: a bug or a schema mismatch (500).
  */
-export type PgFailure = "retry" | "conflict" | "unavailable" | undefined;
+export type PgFailure = "retry" | "conflict" | "unavailable" | "invalid" | undefined;
+
+const INVALID = new Set(["22021", "22P05"]);
 
 const RETRY = new Set(["40001", "40P01"]);
 // 25006 read-only transaction (a standby, or default_transaction_read_only), 57014 statement timeout,
@@ -35,6 +38,7 @@ export function classifyPgError(err: unknown): PgFailure {
   if (code !== undefined) {
     if (RETRY.has(code)) return "retry";
     if (code === "23505") return "conflict";
+    if (INVALID.has(code)) return "invalid";
     if (UNAVAILABLE.has(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2)) || NODE_UNAVAILABLE.has(code)) return "unavailable";
   }
   const message = err instanceof Error ? err.message : "";

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { MAX_BODY_BYTES } from "../../config.js";
 import { bearerFrom } from "../../core/access-tokens.js";
 import { invalidRequest, OAuthError } from "../../domain/errors.js";
+import { refuseNul } from "../nul.js";
 
 /** Reads the whole body, refusing more than the limit with 413 whatever Content-Length said. */
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
@@ -105,6 +106,8 @@ export async function readForm(req: IncomingMessage, repeatable: readonly string
 export function formToMap(params: URLSearchParams, repeatable: readonly string[] = []): Map<string, string> {
   const out = new Map<string, string>();
   for (const [key, value] of params) {
+    refuseNul(key, "a parameter name");
+    refuseNul(value, `parameter "${key.slice(0, 64)}"`);
     if (out.has(key)) {
       if (!repeatable.includes(key)) throw invalidRequest(`parameter "${key.slice(0, 64)}" is included more than once`);
       out.set(key, `${out.get(key)} ${value}`);
@@ -131,6 +134,7 @@ export async function readJsonObject(req: IncomingMessage, stringMembers: readon
   for (const name of stringMembers) {
     const value = (body as Record<string, unknown>)[name];
     if (value !== undefined && value !== null && typeof value !== "string") throw invalidRequest(`"${name}" must be a string`);
+    if (typeof value === "string") refuseNul(value, `"${name}"`);
     out[name] = value === null || value === "" ? undefined : (value as string | undefined);
   }
   return out;

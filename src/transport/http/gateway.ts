@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import { MAX_BODY_BYTES } from "../../config.js";
 import { OAuthError } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
+import { nulRefused } from "../nul.js";
 import { connectUnary } from "./connect-unary.js";
 import { deferHeader, NO_STORE, sendError, sendJson, type HttpContext, type HttpHandler } from "./respond.js";
 
@@ -40,6 +41,11 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
 
   const fallback = (req: IncomingMessage, res: ServerResponse) => {
     const ctx = httpContext(req, res);
+    // Forms refuse a NUL in a parameter (body.ts); this is for the query parameters read one by one, and paths.
+    if (req.url?.includes("%00")) {
+      sendError(ctx, nulRefused("the URL"));
+      return;
+    }
     const pathname = pathOf(req);
     const methods = byPath.get(pathname);
     const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");

@@ -2,6 +2,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { toOAuthError, type OAuthError } from "../../domain/errors.js";
+import { fieldWithNul, nulRefused } from "../nul.js";
 
 export const ERROR_DOMAIN = "tessera";
 
@@ -25,8 +26,9 @@ function retryAfterSeconds(err: OAuthError): number | undefined {
 type AnyMethod = (req: unknown, ctx: HandlerContext) => unknown;
 
 /**
- * Wraps every method of a ServiceImpl so domain errors leave as ConnectErrors. Both doors
- * (connect-node and the grpc-js adapter) serve the wrapped object. `onError` sees the original.
+ * Wraps every method of a ServiceImpl so domain errors leave as ConnectErrors, and a request holding a NUL
+ * character is refused before the method runs (nul.ts). Both doors (connect-node and the grpc-js adapter) serve
+ * the wrapped object. `onError` sees the original.
  */
 export function withErrorMapping<S extends DescService>(
   impl: Partial<ServiceImpl<S>>,
@@ -42,6 +44,8 @@ export function withErrorMapping<S extends DescService>(
     wrapped[name] = (req, ctx) => {
       let result: unknown;
       try {
+        const nul = fieldWithNul(req);
+        if (nul !== undefined) throw nulRefused(`"${nul}"`);
         result = fn(req, ctx);
       } catch (err) {
         return Promise.reject(map(err, ctx));

@@ -1,5 +1,6 @@
 import pg from "pg";
 import { describe, expect, it, vi } from "vitest";
+import { toOAuthError } from "../../../src/domain/errors.js";
 import { ALL_TOPICS, type ChangeTopic } from "../../../src/domain/ports.js";
 import { clientConfig } from "../../../src/storage/postgres/connect.js";
 import { openPostgresStorage, type PostgresStorageOptions } from "../../../src/storage/postgres/index.js";
@@ -51,6 +52,21 @@ describe("PostgreSQL adapter", () => {
       expect(await s.tenants.get("before")).toBeUndefined();
       await withClient(url, (c) => c.query("INSERT INTO schema_migrations VALUES (99, 'future', 0)"));
       await expect(openPostgresStorage(options(url))).rejects.toThrow(/newer than this tessera/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a NUL character PostgreSQL refuses is StorageError invalid (invalid_request), not a bug, in a read, a write and a transaction", async () => {
+    const url = await createTestDatabase();
+    const s = await openPostgresStorage(options(url));
+    try {
+      const invalid = expect.objectContaining({ name: "StorageError", kind: "invalid" });
+      await expect(s.clients.findById("a\0b")).rejects.toEqual(invalid);
+      await expect(s.settings.put("k", "a\0b")).rejects.toEqual(invalid);
+      await expect(s.transaction((tx) => tx.settings.put("k", "a\0b"))).rejects.toEqual(invalid);
+      expect(toOAuthError(await s.clients.findById("\0").catch((e: unknown) => e))).toMatchObject({ kind: "invalid_request" });
+      expect(await s.settings.get("k")).toBeUndefined();
     } finally {
       await s.close();
     }
@@ -198,10 +214,11 @@ describe("PostgreSQL adapter", () => {
     expect([c.host, c.port, c.user, c.password, c.database, c.statement_timeout, c.connectionTimeoutMillis]).toEqual(["db", 5433, "u", "p@ss", "x", 1234, 50]);
   });
 
-  it("classifies SQLSTATEs: retry, conflict, unavailable, bug", () => {
+  it("classifies SQLSTATEs: retry, conflict, invalid, unavailable, bug", () => {
     const e = (code: string) => Object.assign(new Error("x"), { code });
     expect(["40001", "40P01"].map((c) => classifyPgError(e(c)))).toEqual(["retry", "retry"]);
     expect(classifyPgError(e("23505"))).toBe("conflict");
+    expect(["22021", "22P05"].map((c) => classifyPgError(e(c)))).toEqual(["invalid", "invalid"]);
     expect(["53100", "08006", "57P01", "57014", "25006", "ECONNREFUSED"].map((c) => classifyPgError(e(c)))).toEqual(Array(6).fill("unavailable"));
     expect(classifyPgError(new Error("Connection terminated unexpectedly"))).toBe("unavailable");
     expect(classifyPgError(e("42P01"))).toBeUndefined();
