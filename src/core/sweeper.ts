@@ -1,3 +1,4 @@
+import { LIFETIME_BOUNDS } from "./admin/validation.js";
 import type { Core } from "./core.js";
 import { THROTTLE_WINDOW } from "./password-check.js";
 
@@ -14,15 +15,19 @@ export interface SweepCounts {
 }
 
 /**
- * One bounded sweep: refresh families past their maximum rotation or whose newest token expired
- * (consumed tokens live with their family, so reuse is detected as long as the family could be
- * refreshed at all), expired sessions no family refers to any more, stale password throttles and
+ * One bounded sweep: refresh families past their maximum rotation or whose newest token expired, a day
+ * (the longest access-token lifetime) ago (consumed tokens live with their family, so reuse is detected
+ * as long as the family could be refreshed at all), expired sessions no family refers to any more, stale password throttles and
  * old reuse events. Each kind is its own short transaction of at most `limit` rows.
  */
 export async function sweepOnce(core: Core, limit = SWEEP_BATCH): Promise<SweepCounts> {
   const now = core.now();
   const { storage } = core;
-  const families = (await storage.refreshTokens.sweepPastMaxRotation(now, limit)) + (await storage.refreshTokens.sweepDeadChains(now, limit));
+  // An access token carries its family's id, and a family that is gone counts as revoked (introspection, userinfo):
+  // a family is kept until the longest-lived access token it can have issued has expired too.
+  const familiesEnded = now - LIFETIME_BOUNDS.accessTokenTtl.max;
+  const families =
+    (await storage.refreshTokens.sweepPastMaxRotation(familiesEnded, limit)) + (await storage.refreshTokens.sweepDeadChains(familiesEnded, limit));
   return {
     families,
     sessions: await storage.sessions.sweep(now, limit),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_REUSE_RETRIES } from "../../src/core/rotation.js";
 import { sweepOnce } from "../../src/core/sweeper.js";
+import { isActive } from "../conformance/binding-helpers.js";
 import { createResource } from "../helpers/fixtures.js";
 import { jwtPayload, rowCount, startServer, type TestServer } from "../helpers/server.js";
 import { backendApp, cis, errorBody, login, refresh, refreshForm, renewBearer, type BackendApp } from "../sessions/setup.js";
@@ -121,7 +122,9 @@ describe("the rotation engine", () => {
 
   it("the sweeper deletes dead chains in bounded batches and keeps consumed tokens of live families", async () => {
     const { core } = server.app;
-    await sweepOnce(core);
+    // Every family of the earlier tests is long dead a month on, and swept.
+    server.clock.advance(30 * 86400);
+    while ((await sweepOnce(core)).families > 0);
     const count = () => rowCount(server, "refresh_tokens");
     const scoped = await backendApp(server, { refreshTokenTtl: 3600 });
     const live = await login(server, scoped);
@@ -130,16 +133,39 @@ describe("the rotation engine", () => {
     server.clock.advance(1800);
     const kept = await refreshForm(server, scoped, next.body.refresh_token);
     server.clock.advance(1801);
-    // The three idle chains are dead; the live one holds 3 rows (two consumed).
+    // The three idle chains are dead, but an access token they issued could live a day (the longest access-token
+    // lifetime), and a family that is gone counts as revoked for it: they are kept that long.
+    expect((await sweepOnce(core)).families).toBe(0);
+    const idle = chains[0]!.access_token;
+    let token = kept.body.refresh_token;
+    for (let t = 0; t < 86400; t += 3000) {
+      const step = await refreshForm(server, scoped, token);
+      expect(step.body).toMatchObject({ refresh_token: expect.any(String) });
+      token = step.body.refresh_token;
+      server.clock.advance(3000);
+    }
+    // A day on; the live one goes on rotating.
     const before = await count();
     expect((await sweepOnce(core, 2)).families).toBe(2);
     expect((await sweepOnce(core, 2)).families).toBe(1);
     expect(await count()).toBe(before - 3);
     expect((await sweepOnce(core)).families).toBe(0);
-    expect((await refreshForm(server, scoped, kept.body.refresh_token)).status).toBe(200);
+    expect((await refreshForm(server, scoped, token)).status).toBe(200);
+    expect(jwtPayload(idle).exp).toBeLessThan(core.now());
     const reuse = await refreshForm(server, scoped, live.refresh_token);
     expect(reuse.body.error_description).toMatch(/reuse detected/);
     for (const c of chains) expect((await refreshForm(server, scoped, c.refresh_token)).body.error).toBe("invalid_grant");
+  });
+
+  it("an access token that outlives its family's refresh token stays active through sweeps until it expires", async () => {
+    const { core } = server.app;
+    const scoped = await backendApp(server, { accessTokenTtl: 86400, refreshTokenTtl: 3600 });
+    const tokens = await login(server, scoped);
+    server.clock.advance(7200);
+    await sweepOnce(core);
+    expect(await isActive(server, tokens.access_token, scoped.clientId, scoped.clientSecret)).toBe(true);
+    server.clock.advance(86400 - 7200 + 3);
+    expect(await isActive(server, tokens.access_token, scoped.clientId, scoped.clientSecret)).toBe(false);
   });
 
   it("sessions outlive their expiry while a refresh family refers to them, then are swept", async () => {
