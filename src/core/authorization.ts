@@ -178,7 +178,9 @@ async function parseRequest(core: Core, ctx: ClientContext, redirectUri: string,
     if (!PKCE_VALUE.test(codeChallenge)) throw new AuthorizationRedirectError("invalid_request", "code_challenge is malformed");
   }
 
-  const prompt = parseScope(params.get("prompt") ?? "");
+  const promptText = params.get("prompt") ?? "";
+  const prompt = promptText === "" ? [] : [...new Set(promptText.split(" "))];
+  if (prompt.includes("")) throw new AuthorizationRedirectError("invalid_request", "prompt must be values separated by single spaces");
   const unknownPrompt = prompt.find((p) => !PROMPTS.has(p));
   if (unknownPrompt !== undefined) throw new AuthorizationRedirectError("invalid_request", `prompt "${unknownPrompt.slice(0, 32)}" is not supported`);
   if (prompt.includes("none") && prompt.length > 1) throw new AuthorizationRedirectError("invalid_request", 'prompt "none" cannot be combined');

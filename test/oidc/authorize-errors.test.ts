@@ -72,6 +72,7 @@ describe("authorization endpoint, hosted pages and code exchange: refusals", () 
     expect((await errorRedirect({ client_id: conf.clientId, scope: "openid admin" })).get("error")).toBe("invalid_scope");
     expect((await errorRedirect({ client_id: conf.clientId, resource: "https://other.example/" })).get("error")).toBe("invalid_target");
     expect((await errorRedirect({ client_id: conf.clientId, prompt: "none login" })).get("error")).toBe("invalid_request");
+    expect(Object.fromEntries(await errorRedirect({ client_id: conf.clientId, prompt: "login  consent", state: "s2" }))).toMatchObject({ error: "invalid_request", state: "s2" });
     const twoResources = await new CookieBrowser(server.httpUrl).get(`${authUrl({ client_id: conf.clientId, resource: "https://api.example/orders" })}&resource=userid-api`);
     expect(new URL(twoResources.headers.get("location")!).searchParams.get("error")).toBe("invalid_target");
     expect((await errorRedirect({ client_id: conf.clientId, max_age: "-1" })).get("error")).toBe("invalid_request");
