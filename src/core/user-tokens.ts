@@ -1,3 +1,4 @@
+import { invalidGrant, StorageError } from "../domain/errors.js";
 import { newId, newSecret } from "../domain/ids.js";
 import type { Resource, User } from "../domain/types.js";
 import type { Repositories } from "../domain/ports.js";
@@ -134,10 +135,16 @@ export async function issueUserTokens(
   const refresh = input.offline ? newRefreshFamily(core, input) : undefined;
   await core.keys.ready(input.resource.signingAlg, input.ctx.client.idTokenSignedResponseAlg);
   const signed = signUserTokens(core, Object.assign({}, input, { grantId: refresh?.family.id }));
-  await core.storage.transaction(async (tx) => {
-    await input.persist?.(tx, refresh, signed.access);
-    if (refresh !== undefined) await insertRefreshFamily(tx, refresh);
-  });
+  await core.storage
+    .transaction(async (tx) => {
+      await input.persist?.(tx, refresh, signed.access);
+      if (refresh !== undefined) await insertRefreshFamily(tx, refresh);
+    })
+    .catch((err: unknown) => {
+      // The user (or the session, the client) was deleted between the checks and this write.
+      if (err instanceof StorageError && err.kind === "gone") throw invalidGrant("the user or their session no longer exists");
+      throw err;
+    });
   const result: TokenSet = { access_token: signed.accessToken, token_type: "Bearer", expires_in: signed.expiresIn, id_token: signed.idToken };
   if (refresh !== undefined) result.refresh_token = refresh.token;
   if (input.scopes.length > 0) result.scope = input.scopes.join(" ");

@@ -116,9 +116,10 @@ export const failedPrecondition = (d: string) => new OAuthError("failed_precondi
  * "conflict" a duplicate key (ALREADY_EXISTS), "busy" the database stayed locked (UNAVAILABLE, retry
  * shortly), "unavailable" it cannot take writes or be reached now (disk full, read-only, connection lost),
  * "invalid" the engine refused a value the caller sent (a NUL character: INVALID_ARGUMENT; the doors refuse
- * those first, this is the backstop).
+ * those first, this is the backstop), "gone" a record the write refers to was deleted meanwhile (a foreign key:
+ * FAILED_PRECONDITION; the grants say invalid_grant).
  */
-export type StorageErrorKind = "conflict" | "busy" | "unavailable" | "invalid";
+export type StorageErrorKind = "conflict" | "busy" | "unavailable" | "invalid" | "gone";
 
 export class StorageError extends Error {
   override readonly name = "StorageError";
@@ -136,6 +137,7 @@ const STORAGE_DESCRIPTIONS: Record<StorageErrorKind, [OAuthErrorKind, string]> =
   busy: ["unavailable", "the database is busy, retry shortly"],
   unavailable: ["unavailable", "the database cannot accept writes right now"],
   invalid: ["invalid_request", "a value in the request cannot be stored or looked up (such as a NUL character)"],
+  gone: ["failed_precondition", "a record this refers to was deleted meanwhile"],
 };
 
 /** Any thrown value as an OAuthError; unknown failures become a description-free server_error. */

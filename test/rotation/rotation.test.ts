@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_REUSE_RETRIES } from "../../src/core/rotation.js";
 import { sweepOnce } from "../../src/core/sweeper.js";
+import { issueUserTokens, snapshotOf } from "../../src/core/user-tokens.js";
 import { isActive } from "../conformance/binding-helpers.js";
 import { createResource } from "../helpers/fixtures.js";
 import { jwtPayload, rowCount, startServer, type TestServer } from "../helpers/server.js";
@@ -166,6 +167,26 @@ describe("the rotation engine", () => {
     expect(await isActive(server, tokens.access_token, scoped.clientId, scoped.clientSecret)).toBe(true);
     server.clock.advance(86400 - 7200 + 3);
     expect(await isActive(server, tokens.access_token, scoped.clientId, scoped.clientSecret)).toBe(false);
+  });
+
+  it("a user deleted between a grant's checks and its write: invalid_grant, and nothing written", async () => {
+    const { core } = server.app;
+    const scoped = await backendApp(server);
+    const ctx = (await core.clientContext(scoped.clientId))!;
+    const user = (await core.storage.users.get("default", scoped.userId))!;
+    const families = await rowCount(server, "refresh_families");
+    const issue = issueUserTokens(core, {
+      ctx,
+      resource: ctx.defaultResource,
+      userId: "usr_deleted_meanwhile",
+      scopes: [],
+      snapshot: snapshotOf(user, ["pwd"]),
+      authTime: core.now(),
+      sid: undefined,
+      offline: true,
+    });
+    await expect(issue).rejects.toMatchObject({ kind: "invalid_grant", description: "the user or their session no longer exists" });
+    expect(await rowCount(server, "refresh_families")).toBe(families);
   });
 
   it("sessions outlive their expiry while a refresh family refers to them, then are swept", async () => {

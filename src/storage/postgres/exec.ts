@@ -32,6 +32,8 @@ export function toStorageError(err: unknown): unknown {
       return new StorageError("unavailable", "the database is unreachable or cannot accept writes", { cause: err });
     case "invalid":
       return new StorageError("invalid", "a value the database refuses", { cause: err });
+    case "gone":
+      return new StorageError("gone", `a referenced row is gone (${violatedConstraint(err) ?? "foreign key"})`, { cause: err });
     default:
       return err;
   }

@@ -5,9 +5,10 @@
  * - `conflict`: a unique constraint refused the row (ALREADY_EXISTS).
  * - `unavailable`: the database cannot serve right now (down, restarting, full, read-only, too slow): 503.
  * - `invalid`: a value the text type refuses (22021: a NUL character; 22P05: `\u0000` in JSON): 400.
+ * - `gone`: a foreign key names a row deleted meanwhile (23503).
  * - `undefined`: a bug or a schema mismatch (500).
  */
-export type PgFailure = "retry" | "conflict" | "unavailable" | "invalid" | undefined;
+export type PgFailure = "retry" | "conflict" | "unavailable" | "invalid" | "gone" | undefined;
 
 const INVALID = new Set(["22021", "22P05"]);
 
@@ -39,6 +40,7 @@ export function classifyPgError(err: unknown): PgFailure {
     if (RETRY.has(code)) return "retry";
     if (code === "23505") return "conflict";
     if (INVALID.has(code)) return "invalid";
+    if (code === "23503") return "gone";
     if (UNAVAILABLE.has(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2)) || NODE_UNAVAILABLE.has(code)) return "unavailable";
   }
   const message = err instanceof Error ? err.message : "";

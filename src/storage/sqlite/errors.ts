@@ -20,5 +20,6 @@ export function toStorageError(err: unknown): unknown {
   if (isSqliteBusy(err)) return new StorageError("busy", code, { cause: err });
   if (isSqliteUnavailable(code)) return new StorageError("unavailable", code, { cause: err });
   if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") return new StorageError("conflict", code, { cause: err });
+  if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") return new StorageError("gone", code, { cause: err });
   return err;
 }

@@ -45,6 +45,13 @@ describe.each(BACKENDS)("unit of work and change feed on $name", (backend) => {
     expect(await s.applications.get(w.tenantId, "app_partial")).toBeUndefined();
   });
 
+  it("a row whose foreign key names a deleted record is StorageError gone, inside a transaction and out", async () => {
+    const w = await world(s);
+    const gone = expect.objectContaining({ name: "StorageError", kind: "gone" });
+    await expect(s.clients.insert(client(w.tenantId, "app_deleted_meanwhile"))).rejects.toEqual(gone);
+    await expect(s.transaction((tx) => tx.clients.insert(client(w.tenantId, "app_deleted_meanwhile")))).rejects.toEqual(gone);
+  });
+
   it("the transaction's repositories refuse work once it has ended", async () => {
     let kept: Repositories | undefined;
     await s.transaction(async (tx) => {

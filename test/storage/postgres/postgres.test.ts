@@ -214,7 +214,7 @@ describe("PostgreSQL adapter", () => {
     expect([c.host, c.port, c.user, c.password, c.database, c.statement_timeout, c.connectionTimeoutMillis]).toEqual(["db", 5433, "u", "p@ss", "x", 1234, 50]);
   });
 
-  it("classifies SQLSTATEs: retry, conflict, invalid, unavailable, bug", () => {
+  it("classifies SQLSTATEs: retry, conflict, invalid, gone, unavailable, bug", () => {
     const e = (code: string) => Object.assign(new Error("x"), { code });
     expect(["40001", "40P01"].map((c) => classifyPgError(e(c)))).toEqual(["retry", "retry"]);
     expect(classifyPgError(e("23505"))).toBe("conflict");
@@ -222,6 +222,6 @@ describe("PostgreSQL adapter", () => {
     expect(["53100", "08006", "57P01", "57014", "25006", "ECONNREFUSED"].map((c) => classifyPgError(e(c)))).toEqual(Array(6).fill("unavailable"));
     expect(classifyPgError(new Error("Connection terminated unexpectedly"))).toBe("unavailable");
     expect(classifyPgError(e("42P01"))).toBeUndefined();
-    expect(classifyPgError(e("23503"))).toBeUndefined();
+    expect(classifyPgError(e("23503"))).toBe("gone");
   });
 });
