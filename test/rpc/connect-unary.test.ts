@@ -149,16 +149,42 @@ describe("Connect unary JSON: the gateway's own path answers as connect-node doe
     expect(JSON.parse(malformed.fast.body)).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/^the request is not a valid tessera\.v1\.GetJwksRequest message/) });
   });
 
-  it("leaves streaming and compressed requests to connect-node", async () => {
+  it("leaves streaming requests and unknown codings to connect-node", async () => {
     const body = Buffer.from("{}");
     for (const headers of <Record<string, string>[]>[
       { "content-type": "application/connect+json" },
-      { "content-type": "application/json", "content-encoding": "gzip" },
+      { "content-type": "application/json", "content-encoding": "zstd" },
     ]) {
       fastCalls.mockClear();
       const answer = await call(server, "tessera.v1.TokenService/GetJwks", body.toString(), headers);
       expect(fastCalls.mock.calls.length, JSON.stringify(headers)).toBe(0);
       expect(answer.status).not.toBe(500);
+    }
+  });
+
+  it("serves gzip and br bodies the same, but answers one that does not decompress 400 where connect-node answers 500", async () => {
+    const { brotliCompressSync, gzipSync } = await import("node:zlib");
+    const twice = async (body: Buffer, coding: string) => {
+      const headers = { "content-type": "application/json", "content-encoding": coding, authorization: bearer };
+      fastCalls.mockClear();
+      const fast = await call(server, "tessera.v1.ResourceAdminService/ListResources", [body], headers);
+      const tookFastPath = fastCalls.mock.calls.length > 0;
+      const reference = await call(server, "tessera.v1.ResourceAdminService/ListResources", [body], { ...headers, "connect-timeout-ms": "60000" });
+      return { fast, reference, tookFastPath };
+    };
+    for (const [coding, body] of <[string, Buffer][]>[["gzip", gzipSync('{"pageSize": 2}')], ["br", brotliCompressSync('{"pageSize": 2}')]]) {
+      const ok = await twice(body, coding);
+      expect(ok.tookFastPath).toBe(true);
+      expect(ok.fast.status).toBe(200);
+      expect(ok.fast.body).toBe(ok.reference.body);
+    }
+    for (const [coding, body] of <[string, Buffer][]>[["gzip", Buffer.from([0x1f, 0x8b, 0x08])], ["br", Buffer.from("not brotli at all")]]) {
+      const bad = await twice(body, coding);
+      expect(bad.tookFastPath).toBe(true);
+      // connect-node: 500 "decompression failed" for a truncated gzip stream, 400 for some other bad data.
+      if (coding === "gzip") expect(bad.reference.status).toBe(500);
+      expect(bad.fast.status).toBe(400);
+      expect(JSON.parse(bad.fast.body)).toEqual({ code: "invalid_argument", message: `the request body is not valid ${coding} data` });
     }
   });
 

@@ -1,7 +1,7 @@
 import { create, isMessage, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { compressionNegotiate, createMethodSerializationLookup, validateReadWriteMaxBytes, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
+import { compressionNegotiate, createMethodSerializationLookup, validateReadWriteMaxBytes, type Compression, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseContentType } from "@connectrpc/connect/protocol-connect";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { OAuthError } from "../../domain/errors.js";
@@ -62,7 +62,8 @@ function contentTypeOf(value: string | undefined): ReturnType<typeof parseConten
  * compression; test/rpc/connect-unary.test.ts compares the two on every outcome.
  *
  * Returns false, leaving the request to connect-node, for everything else: GET, streaming content types
- * (gRPC-web, Connect streams), compressed bodies, `Connect-Timeout-Ms`, and methods without an implementation.
+ * (gRPC-web, Connect streams), a body compressed other than with gzip or br, `Connect-Timeout-Ms`, and methods
+ * without an implementation.
  */
 export function connectUnary(opts: ConnectUnaryOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const limits = validateReadWriteMaxBytes(opts.readMaxBytes, undefined, undefined);
@@ -91,8 +92,12 @@ export function connectUnary(opts: ConnectUnaryOptions): (req: IncomingMessage, 
     if (type === undefined || type.stream) return false;
     if (h["connect-timeout-ms"] !== undefined) return false;
     const coding = h["content-encoding"];
-    if (coding !== undefined && coding !== "identity") return false;
-    serve(entry, opts, limits.readMaxBytes, type.binary, req, res).catch((err: unknown) => {
+    let compressed: Compression | undefined;
+    if (coding !== undefined && coding !== "identity") {
+      compressed = ACCEPT_COMPRESSION.find((c) => c.name === coding);
+      if (compressed === undefined) return false;
+    }
+    serve(entry, opts, limits.readMaxBytes, type.binary, compressed, req, res).catch((err: unknown) => {
       // Only writing the answer can fail here (handler errors are answers): the access log reports it.
       res.locals.error = err;
       res.destroy();
@@ -106,6 +111,7 @@ async function serve(
   { interceptors, headers: always }: ConnectUnaryOptions,
   readMaxBytes: number,
   binary: boolean,
+  compressed: Compression | undefined,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -124,7 +130,8 @@ async function serve(
   let body: Uint8Array;
   let errorMetadata: Headers | undefined;
   try {
-    const bytes = await readRequestBody(req, readMaxBytes);
+    const raw = await readRequestBody(req, readMaxBytes);
+    const bytes = compressed === undefined ? raw : await decompress(compressed, raw, readMaxBytes);
     const input = (binary ? undefined : flatFromJson(entry.method.input, bytes)) ?? parse(entry, binary, bytes);
     const output = await invoke(entry, context, input, interceptors);
     body = (binary ? undefined : flatJsonBytes(entry.method.output, output)) ?? entry.serialization.getO(binary).serialize(output);
@@ -171,6 +178,20 @@ function parse(entry: UnaryEntry, binary: boolean, bytes: Uint8Array): MessageSh
       throw new ConnectError(`the request is not a valid ${entry.method.input.typeName} message (${err.rawMessage.slice(0, 100)})`, Code.InvalidArgument);
     }
     throw err;
+  }
+}
+
+/**
+ * A compressed request body, within the limit. Bytes that do not decompress are the caller's mistake:
+ * connect-node answers 500 ("decompression failed") for most of them, this path 400 (invalid_argument).
+ */
+async function decompress(compression: Compression, bytes: Uint8Array, readMaxBytes: number): Promise<Buffer> {
+  try {
+    const out = await compression.decompress(bytes, readMaxBytes);
+    return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.ResourceExhausted) throw err;
+    throw new ConnectError(`the request body is not valid ${compression.name} data`, Code.InvalidArgument);
   }
 }
 
