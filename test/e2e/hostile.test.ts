@@ -144,6 +144,32 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     expect(await clientToken(server)).toMatch(/^ey/);
   });
 
+  it("a metadata value grpc-js refuses (a tab in the authorization header) is logged without the value", async () => {
+    const http2 = await import("node:http2");
+    const { vi } = await import("vitest");
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void printed.push(args.join(" ")));
+    try {
+      const session = http2.connect(`http://${server.grpcAddress}`);
+      for (const path of ["/grpc.health.v1.Health/Check", "/tessera.v1.TokenService/GetJwks"]) {
+        const status = await new Promise<string | undefined>((resolve, reject) => {
+          const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", authorization: "Bearer\tSECRET-TOKEN-VALUE" });
+          stream.on("trailers", (t) => resolve(String(t["grpc-status"])));
+          stream.on("response", (h) => h["grpc-status"] !== undefined && resolve(String(h["grpc-status"])));
+          stream.on("error", reject);
+          stream.resume();
+          stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        });
+        expect(status).toBeDefined();
+      }
+      session.close();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(printed.some((line) => line.includes("Failed to add metadata entry authorization"))).toBe(true);
+    expect(printed.join("\n")).not.toContain("SECRET-TOKEN-VALUE");
+  });
+
   it("a request Node's HTTP parser refuses (oversized headers, not HTTP) still gets OAuth error JSON with a request id", async () => {
     const big = await fetch(`${server.httpUrl}/oidc/userinfo`, { headers: { authorization: `Bearer ${"a".repeat(20_000)}` } });
     expect(big.status).toBe(431);

@@ -17,6 +17,21 @@ import { installDirectUnary, type DirectRoute } from "./grpc-direct.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
 
+/**
+ * grpc-js's own log lines (stderr, `E …`, as its default logger writes them) without the values it quotes: a
+ * metadata value it refuses (an `authorization` header with a tab or a non-ASCII byte, say) is printed whole in
+ * "Failed to add metadata entry", and no token or secret may reach a log line. Set once, for the process.
+ */
+export function withheldGrpcLog(message: unknown): string {
+  const text = String(message);
+  const refused = /^Failed to add metadata entry ([^:]{0,128}):/.exec(text);
+  if (refused !== null) return `Failed to add metadata entry ${refused[1]}: the value is not valid metadata (withheld)`;
+  return text.replace(/\b(Bearer|Basic)\s+\S+/gi, "$1 [withheld]");
+}
+
+const grpcLogLine = (prefix: string) => (message: unknown) => console.error(`${prefix} ${withheldGrpcLog(message)}`);
+grpc.setLogger({ error: grpcLogLine("E"), info: grpcLogLine("I"), debug: grpcLogLine("D") });
+
 export interface GrpcService {
   service: DescService;
   impl: Partial<ServiceImpl<DescService>>;
