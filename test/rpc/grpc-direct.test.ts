@@ -42,6 +42,10 @@ const impl: Partial<ServiceImpl<typeof TokenService>> = {
     slowStarted(context);
     return new Promise(() => {});
   },
+  // Answers a few timer turns later: a deadline already past when the call starts fails it.
+  logout() {
+    return new Promise((resolve) => setTimeout(() => resolve({}), 20));
+  },
 };
 
 interface Answer {
@@ -240,6 +244,13 @@ describe("gRPC unary calls answered on the HTTP/2 stream", () => {
   for (const [name, method, opts, check] of cases) {
     it(`answers ${name} as grpc-js does`, async () => check(await both(path(method), opts)));
   }
+
+  it("a deadline past the longest timer (30 days, 1000 hours) is no deadline; it does not wrap to one already past", async () => {
+    for (const timeout of ["2592000S", "1000H", "2147484S", "40000M"]) {
+      const direct = await call(address.direct, path("Logout"), { headers: { "grpc-timeout": timeout } });
+      expect(direct.trailers, timeout).toMatchObject({ "grpc-status": "0" });
+    }
+  });
 
   it("reports the same events: codes, request headers, peer; a missed deadline and a cancelled call as CANCELLED", async () => {
     events.direct.length = 0;

@@ -82,8 +82,13 @@ function directDeadline(headers: IncomingHttpHeaders): number | undefined | fals
   if (timeout === undefined) return undefined;
   const m = typeof timeout === "string" ? DEADLINE.exec(timeout) : null;
   if (m === null) return false;
-  return Date.now() + ((Number(m[1]) * UNIT_MS[m[2]!]!) | 0);
+  const ms = Math.trunc(Number(m[1]) * UNIT_MS[m[2]!]!);
+  // Past the longest timer Node keeps (2^31 - 1 ms, about 24.8 days) a deadline is as good as none. (grpc-js wraps
+  // such a timeout to a negative one with `| 0` and fails the call at once; a "30 days" deadline is valid gRPC.)
+  return ms > MAX_TIMER_MS ? undefined : Date.now() + ms;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** grpc-js's answer content type (sendHeader writes grpc-js's other answer headers): a caller cannot tell the paths apart. */
 const RESPONSE_CONTENT_TYPE = "application/grpc+proto";
