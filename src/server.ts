@@ -31,7 +31,7 @@ import { keyAdminImpl } from "./transport/rpc/key-admin.js";
 import { tokenServiceImpl } from "./transport/rpc/token-service.js";
 import { discoveryEndpoint, jwksEndpoint, type DiscoveryOptions } from "./transport/http/discovery.js";
 import { Cors } from "./transport/http/cors.js";
-import { answerClientError, createGateway, type Route } from "./transport/http/gateway.js";
+import { answerClientError, answerExpectationFailed, createGateway, type Route } from "./transport/http/gateway.js";
 import { oidcDiscovery, oidcGrants, oidcRoutes } from "./transport/http/oidc-routes.js";
 import { GatewayResponse, issuerPath, sendJson } from "./transport/http/respond.js";
 import { clientCredentialsGrant, tokenEndpoint, type TokenGrant } from "./transport/http/token-endpoint.js";
@@ -103,13 +103,16 @@ export class App {
         return cors.handle(req, res);
       },
     });
-    this.httpServer = createServer({ keepAliveTimeout: 65_000, ServerResponse: GatewayResponse }, tracing === undefined ? gateway : traceHttp(gateway, new Set(rpcPaths)));
+    // requireHostHeader: the gateway refuses a request without Host itself, with OAuth error JSON.
+    const httpOptions = { keepAliveTimeout: 65_000, ServerResponse: GatewayResponse, requireHostHeader: false };
+    this.httpServer = createServer(httpOptions, tracing === undefined ? gateway : traceHttp(gateway, new Set(rpcPaths)));
     this.grpc = createGrpcServer({
       services,
       onCallEnd: observer.grpcCallEnd,
       ...(tracing === undefined ? {} : { tracer: grpcCallTracer() }),
     });
     this.httpServer.on("clientError", answerClientError);
+    this.httpServer.on("checkExpectation", answerExpectationFailed);
     const renewEvery = leaseRenewPeriod([core.config.sweepInterval, core.config.keyRotationPeriod > 0 ? Math.min(core.config.keyRotationPeriod, 60) : 0]);
     this.lease = renewEvery === undefined ? undefined : new Lease(core, renewEvery * LEASE_RENEWALS_PER_TTL);
     const lease = this.lease;

@@ -192,4 +192,37 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     // The server still serves.
     expect(await clientToken(server)).toMatch(/^ey/);
   });
+
+  it("no Host header, an Expect other than 100-continue, and HEAD with oversized headers: OAuth error JSON (HEAD: no body)", async () => {
+    const { connect } = await import("node:net");
+    const url = new URL(server.httpUrl);
+    const exchange = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
+        let text = "";
+        socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+    const split = (raw: string) => ({ head: raw.slice(0, raw.indexOf("\r\n\r\n")), body: raw.slice(raw.indexOf("\r\n\r\n") + 4) });
+
+    const noHost = split(await exchange("GET /oidc/jwks HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    expect(noHost.head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(noHost.head.toLowerCase()).toContain("cache-control: no-store");
+    expect(noHost.body).toContain('"error":"invalid_request"');
+    expect(noHost.body).toContain("Host header");
+
+    const form = "grant_type=client_credentials";
+    const expectation = split(
+      await exchange(`POST /oidc/token HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\nConnection: close\r\n\r\n${form}`),
+    );
+    expect(expectation.head).toMatch(/^HTTP\/1\.1 417 /);
+    expect(expectation.head.toLowerCase()).toContain("cache-control: no-store");
+    const requestId = /x-request-id: (\S+)/i.exec(expectation.head)?.[1];
+    expect(JSON.parse(expectation.body)).toMatchObject({ error: "invalid_request", request_id: requestId });
+
+    const head = split(await exchange(`HEAD /oidc/introspect?x=${"A".repeat(20_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    expect(head.head).toMatch(/^HTTP\/1\.1 431 /);
+    expect(head.body).toBe("");
+  });
 });

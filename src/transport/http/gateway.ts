@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { MAX_BODY_BYTES } from "../../config.js";
-import { OAuthError } from "../../domain/errors.js";
+import { invalidRequest, OAuthError } from "../../domain/errors.js";
 import { REQUEST_ID_PATTERN } from "../../domain/ids.js";
 import { nulRefused } from "../nul.js";
 import { connectUnary } from "./connect-unary.js";
@@ -103,6 +103,12 @@ export function createGateway(opts: GatewayOptions): (req: IncomingMessage, res:
   };
 
   function route(req: IncomingMessage, res: ServerResponse): void {
+    // RFC 9112 §3.2 (Node's own check, turned off in server.ts, answers with an empty body).
+    if (req.headers.host === undefined && req.httpVersion === "1.1") {
+      res.setHeader("Connection", "close");
+      sendError(httpContext(req, res), invalidRequest("an HTTP/1.1 request must have a Host header"));
+      return;
+    }
     if (Number(req.headers["content-length"] ?? "0") > MAX_BODY_BYTES) {
       req.resume();
       res.setHeader("Connection", "close");
@@ -165,7 +171,7 @@ class RequestContext implements HttpContext {
  * (headers over the 16 KiB limit, bytes that are not HTTP, a header timeout) gets the same OAuth error
  * JSON and request id as every other answer, instead of Node's bare status line.
  */
-export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+export function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
   const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (err.code === "ECONNRESET" || !socket.writable || busy) {
     socket.destroy();
@@ -179,8 +185,26 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
         : [400, "Bad Request", "the request is not valid HTTP/1.1"];
   const requestId = randomUUID();
   const body = JSON.stringify({ error: "invalid_request", error_description: description, request_id: requestId });
+  // An answer to HEAD has no body (its request line is in the bytes the parser was reading, if it got that far).
+  const head = err.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Cache-Control: no-store\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+      `Cache-Control: no-store\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${head ? "" : body}`,
+  );
+}
+
+/**
+ * The HTTP server's `checkExpectation` listener: an `Expect` other than 100-continue gets 417 with the same OAuth
+ * error JSON and request id as every other answer, instead of Node's empty one.
+ */
+export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse): void {
+  const requestId = randomUUID();
+  const expectation = String(req.headers.expect ?? "").slice(0, 64);
+  res.setHeader("Connection", "close");
+  sendJson(
+    res,
+    417,
+    { error: "invalid_request", error_description: `Expect "${expectation}" is not supported (only 100-continue)`, request_id: requestId },
+    { ...NO_STORE, "x-request-id": requestId },
   );
 }
