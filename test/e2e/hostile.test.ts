@@ -1,6 +1,27 @@
+import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IssueClientTokenRequestSchema } from "../../gen/tessera/v1/token_service_pb.js";
 import { clientToken, postForm, rowCount, startServer, type TestServer } from "../helpers/server.js";
+
+/** The error of an IssueClientToken call over grpc-js whose request is these bytes (it must fail). */
+async function refusedIssueClientToken(address: string, request: Buffer): Promise<grpc.ServiceError> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<grpc.ServiceError>((resolve, reject) =>
+      client.makeUnaryRequest(
+        "/tessera.v1.TokenService/IssueClientToken",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        request,
+        new grpc.Metadata(),
+        (e) => (e ? resolve(e) : reject(new Error("the request was accepted"))),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
 
 // Found by a black-box sweep of malformed requests: each of these answered 500 / INTERNAL before.
 describe("hostile input gets a caller error on every door, never a 500", () => {
@@ -39,23 +60,9 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
   });
 
   it("bytes that are not a protobuf message are INVALID_ARGUMENT (invalid_request) over grpc-js, not INTERNAL", async () => {
-    const client = new grpc.Client(server.grpcAddress, grpc.credentials.createInsecure());
-    try {
-      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
-        client.makeUnaryRequest(
-          "/tessera.v1.TokenService/IssueClientToken",
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from([0xff, 0xff, 0xff]),
-          new grpc.Metadata(),
-          (e) => (e ? resolve(e) : reject(new Error("the garbage was accepted"))),
-        ),
-      );
-      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(err.details).toContain("not a valid tessera.v1.IssueClientTokenRequest message");
-    } finally {
-      client.close();
-    }
+    const err = await refusedIssueClientToken(server.grpcAddress, Buffer.from([0xff, 0xff, 0xff]));
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toContain("not a valid tessera.v1.IssueClientTokenRequest message");
     // The port still serves well-formed calls.
     expect(await clientToken(server)).toMatch(/^ey/);
   });
@@ -121,25 +128,10 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as { code: string; message: string }).code).toBe("invalid_argument");
     }
-    const client = new grpc.Client(server.grpcAddress, grpc.credentials.createInsecure());
-    try {
-      const { create, toBinary } = await import("@bufbuild/protobuf");
-      const { IssueClientTokenRequestSchema } = await import("../../gen/tessera/v1/token_service_pb.js");
-      const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
-        client.makeUnaryRequest(
-          "/tessera.v1.TokenService/IssueClientToken",
-          (m: Uint8Array) => Buffer.from(m),
-          (b: Buffer) => b,
-          toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { clientId: "a\0", clientSecret: "x" })),
-          new grpc.Metadata(),
-          (e) => (e ? resolve(e) : reject(new Error("the NUL was accepted"))),
-        ),
-      );
-      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(err.details).toBe('"clientId" contains a NUL character');
-    } finally {
-      client.close();
-    }
+    const nulClientId = toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { clientId: "a\0", clientSecret: "x" }));
+    const err = await refusedIssueClientToken(server.grpcAddress, Buffer.from(nulClientId));
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toBe('"clientId" contains a NUL character');
     expect(await rowCount(server, "users")).toBe(users);
     expect(await clientToken(server)).toMatch(/^ey/);
   });
