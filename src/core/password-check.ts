@@ -50,11 +50,10 @@ export async function checkPassword(core: Core, ctx: ClientContext, username: st
   return ok && user !== undefined ? user : undefined;
 }
 
-/** The username's throttle state; ThrottledError while it is locked. */
-async function refuseIfLocked(core: Core, tenantId: string, key: string) {
+/** ThrottledError while the username is locked. */
+async function refuseIfLocked(core: Core, tenantId: string, key: string): Promise<void> {
   const state = await core.storage.loginThrottle.get(tenantId, key);
   if (state !== undefined && state.lockedUntil > core.now()) throw new ThrottledError(state.lockedUntil - core.now());
-  return state;
 }
 
 /** Forgets the username's failures; call inside the transaction that completes a successful sign-in. */
