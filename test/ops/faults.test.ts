@@ -110,9 +110,9 @@ describe("a full disk while serving", () => {
   });
   afterAll(() => server.stop());
 
-  /** Fills the file system to the last byte (again: what a failed write gave back is taken too). */
+  /** Fills the file system to the last byte. */
   function fillDisk(): void {
-    const fd = openSync(filler(), "a");
+    const fd = openSync(filler(), "w");
     const chunk = Buffer.alloc(64 * 1024);
     try {
       for (;;) writeSync(fd, chunk);
@@ -137,10 +137,11 @@ describe("a full disk while serving", () => {
       const callback = await completeLogin(new CookieBrowser(server.httpUrl), request.url.href, { username: rp.username, password: rp.password });
       return { code: callback.searchParams.get("code")!, verifier: request.verifier };
     };
-    const { code, verifier } = await newCode();
-    // Exchanged once the disk is full, until one is refused: a failed write can leave WAL frames behind that a
-    // write of another size (the key rotations below) did not need, and the test's own exchange must not fit in them.
-    const spares = [await newCode(), await newCode(), await newCode()];
+    // Exchanged once the disk is full, until one is refused: a write can still fit in space SQLite's files already
+    // hold (WAL frames a failed write of another size, the key rotations below, left behind), so not every write
+    // after the first refusal is refused too; the refused code is the one exchanged again once space returns.
+    const codes = [];
+    for (let i = 0; i < 6; i++) codes.push(await newCode());
     const adminToken = await clientToken(server);
     const admin = createConnectClient(KeyAdminService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
     const headers = { authorization: `Bearer ${adminToken}` };
@@ -173,13 +174,17 @@ describe("a full disk while serving", () => {
     }
     const exchangeCode = (c: { code: string; verifier: string }) =>
       postForm(`${server.httpUrl}/oidc/token`, { grant_type: "authorization_code", code: c.code, redirect_uri: REDIRECT_URI, code_verifier: c.verifier }, server.basic(rp.clientId, rp.clientSecret));
-    const exchange = () => exchangeCode({ code, verifier });
-    for (const spare of spares) if ((await exchangeCode(spare)).status === 503) break;
-    // A refused write can give back the space it had taken (a WAL that shrinks again): fill that as well.
-    fillDisk();
-    const full = await exchange();
-    expect(full.status).toBe(503);
-    expect(await full.json()).toMatchObject({ error: "temporarily_unavailable" });
+    let refused: { code: string; verifier: string } | undefined;
+    let full: Response | undefined;
+    for (const c of codes) {
+      full = await exchangeCode(c);
+      if (full.status === 503) {
+        refused = c;
+        break;
+      }
+    }
+    expect(full?.status).toBe(503);
+    expect(await full!.json()).toMatchObject({ error: "temporarily_unavailable" });
     // Reads keep working: client tokens, JWKS, health.
     await clientToken(server);
     expect((await fetch(`${server.httpUrl}/oidc/jwks`)).status).toBe(200);
@@ -195,7 +200,7 @@ describe("a full disk while serving", () => {
     expect((await fetch(`${server.httpUrl}/readyz`)).status).toBe(200);
     await admin.rotateSigningKey({}, { headers });
     // The failed exchange consumed nothing: the same code works now.
-    const ok = await exchange();
+    const ok = await exchangeCode(refused!);
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ token_type: "Bearer", id_token: expect.any(String) });
   });
