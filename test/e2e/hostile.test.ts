@@ -185,7 +185,7 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     expect(await clientToken(server)).toMatch(/^ey/);
   });
 
-  it("no Host header, an Expect other than 100-continue, and HEAD with oversized headers: OAuth error JSON (HEAD: no body)", async () => {
+  it("no Host header, an Expect other than 100-continue, HEAD with oversized headers, garbage after a request: OAuth error JSON (HEAD: no body; the request answered first)", async () => {
     const { connect } = await import("node:net");
     const url = new URL(server.httpUrl);
     const exchange = (request: string) =>
@@ -216,5 +216,11 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     const head = split(await exchange(`HEAD /oidc/introspect?x=${"A".repeat(20_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
     expect(head.head).toMatch(/^HTTP\/1\.1 431 /);
     expect(head.body).toBe("");
+
+    // Garbage pipelined after a request: that request's answer first, then the refusal.
+    const pipelined = await exchange(`POST /oidc/token HTTP/1.1\r\nHost: x\r\nAuthorization: ${server.basic()}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form}NOT HTTP AT ALL\r\n\r\n`);
+    expect(pipelined).toMatch(/^HTTP\/1\.1 200 /);
+    expect(pipelined).toContain('"access_token":"ey');
+    expect(pipelined.indexOf("HTTP/1.1 400 ")).toBeGreaterThan(pipelined.indexOf('"access_token"'));
   });
 });

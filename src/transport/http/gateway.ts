@@ -172,9 +172,15 @@ class RequestContext implements HttpContext {
  * JSON and request id as every other answer, instead of Node's bare status line.
  */
 export function answerClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
-  const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  if (err.code === "ECONNRESET" || !socket.writable || busy) {
+  if (err.code === "ECONNRESET" || !socket.writable) {
     socket.destroy();
+    return;
+  }
+  // Bytes that are not HTTP after a request still being answered (pipelined): its answer goes first, then this one.
+  const pending = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending != null && !pending.writableFinished) {
+    pending.once("finish", () => setImmediate(() => answerClientError(err, socket)));
+    pending.once("close", () => pending.writableFinished || socket.destroy());
     return;
   }
   const [status, reason, description] =
