@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { IssueClientTokenRequestSchema } from "../../gen/tessera/v1/token_service_pb.js";
 import { clientToken, postForm, rowCount, startServer, type TestServer } from "../helpers/server.js";
 
@@ -21,6 +22,18 @@ async function refusedIssueClientToken(address: string, request: Buffer): Promis
   } finally {
     client.close();
   }
+}
+
+/** Writes raw bytes to the HTTP port and reads everything until the server closes the connection. */
+function rawExchange(httpUrl: string, request: string): Promise<string> {
+  const url = new URL(httpUrl);
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
 }
 
 // Found by a black-box sweep of malformed requests: each of these answered 500 / INTERNAL before.
@@ -138,7 +151,6 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
 
   it("a metadata value grpc-js refuses (a tab in the authorization header) is logged without the value", async () => {
     const http2 = await import("node:http2");
-    const { vi } = await import("vitest");
     const printed: string[] = [];
     const spy = vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void printed.push(args.join(" ")));
     try {
@@ -170,15 +182,7 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
     const bigBody = (await big.json()) as { error: string; request_id: string };
     expect(bigBody).toMatchObject({ error: "invalid_request", request_id: big.headers.get("x-request-id") });
 
-    const { connect } = await import("node:net");
-    const url = new URL(server.httpUrl);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname, () => socket.write("NOT HTTP AT ALL\r\n\r\n"));
-      let text = "";
-      socket.on("data", (d: Buffer) => (text += d.toString()));
-      socket.on("end", () => resolve(text));
-      socket.on("error", reject);
-    });
+    const raw = await rawExchange(server.httpUrl, "NOT HTTP AT ALL\r\n\r\n");
     expect(raw.startsWith("HTTP/1.1 400 ")).toBe(true);
     expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "invalid_request" });
     // The server still serves.
@@ -186,16 +190,7 @@ describe("hostile input gets a caller error on every door, never a 500", () => {
   });
 
   it("no Host header, an Expect other than 100-continue, HEAD with oversized headers, garbage after a request: OAuth error JSON (HEAD: no body; the request answered first)", async () => {
-    const { connect } = await import("node:net");
-    const url = new URL(server.httpUrl);
-    const exchange = (request: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
-        let text = "";
-        socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
-        socket.on("end", () => resolve(text));
-        socket.on("error", reject);
-      });
+    const exchange = (request: string) => rawExchange(server.httpUrl, request);
     const split = (raw: string) => ({ head: raw.slice(0, raw.indexOf("\r\n\r\n")), body: raw.slice(raw.indexOf("\r\n\r\n") + 4) });
 
     const noHost = split(await exchange("GET /oidc/jwks HTTP/1.1\r\nConnection: close\r\n\r\n"));

@@ -55,7 +55,6 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
   const resource = await core.storage.resources.get(ctx.tenant.id, code.resourceId);
   if (resource === undefined) throw invalidGrant("the requested resource no longer exists");
   const scopes = code.scope.split(" ");
-  const raced = new Error("authorization code consumed by a concurrent exchange");
   const tokens = await issueUserTokens(core, {
     ctx,
     resource,
@@ -68,10 +67,10 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
     offline: code.offline,
     persist: async (tx, refresh, access) => {
       const issued = { familyId: refresh?.family.id, accessTokenJti: access.jti, accessTokenExpireTime: access.exp };
-      if (!(await tx.authorizations.consumeCode(hash, now, issued))) throw raced;
+      if (!(await tx.authorizations.consumeCode(hash, now, issued))) throw new ConsumedMeanwhile();
     },
   }).catch(async (err: unknown) => {
-    if (err !== raced) throw err;
+    if (!(err instanceof ConsumedMeanwhile)) throw err;
     // Another exchange of the same code won (and committed: its consume is what refused this one). Two
     // redemptions at once are a replay like any other (RFC 6749 §4.1.2): what the winner issued is revoked.
     const winner = await core.storage.authorizations.getCode(hash);
@@ -81,6 +80,9 @@ export async function exchangeAuthorizationCode(core: Core, input: Authorization
   core.events.tokenIssued?.("authorization_code");
   return tokens;
 }
+
+/** The code's conditional consume found it used: a concurrent exchange of the same code committed first. */
+class ConsumedMeanwhile extends Error {}
 
 /**
  * A used code presented again: revokes what its first exchange issued (the refresh family, and with it every
