@@ -8,6 +8,8 @@ export interface Config {
   host: string;
   httpPort: number;
   grpcPort: number;
+  /** Whose HTTP/2 the gRPC port speaks: tessera's own (default) or Node's, through grpc-js (docs/deployment.md). */
+  grpcHttp2: "tessera" | "node";
   dataDir: string;
   /** Undefined means `http://localhost:<bound http port>`, known only after listen. */
   issuer: string | undefined;
@@ -87,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: host(env),
     httpPort,
     grpcPort: port(env, "TESSERA_GRPC_PORT", 50051),
+    grpcHttp2: oneOf(env, "TESSERA_GRPC_HTTP2", ["tessera", "node"] as const, "tessera"),
     dataDir: dataDir(env),
     issuer: issuer(env),
     bootstrapClientId,

@@ -109,6 +109,7 @@ export class App {
     this.grpc = createGrpcServer({
       services,
       onCallEnd: observer.grpcCallEnd,
+      http2: core.config.grpcHttp2,
       ...(tracing === undefined ? {} : { tracer: grpcCallTracer() }),
     });
     this.httpServer.on("clientError", answerClientError);

@@ -1,6 +1,6 @@
 import { create, fromBinary, type DescMethod, type Message } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { sensitiveHeaders, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { sensitiveHeaders, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { answerAtEndOfTurn, type Answer } from "../end-of-turn.js";
 import { HeaderView } from "../header-view.js";
 import { grpcFrame } from "./grpc-frame.js";
@@ -28,6 +28,26 @@ export interface DirectRoute {
   run(call: DirectCall): void;
 }
 
+/**
+ * What a DirectCall uses of its HTTP/2 stream: the part of Node's `ServerHttp2Stream` it calls, which tessera's own
+ * HTTP/2 layer's stream (h2/connection.ts) provides too.
+ */
+export interface DirectStream {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  readonly readableFlowing: boolean | null;
+  readonly session?: { readonly socket?: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined } | undefined } | undefined;
+  read(): unknown;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "end" | "close" | "wantTrailers" | "error", listener: () => void): unknown;
+  off(event: "data", listener: (chunk: Buffer) => void): unknown;
+  off(event: "end", listener: () => void): unknown;
+  respond(headers: OutgoingHttpHeaders, options: { endStream?: boolean; waitForTrailers?: boolean }): void;
+  end(chunk?: Buffer): unknown;
+  sendTrailers(headers: OutgoingHttpHeaders): void;
+  destroy(): unknown;
+}
+
 type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 
 /** grpc-js's fields this reads: its HTTP/2 servers, and the per-stream idle bookkeeping it does for its own calls. */
@@ -48,21 +68,33 @@ export function installDirectUnary(server: grpc.Server, routes: Map<string, Dire
     if (grpcJs.length === 0) continue;
     http2Server.removeAllListeners("stream");
     http2Server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-      const route = routes.get(headers[":path"] ?? "");
-      const deadline = route === undefined ? undefined : directDeadline(headers);
-      if (route === undefined || deadline === false) {
+      const direct = directRoute(routes, headers);
+      if (direct === undefined) {
         for (const listener of grpcJs) listener.call(http2Server, stream, headers, flags, rawHeaders);
         return;
       }
       // As grpc-js: an error event always comes with a close event, which is where a cancellation is handled.
       stream.on("error", ignore);
       internals.onStreamOpened?.call(server, stream);
-      const call = new DirectCall(stream, headers, route.method, deadline, maxReceiveMessageLength);
-      call.read(() => route.run(call));
+      serveDirect(stream, headers, direct, maxReceiveMessageLength);
     });
     installed += 1;
   }
   return installed;
+}
+
+/** The route and deadline of a call the direct path serves, or undefined for one grpc-js answers. */
+export function directRoute(routes: Map<string, DirectRoute>, headers: IncomingHttpHeaders): { route: DirectRoute; deadline: number | undefined } | undefined {
+  const route = routes.get(headers[":path"] ?? "");
+  if (route === undefined) return undefined;
+  const deadline = directDeadline(headers);
+  return deadline === false ? undefined : { route, deadline };
+}
+
+/** Reads a direct call's request off its stream, then runs its route. */
+export function serveDirect(stream: DirectStream, headers: IncomingHttpHeaders, direct: { route: DirectRoute; deadline: number | undefined }, maxReceive: number): void {
+  const call = new DirectCall(stream, headers, direct.route.method, direct.deadline, maxReceive);
+  call.read(() => direct.route.run(call));
 }
 
 const DEADLINE = /^(\d{1,8})([HMSmun])$/;
@@ -127,7 +159,7 @@ class StreamHeaders extends HeaderView {
 
 const visible = (name: string) => !name.startsWith(":") && !name.endsWith("-bin") && !HIDDEN.has(name);
 
-const peers = new WeakMap<Http2Session, string>();
+const peers = new WeakMap<object, string>();
 
 /** One unary call on its HTTP/2 stream: reads the request message, answers as grpc-js does. */
 export class DirectCall implements UnaryCall, Answer {
@@ -145,7 +177,7 @@ export class DirectCall implements UnaryCall, Answer {
   private cancelListener: (() => void) | undefined;
 
   constructor(
-    private readonly stream: ServerHttp2Stream,
+    private readonly stream: DirectStream,
     headers: IncomingHttpHeaders,
     private readonly method: DescMethod,
     readonly deadline: number | undefined,

@@ -6,6 +6,9 @@ import type { DescFile, DescMethod, DescService } from "@bufbuild/protobuf";
 import { AnySchema, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
@@ -16,6 +19,7 @@ import { toConnectError } from "./errors.js";
 import { installDirectUnary, type DirectRoute } from "./grpc-direct.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
+import { H2GrpcServer, PEER_FIELD } from "./h2/server.js";
 
 /**
  * grpc-js's own log lines (stderr, `E …`, as its default logger writes them) without the values it quotes: a
@@ -58,6 +62,12 @@ export interface GrpcServerOptions {
   maxReceiveMessageLength?: number;
   /** Answer unary calls on the HTTP/2 stream (grpc-direct.ts); false leaves every call to grpc-js. Default true. */
   direct?: boolean;
+  /**
+   * Whose HTTP/2 the port speaks: "tessera" (h2/connection.ts; grpc-js behind it on a Unix socket for what the
+   * direct path does not answer) or "node" (grpc-js's server on the port, the direct path on its streams).
+   * Default "tessera"; `direct: false` is always "node".
+   */
+  http2?: "tessera" | "node";
 }
 
 export interface GrpcServerHandle {
@@ -85,10 +95,13 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
   });
   const names = opts.services.map(({ service }) => service.typeName);
   const direct = new Map<string, DirectRoute>();
+  const own = opts.direct !== false && opts.http2 !== "node";
   for (const { service, impl } of opts.services) {
-    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd, opts.tracer, direct));
+    server.addService(serviceDefinition(service), serviceHandlers(service, impl, opts.onCallEnd, opts.tracer, direct, own));
   }
   let directServers = 0;
+  let front: H2GrpcServer | undefined;
+  let socketDir: string | undefined;
 
   const health = new HealthImplementation();
   const setServing = (serving: boolean) => {
@@ -103,27 +116,52 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
 
   return {
     server,
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
+    listen: async (host, port) => {
+      if (!own) return bindPublic(host, port);
+      // grpc-js on a Unix socket in a directory only this process's user can enter; the port is tessera's HTTP/2.
+      socketDir = mkdtempSync(join(tmpdir(), "tessera-grpc-"));
+      const socket = join(socketDir, "grpc-js.sock");
+      await new Promise<void>((resolve, reject) =>
+        server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      );
+      front = new H2GrpcServer({ routes: direct, maxReceive, grpcJsSocket: socket });
+      try {
+        const bound = await front.listen(host, port);
+        setServing(true);
+        directServers = 1;
+        return bound;
+      } catch (err) {
+        server.forceShutdown();
+        rmSync(socketDir, { recursive: true, force: true });
+        throw err;
+      }
+    },
+    setServing,
+    servesDirectly: () => directServers > 0,
+    close: async (graceMs = 8000) => {
+      setServing(false);
+      if (front !== undefined) await front.close(graceMs);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), front === undefined ? graceMs : 0);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true });
+    },
+  };
+
+  function bindPublic(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
         server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
           if (err) return reject(err);
           setServing(true);
           if (opts.direct !== false) directServers = installDirectUnary(server, direct, maxReceive);
           resolve(bound);
         });
-      }),
-    setServing,
-    servesDirectly: () => directServers > 0,
-    close: (graceMs = 8000) =>
-      new Promise((resolve) => {
-        setServing(false);
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
+    });
+  }
 }
 
 function serviceDefinition(service: DescService): grpc.ServiceDefinition {
@@ -164,6 +202,7 @@ function serviceHandlers(
   onCallEnd: GrpcServerOptions["onCallEnd"],
   tracer: GrpcCallTracer | undefined,
   direct: Map<string, DirectRoute>,
+  behindFront: boolean,
 ): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
@@ -172,7 +211,7 @@ function serviceHandlers(
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
-      handleUnary(service, method, fn, new GrpcJsCall(call, callback), onCallEnd, tracer).catch(() =>
+      handleUnary(service, method, fn, new GrpcJsCall(call, callback, behindFront), onCallEnd, tracer).catch(() =>
         callback({ code: grpc.status.INTERNAL, details: "internal error" }),
       );
     };
@@ -190,11 +229,20 @@ function serviceHandlers(
 class GrpcJsCall implements UnaryCall {
   readonly requestHeader: Headers;
   readonly deadline: number | undefined;
+  /** The caller's address as tessera's HTTP/2 front passed it (grpc-js sees only the front's Unix socket). */
+  private readonly frontPeer: string | undefined;
 
   constructor(
     private readonly call: grpc.ServerUnaryCall<unknown, unknown>,
     private readonly callback: grpc.sendUnaryData<unknown>,
+    behindFront: boolean,
   ) {
+    if (behindFront) {
+      const peer = call.metadata.get(PEER_FIELD)[0];
+      this.frontPeer = typeof peer === "string" ? peer : undefined;
+    }
+    // Never a handler's to see, and on the public grpc-js port never the caller's to set.
+    call.metadata.remove(PEER_FIELD);
     this.requestHeader = new MetadataHeaders(call.metadata);
     const deadline = call.getDeadline();
     const at = deadline instanceof Date ? deadline.getTime() : deadline;
@@ -210,7 +258,7 @@ class GrpcJsCall implements UnaryCall {
   }
 
   peer(): string {
-    return this.call.getPeer();
+    return this.frontPeer ?? this.call.getPeer();
   }
 
   onCancel(listener: () => void): void {

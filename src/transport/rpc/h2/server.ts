@@ -1,0 +1,203 @@
+import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
+import { directRoute, serveDirect, type DirectRoute } from "../grpc-direct.js";
+import { DEFAULT_LIMITS, ERROR, H2Connection, headerObject, type H2Limits, type H2Stream } from "./connection.js";
+import type { HeaderList } from "./hpack.js";
+
+/**
+ * The gRPC port on tessera's own HTTP/2 layer (connection.ts). Unary calls to tessera's services are answered on
+ * the stream (grpc-direct.ts); every other stream — health, reflection, a compressed request, an unknown method,
+ * anything not `application/grpc` — is passed, frame by frame, to grpc-js, which listens on a Unix socket in a
+ * private directory and answers as it always has.
+ */
+
+/** The request field carrying the caller's address to grpc-js (set here, never taken from the caller). */
+export const PEER_FIELD = "x-tessera-peer";
+
+export interface H2GrpcServerOptions {
+  routes: Map<string, DirectRoute>;
+  maxReceive: number;
+  /** The Unix socket grpc-js listens on. */
+  grpcJsSocket: string;
+  limits?: Partial<H2Limits>;
+}
+
+/** The status grpc-js sends for request metadata over its limit, as a trailers-only answer. */
+const OVERSIZED = [":status", "200", "content-type", "application/grpc", "grpc-status", "8", "grpc-message", "request%20metadata%20too%20large"];
+
+export class H2GrpcServer {
+  private readonly server: Server;
+  private readonly connections = new Set<H2Connection>();
+  private readonly limits: H2Limits;
+
+  constructor(private readonly opts: H2GrpcServerOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        const address = this.server.address();
+        resolve(typeof address === "object" && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops accepting; every connection gets GOAWAY and finishes its streams; after `graceMs` the rest are cut. */
+  close(graceMs: number): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.shutdown();
+    const drained = new Promise<void>((resolve) => {
+      const check = () => (this.connections.size === 0 ? resolve() : setTimeout(check, 10).unref());
+      check();
+    });
+    let force: NodeJS.Timeout | undefined;
+    const forced = new Promise<void>((resolve) => {
+      force = setTimeout(() => {
+        for (const connection of this.connections) connection.destroy();
+        resolve();
+      }, graceMs);
+      force.unref();
+    });
+    return Promise.race([drained, forced]).then(() => {
+      clearTimeout(force);
+      return stopped;
+    });
+  }
+
+  private accept(socket: Socket): void {
+    let proxy: GrpcJsProxy | undefined;
+    const connection: H2Connection = new H2Connection(
+      socket,
+      {
+        stream: (stream, fields) => {
+          const headers = headerObject(fields);
+          const direct = directRoute(this.opts.routes, headers);
+          if (direct !== undefined) {
+            // The request is read as it arrives up to twice the message limit (where DirectCall refuses it).
+            stream.windowCap = 2 * (this.opts.maxReceive + 5);
+            serveDirect(stream, headers, direct, this.opts.maxReceive);
+            return;
+          }
+          proxy ??= new GrpcJsProxy(this.opts.grpcJsSocket, socket);
+          proxy.pass(stream, fields, headers);
+        },
+        oversizedHeaders: (stream) => stream.respondFields(OVERSIZED, true),
+      },
+      this.limits,
+    );
+    this.connections.add(connection);
+    connection.onClose(() => {
+      this.connections.delete(connection);
+      proxy?.close();
+    });
+  }
+}
+
+/** Fields a proxy does not pass on: HTTP/2 carries none of them, and the peer's address is set here. */
+const NOT_PASSED = new Set([PEER_FIELD, "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/** A stream's answer waiting to go out past this many bytes: grpc-js's answer is paused until the peer reads. */
+const ANSWER_BUFFER = 1024 * 1024;
+
+/** One client connection's streams passed to grpc-js, over one HTTP/2 session on its Unix socket. */
+class GrpcJsProxy {
+  private session: ClientHttp2Session | undefined;
+  private readonly peer: string;
+
+  constructor(
+    private readonly socketPath: string,
+    client: Socket,
+  ) {
+    this.peer = !client.remoteAddress ? "unknown" : client.remotePort ? `${client.remoteAddress}:${client.remotePort}` : client.remoteAddress;
+  }
+
+  private open(): ClientHttp2Session {
+    if (this.session === undefined || this.session.closed || this.session.destroyed) {
+      const session = http2Connect("http://localhost", { createConnection: () => netConnect(this.socketPath) });
+      session.on("error", () => {});
+      this.session = session;
+    }
+    return this.session;
+  }
+
+  close(): void {
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  pass(stream: H2Stream, fields: HeaderList, headers: IncomingHttpHeaders): void {
+    const out: OutgoingHttpHeaders = {};
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      if (NOT_PASSED.has(name)) continue;
+      const value = fields[i + 1]!;
+      const existing = out[name];
+      if (existing === undefined) out[name] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else out[name] = [existing as string, value];
+    }
+    out[PEER_FIELD] = this.peer;
+    let request: ClientHttp2Stream;
+    try {
+      request = this.open().request(out);
+    } catch {
+      // A field Node's HTTP/2 client refuses to send: the caller's request was not valid HTTP/2 metadata.
+      const path = typeof headers[":path"] === "string" ? headers[":path"] : "";
+      stream.respondFields([":status", "200", "content-type", "application/grpc", "grpc-status", "13", "grpc-message", encodeURI(`invalid request metadata for ${path}`)], true);
+      return;
+    }
+    request.on("error", () => {});
+    // The request body: passed on as it comes; the stream's window waits while grpc-js's side is full.
+    stream.windowCap = Number.MAX_SAFE_INTEGER;
+    stream.on("data", (chunk: Buffer) => {
+      if (!request.write(chunk)) stream.holdWindow = true;
+    });
+    request.on("drain", () => stream.releaseWindow());
+    stream.on("end", () => request.end());
+    stream.on("close", () => {
+      if (!request.closed) request.close(stream.resetCode ?? constants.NGHTTP2_CANCEL);
+    });
+    // The answer.
+    let trailersSent = false;
+    request.on("response", (response: IncomingHttpHeaders, flags: number) => {
+      const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      stream.respondFields(answerFields(response), endStream);
+      if (endStream) trailersSent = true;
+    });
+    request.on("data", (chunk: Buffer) => {
+      stream.writeData(chunk);
+      if (stream.pendingBytes > ANSWER_BUFFER) request.pause();
+    });
+    stream.on("writable", () => request.resume());
+    request.on("trailers", (trailers: IncomingHttpHeaders) => {
+      trailersSent = true;
+      stream.trailerFields(answerFields(trailers));
+    });
+    request.on("end", () => {
+      if (!trailersSent) stream.end();
+    });
+    request.on("close", () => {
+      // grpc-js reset the stream, or the session ended, before the answer was complete.
+      if (!stream.closed && !trailersSent) stream.reset(request.rstCode === constants.NGHTTP2_NO_ERROR || request.rstCode === undefined ? ERROR.INTERNAL_ERROR : request.rstCode);
+    });
+  }
+}
+
+/** An answer's header object as a field list (pseudo-headers first; arrays one field each). */
+function answerFields(headers: IncomingHttpHeaders): string[] {
+  const fields: string[] = [];
+  const status = headers[":status"];
+  if (status !== undefined) fields.push(":status", String(status));
+  for (const name of Object.keys(headers)) {
+    if (name.startsWith(":") || NOT_PASSED.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) fields.push(name, v);
+    else fields.push(name, String(value));
+  }
+  return fields;
+}
