@@ -37,6 +37,8 @@ const SETTING = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
+/** The connection's receive window, given back once half of it is used. */
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
 /** Frames this end takes (SETTINGS_MAX_FRAME_SIZE is left at its default). */
 const MAX_FRAME = 16_384;
 
@@ -129,7 +131,7 @@ export class H2Connection {
   private sendWindow = DEFAULT_WINDOW;
   /** Bytes received on the connection not yet given back by a WINDOW_UPDATE. */
   private unacknowledged = 0;
-  /** Request bytes held by the streams, unread. */
+  /** Request bytes the open streams received (held by them or their readers until they close). */
   bufferedBytes = 0;
   private out: Buffer[] = [];
   private flushQueued = false;
@@ -149,16 +151,6 @@ export class H2Connection {
     private readonly limits: H2Limits = DEFAULT_LIMITS,
   ) {
     socket.setNoDelay(true);
-    // This end's SETTINGS, and the connection's receive window raised to 16 MiB (the streams' stays at 65,535).
-    const settings = Buffer.allocUnsafe(18);
-    settings.writeUInt16BE(SETTING.MAX_CONCURRENT_STREAMS, 0);
-    settings.writeUInt32BE(limits.maxConcurrentStreams, 2);
-    settings.writeUInt16BE(SETTING.MAX_HEADER_LIST_SIZE, 6);
-    settings.writeUInt32BE(limits.maxHeaderListSize, 8);
-    settings.writeUInt16BE(SETTING.ENABLE_PUSH, 12);
-    settings.writeUInt32BE(0, 14);
-    this.write(frameHeader(18, FRAME.SETTINGS, 0, 0), settings);
-    this.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(16 * 1024 * 1024 - DEFAULT_WINDOW));
     socket.on("data", (chunk: Buffer) => this.received(chunk));
     socket.on("error", () => this.lost());
     socket.on("close", () => this.lost());
@@ -187,6 +179,23 @@ export class H2Connection {
     this.lost();
   }
 
+  /**
+   * This end's preface, once the client's arrived (so a client speaking HTTP/1.1 gets a plain HTTP/1.1 answer):
+   * SETTINGS, and the connection's receive window raised to 16 MiB (each stream's stays at 65,535).
+   */
+  private sendPreface(): void {
+    const limits = this.limits;
+    const settings = Buffer.allocUnsafe(18);
+    settings.writeUInt16BE(SETTING.MAX_CONCURRENT_STREAMS, 0);
+    settings.writeUInt32BE(limits.maxConcurrentStreams, 2);
+    settings.writeUInt16BE(SETTING.MAX_HEADER_LIST_SIZE, 6);
+    settings.writeUInt32BE(limits.maxHeaderListSize, 8);
+    settings.writeUInt16BE(SETTING.ENABLE_PUSH, 12);
+    settings.writeUInt32BE(0, 14);
+    this.write(frameHeader(18, FRAME.SETTINGS, 0, 0), settings);
+    this.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(CONNECTION_WINDOW - DEFAULT_WINDOW));
+  }
+
   // ---- reading ----
 
   private received(chunk: Buffer): void {
@@ -204,6 +213,7 @@ export class H2Connection {
         }
         this.prefaceSeen = true;
         at = PREFACE.length;
+        this.sendPreface();
       }
       while (data.length - at >= 9 && !this.ended) {
         const length = (data[at]! << 16) | (data[at + 1]! << 8) | data[at + 2]!;
@@ -305,7 +315,7 @@ export class H2Connection {
     if (body.length === 0 && !(flags & END_STREAM)) this.cheap();
     stream.received(body, payload.length - body.length, (flags & END_STREAM) !== 0);
     if (this.bufferedBytes > this.limits.maxBufferedPerConnection) {
-      throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, "too many request bytes held");
+      throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, "too many request bytes held by open streams");
     }
   }
 
@@ -457,7 +467,7 @@ export class H2Connection {
 
   /** Gives the peer back the connection window its DATA used, once half of it is used. */
   private giveBackWindow(): void {
-    if (this.ended || this.unacknowledged < 8 * 1024 * 1024) return;
+    if (this.ended || this.unacknowledged < CONNECTION_WINDOW / 2) return;
     this.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(this.unacknowledged));
     this.unacknowledged = 0;
   }
@@ -725,11 +735,15 @@ export class H2Stream {
   /** While set, no window is given back (the reader is behind); `releaseWindow` ends it. */
   holdWindow = false;
   private receivedBytes = 0;
+  /** This stream's part of the connection's `bufferedBytes`. */
+  private heldBytes = 0;
 
   /** Request bytes arrived (`padding`: bytes of the frame that carried them that were padding). */
   received(data: Buffer, padding: number, end: boolean): void {
     if (this.closed) return;
     this.receivedBytes += data.length + padding;
+    this.heldBytes += data.length;
+    this.session.bufferedBytes += data.length;
     if (!end) this.refillWindow();
     if (data.length > 0) {
       const copy = Buffer.from(data);
@@ -738,16 +752,25 @@ export class H2Stream {
         for (const l of onData) (l as (c: Buffer) => void)(copy);
       } else {
         this.chunks.push(copy);
-        this.session.bufferedBytes += copy.length;
       }
     }
     if (end) {
       this.remoteEnded = true;
       this._readableState.ended = true;
-      const onEnd = this.listeners["end"];
-      if (onEnd !== undefined && this.chunks.length === 0) for (const l of onEnd) (l as () => void)();
+      this.emitEnd();
       if (this.localEnded) this.close();
     }
+  }
+
+  private endEmitted = false;
+
+  /** `end`, once: after the request's end arrived and every byte went to a `data` listener. */
+  private emitEnd(): void {
+    if (this.endEmitted || !this.remoteEnded || this.chunks.length > 0) return;
+    const onEnd = this.listeners["end"];
+    if (onEnd === undefined || onEnd.length === 0) return;
+    this.endEmitted = true;
+    for (const l of onEnd) (l as () => void)();
   }
 
   /** The whole buffered request body (null for none), taken. */
@@ -755,9 +778,7 @@ export class H2Stream {
     const chunks = this.chunks;
     if (chunks.length === 0) return null;
     this.chunks = [];
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    this.session.bufferedBytes -= body.length;
-    return body;
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   /** Tops the receive window up once half of it is used, unless held or past the cap. */
@@ -776,11 +797,10 @@ export class H2Stream {
     (this.listeners[event] ??= []).push(listener);
     if (event === "data" && this.chunks.length > 0) {
       // Data that came before its listener: handed over now, then the end if it came too.
-      const body = this.read()!;
-      (listener as (c: Buffer) => void)(body);
-      if (this.remoteEnded) for (const l of this.listeners["end"] ?? []) (l as () => void)();
-    } else if (event === "end" && this.remoteEnded && this.chunks.length === 0 && this.listeners["data"] !== undefined) {
-      (listener as () => void)();
+      (listener as (c: Buffer) => void)(this.read()!);
+      this.emitEnd();
+    } else if (event === "end") {
+      this.emitEnd();
     }
     return this;
   }
@@ -899,10 +919,8 @@ export class H2Stream {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.chunks.length > 0) {
-      for (const c of this.chunks) this.session.bufferedBytes -= c.length;
-      this.chunks = [];
-    }
+    this.session.bufferedBytes -= this.heldBytes;
+    this.chunks = [];
     this.pending = [];
     this.session.forget(this);
     const onClose = this.listeners["close"];

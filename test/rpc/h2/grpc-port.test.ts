@@ -1,0 +1,136 @@
+import * as grpc from "@grpc/grpc-js";
+import { gzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { GetJwksRequestSchema, IssueClientTokenRequestSchema, TokenService } from "../../../gen/tessera/v1/token_service_pb.js";
+import { createGrpcServer, type GrpcCallEvent, type GrpcServerHandle } from "../../../src/transport/rpc/grpc-server.js";
+import { RawH2, setting, T, u32 } from "./raw-h2.js";
+
+// The gRPC port on tessera's HTTP/2 layer, end to end: what is answered on the stream, what is passed to grpc-js
+// behind it, and what neither could answer before (request metadata over the limit).
+
+let release: () => void = () => {};
+const impl: Partial<ServiceImpl<typeof TokenService>> = {
+  getJwks: () => ({ keys: [] }),
+  issueClientToken: (req) => ({ accessToken: `token-for-${req.scope}`, tokenType: "Bearer", expiresIn: 60 }),
+  // Held until the test releases it.
+  logout: () => new Promise((resolve) => (release = () => resolve({}))),
+};
+
+const frame = (message: Uint8Array, compressed = false) => {
+  const out = Buffer.alloc(5 + message.length);
+  out[0] = compressed ? 1 : 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+};
+
+const issuePath = `/${TokenService.typeName}/IssueClientToken`;
+const unary = (client: grpc.Client, path: string, message: Uint8Array, metadata = new grpc.Metadata()) =>
+  new Promise<{ err: grpc.ServiceError | null; value?: Buffer }>((resolve) =>
+    client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(message), metadata, (err, value) => resolve({ err, value })),
+  );
+
+describe("the gRPC port on tessera's HTTP/2", () => {
+  const events: GrpcCallEvent[] = [];
+  let server: GrpcServerHandle;
+  let port: number;
+  let clients: RawH2[] = [];
+  beforeAll(async () => {
+    server = createGrpcServer({ services: [{ service: TokenService, impl }], onCallEnd: (e) => events.push(e) });
+    port = await server.listen("127.0.0.1", 0);
+  });
+  afterAll(() => server.close(100));
+  afterEach(() => {
+    for (const c of clients) c.close();
+    clients = [];
+  });
+  const raw = async (opts?: Parameters<typeof RawH2.open>[1]) => {
+    const c = await RawH2.open(port, opts);
+    clients.push(c);
+    return c;
+  };
+
+  it("answers request metadata over 64 KiB with RESOURCE_EXHAUSTED, and the connection goes on", async () => {
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const request = toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { scope: "a" }));
+      const big = new grpc.Metadata();
+      big.set("x-big", "b".repeat(70_000));
+      const refused = await unary(client, issuePath, request, big);
+      expect(refused.err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      const after = await unary(client, issuePath, request);
+      expect(after.err).toBeNull();
+      expect(after.value!.toString("latin1")).toContain("token-for-a");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("passes what it does not answer to grpc-js (a gzip request), with the caller's address, which a caller cannot set", async () => {
+    events.length = 0;
+    const c = await raw();
+    c.request(1, `/${TokenService.typeName}/GetJwks`, frame(gzipSync(toBinary(GetJwksRequestSchema, create(GetJwksRequestSchema))), true), [
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+      ["grpc-encoding", "gzip"],
+      ["x-tessera-peer", "203.0.113.9:443"],
+    ]);
+    const a = await c.answer(1);
+    expect(a.headers[0]).toMatchObject({ ":status": "200", "content-type": "application/grpc+proto" });
+    expect(a.headers.at(-1)).toMatchObject({ "grpc-status": "0" });
+    await expect.poll(() => events.length).toBe(1);
+    const local = c.socket.address() as { address: string; port: number };
+    expect(events[0]!.peer).toBe(`127.0.0.1:${local.port}`);
+    expect(events[0]!.requestHeader.get("x-tessera-peer")).toBeNull();
+  });
+
+  it("passes a large grpc-js answer (reflection) through the client's flow-control windows", async () => {
+    // Streams start with a 100-byte window: the answer comes 100 bytes per WINDOW_UPDATE.
+    const c = await raw({ settings: [setting(4, 100)] });
+    const symbol = Buffer.from(TokenService.typeName);
+    const request = frame(Buffer.concat([Buffer.from([0x22, symbol.length]), symbol])); // file_containing_symbol (4)
+    c.request(1, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", request, [
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ]);
+    let granted = 100;
+    for (;;) {
+      const got = c.collect(1);
+      expect(got.data.length).toBeLessThanOrEqual(granted);
+      if (got.headers.length > 1 || got.reset !== undefined) break;
+      if (got.data.length === granted) {
+        c.frame(T.WINDOW_UPDATE, 0, 1, u32(100));
+        c.frame(T.WINDOW_UPDATE, 0, 0, u32(100));
+        granted += 100;
+      }
+      await c.next(() => true, c.frames.length, 3000).catch(() => undefined);
+    }
+    const a = c.collect(1);
+    expect(a.reset).toBeUndefined();
+    expect(a.headers.at(-1)).toMatchObject({ "grpc-status": "0" });
+    expect(a.data.length).toBeGreaterThan(1000);
+  });
+
+  it("closes gracefully: a call in flight finishes, a new connection is refused", async () => {
+    const own = createGrpcServer({ services: [{ service: TokenService, impl }] });
+    const ownPort = await own.listen("127.0.0.1", 0);
+    const client = new grpc.Client(`127.0.0.1:${ownPort}`, grpc.credentials.createInsecure());
+    try {
+      const inFlight = unary(client, `/${TokenService.typeName}/Logout`, new Uint8Array());
+      await new Promise((r) => setTimeout(r, 100));
+      const closed = own.close(5000);
+      await new Promise((r) => setTimeout(r, 50));
+      release();
+      expect((await inFlight).err).toBeNull();
+      await closed;
+      const late = new grpc.Client(`127.0.0.1:${ownPort}`, grpc.credentials.createInsecure());
+      const refused = await unary(late, issuePath, new Uint8Array(), new grpc.Metadata());
+      late.close();
+      expect(refused.err?.code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      client.close();
+    }
+  });
+});
