@@ -39,6 +39,8 @@ const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
 /** The connection's receive window, given back once half of it is used. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
+/** How long a new connection has to send the client preface. */
+const PREFACE_TIMEOUT_MS = 10_000;
 /** Frames this end takes (SETTINGS_MAX_FRAME_SIZE is left at its default). */
 const MAX_FRAME = 16_384;
 
@@ -118,6 +120,7 @@ function httpDate(): string {
 export class H2Connection {
   private buffered: Buffer | undefined;
   private prefaceSeen = false;
+  private prefaceTimer: NodeJS.Timeout | undefined;
   private settingsSeen = false;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, H2Stream>();
@@ -151,6 +154,9 @@ export class H2Connection {
     private readonly limits: H2Limits = DEFAULT_LIMITS,
   ) {
     socket.setNoDelay(true);
+    // A connection that does not send the preface in time is dropped (it would hold a socket for nothing).
+    this.prefaceTimer = setTimeout(() => this.destroy(), PREFACE_TIMEOUT_MS);
+    this.prefaceTimer.unref();
     socket.on("data", (chunk: Buffer) => this.received(chunk));
     socket.on("error", () => this.lost());
     socket.on("close", () => this.lost());
@@ -212,6 +218,7 @@ export class H2Connection {
           return;
         }
         this.prefaceSeen = true;
+        clearTimeout(this.prefaceTimer);
         at = PREFACE.length;
         this.sendPreface();
       }
@@ -392,7 +399,12 @@ export class H2Connection {
     if (malformed !== undefined) return this.streamError(id, ERROR.PROTOCOL_ERROR);
     this.streams.set(id, stream);
     if (endStream) stream.received(Buffer.alloc(0), 0, true);
-    this.handlers.stream(stream, fields);
+    try {
+      this.handlers.stream(stream, fields);
+    } catch {
+      // A handler's failure costs its stream, not the connection's other streams.
+      this.streamError(id, ERROR.INTERNAL_ERROR);
+    }
   }
 
   private rstStream(id: number, payload: Buffer): void {
@@ -517,6 +529,7 @@ export class H2Connection {
   }
 
   private closeStreams(): void {
+    clearTimeout(this.prefaceTimer);
     for (const stream of [...this.streams.values()]) stream.closedBy(ERROR.CANCEL);
     this.streams.clear();
     this.blocked.clear();
