@@ -4,6 +4,7 @@ import { sensitiveHeaders, type Http2Server, type IncomingHttpHeaders, type Outg
 import { answerAtEndOfTurn, type Answer } from "../end-of-turn.js";
 import { HeaderView } from "../header-view.js";
 import { grpcFrame } from "./grpc-frame.js";
+import { PEER_FIELD } from "./h2/peer-field.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 
 /**
@@ -132,7 +133,7 @@ const NOT_INDEXED = ["x-request-id"];
 const ignore = () => {};
 
 /** Request headers a handler never sees (grpc-js removes the same from its Metadata), besides pseudo and `-bin` ones. */
-const HIDDEN = new Set(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding", "te", "content-type"]);
+const HIDDEN = new Set(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding", "te", "content-type", PEER_FIELD]);
 
 /** A call's request headers read in place from the stream's header object, as grpc-js's Metadata shows them. */
 class StreamHeaders extends HeaderView {
@@ -185,6 +186,9 @@ export class DirectCall implements UnaryCall, Answer {
   ) {
     this.path = headers[":path"]!;
     this.requestHeader = new StreamHeaders(headers);
+    // A stream that closes before the call is settled (even before its request is read) ends the call: its
+    // deadline timer and everything the call holds are let go, and a handler already running is cancelled.
+    stream.on("close", () => this.closed());
     if (deadline !== undefined) {
       // grpc-js ends a call at its deadline whatever the handler is doing, and reports it cancelled; so does this.
       this.deadlineTimer = setTimeout(() => {
@@ -209,7 +213,7 @@ export class DirectCall implements UnaryCall, Answer {
 
   private readBuffered(handle: () => void): void {
     const stream = this.stream;
-    if (stream.destroyed) return;
+    if (stream.destroyed) return this.settle();
     // Whether the end of the stream was received (Readable's own state: no public field says so before `end` is
     // emitted). Should a later Node lack it, every request is read by the listeners, as before.
     const ended = (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
@@ -288,7 +292,6 @@ export class DirectCall implements UnaryCall, Answer {
 
   onCancel(listener: () => void): void {
     this.cancelListener = listener;
-    this.stream.on("close", () => this.closed());
   }
 
   /** The stream closed: a cancellation, unless the call was settled first. */

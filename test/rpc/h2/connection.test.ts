@@ -213,6 +213,10 @@ describe("tessera's HTTP/2 connection", () => {
     ["RST_STREAM on stream 0", [frameBytes(T.RST_STREAM, 0, 0, u32(0))], ERR.PROTOCOL_ERROR, true],
     ["RST_STREAM on an idle stream", [frameBytes(T.RST_STREAM, 0, 7, u32(0))], ERR.PROTOCOL_ERROR, true],
     ["GOAWAY on a stream", [frameBytes(T.GOAWAY, 0, 1, Buffer.alloc(8))], ERR.PROTOCOL_ERROR, true],
+    ["PRIORITY of 4 bytes (on an idle stream, which may not be reset)", [frameBytes(T.PRIORITY, 0, 9, Buffer.alloc(4))], ERR.FRAME_SIZE_ERROR, true],
+    ["PRIORITY of a stream on itself", [frameBytes(T.PRIORITY, 0, 9, Buffer.concat([u32(9), Buffer.from([1])]))], ERR.PROTOCOL_ERROR, true],
+    ["a SETTINGS frame of 33 entries", [frameBytes(T.SETTINGS, 0, 0, Buffer.concat(Array.from({ length: 33 }, () => setting(4, 1000))))], ERR.ENHANCE_YOUR_CALM, true],
+    ["HEADERS reusing a stream id that ended both ways", [frameBytes(T.HEADERS, END_HEADERS | END_STREAM, 3, requestBlock("/echo")), frameBytes(T.HEADERS, END_HEADERS | END_STREAM, 1, requestBlock("/echo"))], ERR.STREAM_CLOSED, true],
   ] as Array<[string, Buffer[], number, boolean]>)("ends the connection with GOAWAY on %s", async (_, frames, code, withSettings) => {
     const h = await harness();
     const c = await client(h, { preface: false });
@@ -240,6 +244,8 @@ describe("tessera's HTTP/2 connection", () => {
 
   it.each([
     ["a missing :path", [":method", "GET", ":scheme", "http"]],
+    ["a :path that is not absolute", [":method", "GET", ":scheme", "http", ":path", "echo"]],
+    ["CONNECT", [":method", "CONNECT", ":scheme", "http", ":path", "/", ":authority", "example.com:443"]],
     ["an unknown pseudo-header", [":method", "GET", ":scheme", "http", ":path", "/", ":protocol", "websocket"]],
     ["a pseudo-header twice", [":method", "GET", ":method", "POST", ":scheme", "http", ":path", "/"]],
     ["a pseudo-header after a field", [":method", "GET", ":scheme", "http", "x-a", "1", ":path", "/"]],
@@ -339,6 +345,52 @@ describe("tessera's HTTP/2 connection", () => {
     c.frame(T.HEADERS, END_HEADERS, 1, requestBlock("/hold"));
     c.send(...Array.from({ length: 200 }, frame));
     expect((await c.goAway())?.code).toBe(ERR.ENHANCE_YOUR_CALM);
+  });
+
+  it("does not count PINGs among requests, nor resets of streams already answered", async () => {
+    const h = await harness({ maxCheapEventsPerSecond: 100 });
+    const c = await client(h);
+    for (let id = 1; id < 600; id += 2) {
+      c.frame(T.PING, 0, 0, Buffer.alloc(8));
+      c.request(id, "/echo", Buffer.from("x"));
+    }
+    await c.answer(599);
+    for (let id = 1; id < 600; id += 2) c.frame(T.RST_STREAM, 0, id, u32(ERR.CANCEL));
+    c.request(601, "/echo", Buffer.from("still here"));
+    expect((await c.answer(601)).data.toString()).toBe("still here");
+    expect(c.frames.some((f) => f.type === T.GOAWAY)).toBe(false);
+  });
+
+  it("ends the connection (ENHANCE_YOUR_CALM) on streams it must reset itself, one after another (MadeYouReset)", async () => {
+    const h = await harness({ maxCheapEventsPerSecond: 100 });
+    const c = await client(h);
+    const frames: Buffer[] = [];
+    // Each stream is made to fail at once by a WINDOW_UPDATE of 0: a slot freed by this end's own RST_STREAM.
+    for (let id = 1; id < 600; id += 2) frames.push(frameBytes(T.HEADERS, END_HEADERS, id, requestBlock("/hold")), frameBytes(T.WINDOW_UPDATE, 0, id, u32(0)));
+    c.send(...frames);
+    expect((await c.goAway())?.code).toBe(ERR.ENHANCE_YOUR_CALM);
+    expect(h.seen.length).toBeLessThan(200);
+  });
+
+  it("drops the late frames of a stream it reset (DATA, trailers) without ending the connection", async () => {
+    const c = await client(await harness());
+    c.frame(T.HEADERS, END_HEADERS, 1, requestBlock("/early"));
+    expect(await c.reset(1)).toBe(ERR.NO_ERROR);
+    c.frame(T.DATA, 0, 1, Buffer.from("late"));
+    c.frame(T.HEADERS, END_HEADERS | END_STREAM, 1, encodeHeaders(["x-trailer", "late"]));
+    c.request(3, "/echo", Buffer.from("next"));
+    expect((await c.answer(3)).data.toString()).toBe("next");
+    expect(c.frames.some((f) => f.type === T.GOAWAY)).toBe(false);
+  });
+
+  it("reads a request sent one byte at a time", async () => {
+    const c = await client(await harness(), { preface: false });
+    const bytes = Buffer.concat([PREFACE, frameBytes(T.SETTINGS, 0, 0), frameBytes(T.HEADERS, END_HEADERS, 1, requestBlock("/slow")), frameBytes(T.DATA, END_STREAM, 1, Buffer.from("byte by byte"))]);
+    for (const byte of bytes) {
+      c.send(Buffer.from([byte]));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((await c.answer(1)).data.toString()).toBe("byte by byte");
   });
 
   it("ends the connection (ENHANCE_YOUR_CALM) on rapid resets (CVE-2023-44487)", async () => {

@@ -5,7 +5,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GetJwksRequestSchema, IssueClientTokenRequestSchema, TokenService } from "../../../gen/tessera/v1/token_service_pb.js";
 import { createGrpcServer, type GrpcCallEvent, type GrpcServerHandle } from "../../../src/transport/rpc/grpc-server.js";
-import { RawH2, setting, T, u32 } from "./raw-h2.js";
+import { RawH2, requestBlock as requestBlockFor, setting, T, u32 } from "./raw-h2.js";
 
 // The gRPC port on tessera's HTTP/2 layer, end to end: what is answered on the stream, what is passed to grpc-js
 // behind it, and what neither could answer before (request metadata over the limit).
@@ -84,6 +84,60 @@ describe("the gRPC port on tessera's HTTP/2", () => {
     const local = c.socket.address() as { address: string; port: number };
     expect(events[0]!.peer).toBe(`127.0.0.1:${local.port}`);
     expect(events[0]!.requestHeader.get("x-tessera-peer")).toBeNull();
+  });
+
+  it("hides a caller's x-tessera-peer from handlers on the direct path too", async () => {
+    events.length = 0;
+    const c = await raw();
+    c.request(1, issuePath, frame(toBinary(IssueClientTokenRequestSchema, create(IssueClientTokenRequestSchema, { scope: "p" }))), [
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+      ["x-tessera-peer", "203.0.113.9:443"],
+    ]);
+    expect((await c.answer(1)).headers.at(-1)).toMatchObject({ "grpc-status": "0" });
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]!.requestHeader.get("x-tessera-peer")).toBeNull();
+    expect(events[0]!.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it("lets go of a call whose stream closes before its request arrived: no deadline timer is left behind", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timers();
+    const c = await raw();
+    for (let id = 1; id <= 199; id += 2) {
+      c.frame(T.HEADERS, 0x4, id, requestBlockFor(issuePath, [["content-type", "application/grpc"], ["te", "trailers"], ["grpc-timeout", "500H"]]));
+      c.frame(T.RST_STREAM, 0, id, u32(8));
+    }
+    c.request(201, issuePath, frame(new Uint8Array()), [["content-type", "application/grpc"], ["te", "trailers"]]);
+    await c.answer(201);
+    await new Promise((r) => setTimeout(r, 50));
+    // Before the fix each of the 100 calls kept a 500-hour timer (and the call, its stream and headers with it).
+    expect(timers() - before).toBeLessThan(10);
+  });
+
+  it("holds back grpc-js's answers for a client that does not read them, across all its streams", async () => {
+    // Streams start with no window: every answer waits. 150 reflection streams × 100 requests each make about
+    // 40 MB of answers (each carries TokenService's file); the port stops taking them from grpc-js.
+    const c = await raw({ settings: [setting(4, 0)] });
+    const symbol = Buffer.from(TokenService.typeName);
+    const request = frame(Buffer.concat([Buffer.from([0x22, symbol.length]), symbol]));
+    const fields: Array<[string, string]> = [["content-type", "application/grpc"], ["te", "trailers"]];
+    const before = process.memoryUsage().arrayBuffers;
+    for (let id = 1; id < 300; id += 2) {
+      c.frame(T.HEADERS, 0x4, id, requestBlockFor("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", fields));
+      c.frame(T.DATA, 0, id, Buffer.concat(Array.from({ length: 100 }, () => request)));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const grown = process.memoryUsage().arrayBuffers - before;
+    // What remains (about 26 MB) is the answers grpc-js produced for requests already sent, held in grpc-js's own
+    // streams; without the hold, the port took them all and held 80 MB after 1.5 s, growing as long as it ran.
+    expect(grown).toBeLessThan(48 * 1024 * 1024);
+    // The connection still serves: a direct call is answered once its stream has a window (the connection's
+    // window is open: the other streams have none to use it).
+    c.request(301, issuePath, frame(new Uint8Array()), [["content-type", "application/grpc"], ["te", "trailers"]]);
+    c.frame(T.WINDOW_UPDATE, 0, 301, u32(65_535));
+    c.frame(T.WINDOW_UPDATE, 0, 0, u32(65_535));
+    expect((await c.answer(301)).headers.at(-1)).toMatchObject({ "grpc-status": "0" });
   });
 
   it("passes a large grpc-js answer (reflection) through the client's flow-control windows", async () => {

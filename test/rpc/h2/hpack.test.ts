@@ -77,6 +77,10 @@ describe("HPACK decoder", () => {
     ["an index past the table", "be"],
     ["a truncated integer", "ff"],
     ["an integer too large", "ffffffffff0f"],
+    // Zero-valued continuation bytes never make the value large, but 2^(7n) overflows to Infinity, and 0 × Infinity
+    // is NaN, which no comparison refuses: a table size update of NaN would have turned eviction off.
+    ["an integer with 150 continuation bytes", `3f${"80".repeat(150)}00`],
+    ["an integer with 6 continuation bytes", "3f808080808000"],
     ["a truncated string", "0003616263"],
     ["a string length past the block", "000a61"],
     ["a table size update after a field", "823f00"],

@@ -39,6 +39,8 @@ const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
 /** The connection's receive window, given back once half of it is used. */
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
+/** Stream ids this end reset that it remembers, to drop the peer's late frames on them. */
+const RESET_IDS_KEPT = 1024;
 /** How long a new connection has to send the client preface. */
 const PREFACE_TIMEOUT_MS = 10_000;
 /** Frames this end takes (SETTINGS_MAX_FRAME_SIZE is left at its default). */
@@ -119,6 +121,14 @@ function httpDate(): string {
 
 export class H2Connection {
   private buffered: Buffer | undefined;
+  /** Reads after `buffered`, not yet joined to it, their length, and the bytes its frame still needs. */
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  private needed = 0;
+  /** Whether HEADERS or DATA came since the last PING (a PING among requests costs nothing; a run of them does). */
+  private trafficSincePing = true;
+  /** Streams this end reset lately: the peer may still send on them before it sees the reset (RFC 9113 §5.1). */
+  private readonly resetIds = new Set<number>();
   private prefaceSeen = false;
   private prefaceTimer: NodeJS.Timeout | undefined;
   private settingsSeen = false;
@@ -147,6 +157,9 @@ export class H2Connection {
   private readonly blocked = new Set<H2Stream>();
   private readPaused = false;
   private readonly closeListeners: Array<() => void> = [];
+  private readonly drainListeners: Array<() => void> = [];
+  /** Answer bytes the streams hold until the client's windows open. */
+  pendingData = 0;
 
   constructor(
     readonly socket: Socket,
@@ -170,6 +183,20 @@ export class H2Connection {
 
   onClose(listener: () => void): void {
     this.closeListeners.push(listener);
+  }
+
+  /** Called whenever answer bytes went out (the socket drained, or a window opened). */
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+
+  /** Answer bytes not yet written to the client: waiting for its windows, or in the socket's queue. */
+  get answerBacklog(): number {
+    return this.pendingData + this.socket.writableLength;
+  }
+
+  private notifyDrain(): void {
+    for (const listener of this.drainListeners) listener();
   }
 
   /** Graceful end: GOAWAY (NO_ERROR), the open streams finish, then the connection closes. */
@@ -206,7 +233,16 @@ export class H2Connection {
 
   private received(chunk: Buffer): void {
     if (this.ended) return;
-    let data = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
+    let data = chunk;
+    if (this.buffered !== undefined) {
+      // A frame arriving in pieces is joined once it is whole, not at every piece.
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      if (this.partsLength < this.needed) return;
+      data = Buffer.concat([this.buffered, ...this.parts], this.buffered.length + this.partsLength);
+      this.parts = [];
+      this.partsLength = 0;
+    }
     this.buffered = undefined;
     let at = 0;
     try {
@@ -215,6 +251,7 @@ export class H2Connection {
         if (data.compare(PREFACE, 0, n, 0, n) !== 0) return this.notHttp2(data);
         if (data.length < PREFACE.length) {
           this.buffered = data;
+          this.needed = PREFACE.length - data.length;
           return;
         }
         this.prefaceSeen = true;
@@ -237,8 +274,10 @@ export class H2Connection {
       return this.failed(err);
     }
     if (at < data.length && !this.ended) {
-      // Keep only the unread tail (a copy, so the whole read can be let go).
+      // Keep only the unread tail (a copy, so the whole read can be let go), and how much more it needs.
       this.buffered = at === 0 ? data : Buffer.from(data.subarray(at));
+      const tail = this.buffered;
+      this.needed = (tail.length < 9 ? 9 : 9 + ((tail[0]! << 16) | (tail[1]! << 8) | tail[2]!)) - tail.length;
     }
     data = undefined as unknown as Buffer;
     this.giveBackWindow();
@@ -272,9 +311,10 @@ export class H2Connection {
       case FRAME.HEADERS:
         return this.headers(flags, id, payload);
       case FRAME.PRIORITY:
+        // PRIORITY may name an idle stream, which must not be reset (§6.4): its errors end the connection.
         if (id === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "PRIORITY on stream 0");
-        if (payload.length !== 5) return this.streamError(id, ERROR.FRAME_SIZE_ERROR);
-        if ((payload.readUInt32BE(0) & 0x7fffffff) === id) return this.streamError(id, ERROR.PROTOCOL_ERROR);
+        if (payload.length !== 5) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, "PRIORITY of the wrong size");
+        if ((payload.readUInt32BE(0) & 0x7fffffff) === id) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "a stream depending on itself");
         return this.cheap();
       case FRAME.RST_STREAM:
         return this.rstStream(id, payload);
@@ -286,7 +326,8 @@ export class H2Connection {
         if (id !== 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "PING on a stream");
         if (payload.length !== 8) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, "PING of the wrong size");
         if (flags & ACK) return;
-        this.cheap();
+        if (!this.trafficSincePing) this.cheap();
+        this.trafficSincePing = false;
         return this.write(frameHeader(8, FRAME.PING, ACK, 0), Buffer.from(payload));
       case FRAME.GOAWAY:
         if (id !== 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "GOAWAY on a stream");
@@ -308,16 +349,19 @@ export class H2Connection {
   private data(flags: number, id: number, payload: Buffer): void {
     if (id === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
     this.unacknowledged += payload.length;
+    this.trafficSincePing = true;
     let body = payload;
     if (flags & PADDED) body = unpad(payload);
     const stream = this.streams.get(id);
     if (stream === undefined) {
       if (id > this.lastStreamId) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "DATA on an idle stream");
-      // A stream closed or reset here: its late frames are dropped (their bytes still count for the connection).
-      return;
+      // A stream this end reset: what the peer sent before it saw the reset is dropped (its bytes still count for
+      // the connection's window). Any other closed stream: STREAM_CLOSED (§5.1).
+      if (this.resetIds.has(id)) return this.cheap();
+      return this.refuse(id, ERROR.STREAM_CLOSED);
     }
-    if (stream.remoteEnded) return this.streamError(id, ERROR.STREAM_CLOSED);
-    if (payload.length > stream.receiveWindow) return this.streamError(id, ERROR.FLOW_CONTROL_ERROR);
+    if (stream.remoteEnded) return this.refuse(id, ERROR.STREAM_CLOSED);
+    if (payload.length > stream.receiveWindow) return this.refuse(id, ERROR.FLOW_CONTROL_ERROR);
     stream.receiveWindow -= payload.length;
     if (body.length === 0 && !(flags & END_STREAM)) this.cheap();
     stream.received(body, payload.length - body.length, (flags & END_STREAM) !== 0);
@@ -369,25 +413,25 @@ export class H2Connection {
       throw err;
     }
     const endStream = (flags & END_STREAM) !== 0;
+    this.trafficSincePing = true;
     const existing = this.streams.get(id);
     if (existing !== undefined) {
       // Trailers: must end the stream, and carry no pseudo-header.
-      if (existing.remoteEnded) return this.streamError(id, ERROR.STREAM_CLOSED);
-      if (!endStream || fields === undefined || fields.some((f, i) => i % 2 === 0 && f.startsWith(":"))) return this.streamError(id, ERROR.PROTOCOL_ERROR);
+      if (existing.remoteEnded) return this.refuse(id, ERROR.STREAM_CLOSED);
+      if (!endStream || fields === undefined || fields.some((f, i) => i % 2 === 0 && f.startsWith(":"))) return this.refuse(id, ERROR.PROTOCOL_ERROR);
       existing.received(Buffer.alloc(0), 0, true);
       return;
     }
     if (id % 2 === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "a client stream with an even id");
     if (id <= this.lastStreamId) {
-      // A stream this end already closed (its table entry is gone): what it sends now is late, and dropped.
-      return;
+      // Trailers of a stream this end reset are late, and dropped; a new request on an id already used is not
+      // allowed (§5.1.1), nor are headers on a stream that ended both ways (§5.1).
+      if (this.resetIds.has(id)) return this.cheap();
+      throw new ConnectionError(ERROR.STREAM_CLOSED, "HEADERS on a closed stream, or a stream id lower than one already used");
     }
     this.lastStreamId = id;
-    if (this.goingAway) return this.streamError(id, ERROR.REFUSED_STREAM);
-    if (this.streams.size >= this.limits.maxConcurrentStreams) {
-      this.cheap();
-      return this.streamError(id, ERROR.REFUSED_STREAM);
-    }
+    if (this.goingAway) return this.refuse(id, ERROR.REFUSED_STREAM);
+    if (this.streams.size >= this.limits.maxConcurrentStreams) return this.refuse(id, ERROR.REFUSED_STREAM);
     const stream = new H2Stream(this, id, this.peerInitialWindow);
     if (fields === undefined) {
       this.streams.set(id, stream);
@@ -396,7 +440,7 @@ export class H2Connection {
       return;
     }
     const malformed = checkRequest(fields);
-    if (malformed !== undefined) return this.streamError(id, ERROR.PROTOCOL_ERROR);
+    if (malformed !== undefined) return this.refuse(id, ERROR.PROTOCOL_ERROR);
     this.streams.set(id, stream);
     if (endStream) stream.received(Buffer.alloc(0), 0, true);
     try {
@@ -411,8 +455,11 @@ export class H2Connection {
     if (id === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "RST_STREAM on stream 0");
     if (payload.length !== 4) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, "RST_STREAM of the wrong size");
     if (id > this.lastStreamId) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
-    this.cheap();
-    this.streams.get(id)?.closedBy(payload.readUInt32BE(0));
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    // A reset of a call still at work is what makes rapid reset cheap for the sender (CVE-2023-44487).
+    if (!stream.answered) this.cheap();
+    stream.closedBy(payload.readUInt32BE(0));
   }
 
   private settings(flags: number, id: number, payload: Buffer): void {
@@ -422,25 +469,32 @@ export class H2Connection {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS of the wrong size");
+    // Real clients send a handful; a frame of thousands would cost a pass over the streams each (as nghttp2: 32).
+    if (payload.length > 32 * 6) throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, "more than 32 settings in a frame");
     this.cheap();
+    let initialWindow: number | undefined;
     for (let at = 0; at < payload.length; at += 6) {
       const key = payload.readUInt16BE(at);
       const value = payload.readUInt32BE(at + 2);
       if (key === SETTING.ENABLE_PUSH && value > 1) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "SETTINGS_ENABLE_PUSH not 0 or 1");
       if (key === SETTING.INITIAL_WINDOW_SIZE) {
         if (value > MAX_WINDOW) throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE too large");
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) {
-          stream.sendWindow += delta;
-          if (stream.sendWindow > MAX_WINDOW) throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, "a stream window over 2^31-1");
-        }
+        initialWindow = value;
       }
       if (key === SETTING.MAX_FRAME_SIZE) {
         if (value < 16_384 || value > 16_777_215) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE out of range");
         this.peerMaxFrame = value;
       }
       // HEADER_TABLE_SIZE: this end's encoder never uses the table. MAX_CONCURRENT_STREAMS: this end opens none.
+    }
+    if (initialWindow !== undefined && initialWindow !== this.peerInitialWindow) {
+      // The last value counts; the open streams' windows move by the difference (§6.9.2), once per frame.
+      const delta = initialWindow - this.peerInitialWindow;
+      this.peerInitialWindow = initialWindow;
+      for (const stream of this.streams.values()) {
+        stream.sendWindow += delta;
+        if (stream.sendWindow > MAX_WINDOW) throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, "a stream window over 2^31-1");
+      }
     }
     this.write(frameHeader(0, FRAME.SETTINGS, ACK, 0));
     this.unblock();
@@ -461,9 +515,9 @@ export class H2Connection {
       if (id > this.lastStreamId) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream");
       return;
     }
-    if (increment === 0) return this.streamError(id, ERROR.PROTOCOL_ERROR);
+    if (increment === 0) return this.refuse(id, ERROR.PROTOCOL_ERROR);
     stream.sendWindow += increment;
-    if (stream.sendWindow > MAX_WINDOW) return this.streamError(id, ERROR.FLOW_CONTROL_ERROR);
+    if (stream.sendWindow > MAX_WINDOW) return this.refuse(id, ERROR.FLOW_CONTROL_ERROR);
     this.unblock();
   }
 
@@ -506,9 +560,20 @@ export class H2Connection {
     this.write(frameHeader(8 + debug.length, FRAME.GOAWAY, 0, 0), u32(this.lastStreamId), u32(code), debug);
   }
 
+  /**
+   * A stream error the peer caused: counted like the frames that cost it nothing (each frees a stream slot the peer
+   * can fill again at once, as a reset of its own would: "MadeYouReset"), then RST_STREAM.
+   */
+  private refuse(id: number, code: number): void {
+    this.cheap();
+    this.streamError(id, code);
+  }
+
   /** Resets a stream (RST_STREAM) and forgets it. */
   streamError(id: number, code: number): void {
     this.write(frameHeader(4, FRAME.RST_STREAM, 0, id), u32(code));
+    this.resetIds.add(id);
+    if (this.resetIds.size > RESET_IDS_KEPT) this.resetIds.delete(this.resetIds.values().next().value!);
     this.streams.get(id)?.closedBy(undefined);
   }
 
@@ -579,6 +644,7 @@ export class H2Connection {
       this.readPaused = false;
       this.socket.resume();
     }
+    this.notifyDrain();
   }
 
   /** Sends a stream's HEADERS (one frame, or CONTINUATIONs past the peer's frame size). */
@@ -607,6 +673,7 @@ export class H2Connection {
       const part = head.length <= room ? head : head.subarray(0, room);
       const last = part === head && stream.pending.length === 1;
       this.write(frameHeader(part.length, FRAME.DATA, last && stream.endAfterData && stream.trailers === undefined ? END_STREAM : 0, stream.id), part);
+      this.pendingData -= part.length;
       this.sendWindow -= part.length;
       stream.sendWindow -= part.length;
       if (part === head) stream.pending.shift();
@@ -617,10 +684,12 @@ export class H2Connection {
   }
 
   private unblock(): void {
+    if (this.blocked.size === 0) return;
     for (const stream of [...this.blocked]) {
-      if (this.sendWindow <= 0) return;
+      if (this.sendWindow <= 0) break;
       stream.flushData();
     }
+    this.notifyDrain();
   }
 }
 
@@ -658,6 +727,10 @@ function checkRequest(fields: HeaderList): string | undefined {
     if (ILLEGAL_FIELD_VALUE.test(value)) return "a field value with NUL, CR or LF";
   }
   if (!seen.has(":method") || !seen.has(":scheme") || !seen.has(":path")) return "a missing pseudo-header";
+  const method = fields[fields.indexOf(":method") + 1]!;
+  const path = fields[fields.indexOf(":path") + 1]!;
+  if (method === "CONNECT") return "CONNECT";
+  if (!path.startsWith("/") && !(path === "*" && method === "OPTIONS")) return "a :path that is not absolute";
   return undefined;
 }
 
@@ -716,6 +789,8 @@ export class H2Stream {
   /** What the peer may still send on the stream. */
   receiveWindow = DEFAULT_WINDOW;
   remoteEnded = false;
+  /** The answer's headers were sent. */
+  answered = false;
   /** Closed both ways, or reset: nothing more is sent or received. */
   closed = false;
   private chunks: Buffer[] = [];
@@ -836,6 +911,7 @@ export class H2Stream {
   respondFields(fields: string[], endStream: boolean, sensitive?: ReadonlySet<string>): void {
     if (this.closed || this.headersSent) return;
     this.headersSent = true;
+    this.answered = true;
     this.session.sendHeaders(this, encodeHeaders(fields, sensitive), endStream);
     if (endStream) this.endedLocally();
   }
@@ -843,7 +919,10 @@ export class H2Stream {
   /** Node's `end`: the last data; then `wantTrailers` (if asked for) or END_STREAM. */
   end(chunk?: Buffer): this {
     if (this.closed || this.localEnded || this.endAfterData) return this;
-    if (chunk !== undefined && chunk.length > 0) this.pending.push(chunk);
+    if (chunk !== undefined && chunk.length > 0) {
+      this.pending.push(chunk);
+      this.session.pendingData += chunk.length;
+    }
     if (this.waitForTrailers) {
       const want = this.listeners["wantTrailers"];
       if (want !== undefined && want.length > 0) {
@@ -875,6 +954,7 @@ export class H2Stream {
   writeData(chunk: Buffer): void {
     if (this.closed || this.localEnded || this.endAfterData || chunk.length === 0) return;
     this.pending.push(chunk);
+    this.session.pendingData += chunk.length;
     this.flushData();
   }
 
@@ -933,6 +1013,7 @@ export class H2Stream {
     if (this.closed) return;
     this.closed = true;
     this.session.bufferedBytes -= this.heldBytes;
+    this.session.pendingData -= this.pendingBytes;
     this.chunks = [];
     this.pending = [];
     this.session.forget(this);

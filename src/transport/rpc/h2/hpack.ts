@@ -136,6 +136,8 @@ export class HpackDecoder {
       let byte: number;
       do {
         if (at >= end) throw new HpackError("a truncated integer");
+        // Five continuation bytes carry 35 bits: past that (or past 2^31 - 1) no value here is meaningful.
+        if (shift > 28) throw new HpackError("an integer too large");
         byte = block[at++]!;
         value += (byte & 127) * 2 ** shift;
         shift += 7;

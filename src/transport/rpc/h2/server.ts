@@ -3,6 +3,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from "n
 import { directRoute, serveDirect, type DirectRoute } from "../grpc-direct.js";
 import { DEFAULT_LIMITS, ERROR, H2Connection, headerObject, type H2Limits, type H2Stream } from "./connection.js";
 import type { HeaderList } from "./hpack.js";
+import { PEER_FIELD } from "./peer-field.js";
 
 /**
  * The gRPC port on tessera's own HTTP/2 layer (connection.ts). Unary calls to tessera's services are answered on
@@ -11,8 +12,7 @@ import type { HeaderList } from "./hpack.js";
  * private directory and answers as it always has.
  */
 
-/** The request field carrying the caller's address to grpc-js (set here, never taken from the caller). */
-export const PEER_FIELD = "x-tessera-peer";
+export { PEER_FIELD };
 
 export interface H2GrpcServerOptions {
   routes: Map<string, DirectRoute>;
@@ -82,7 +82,7 @@ export class H2GrpcServer {
             serveDirect(stream, headers, direct, this.opts.maxReceive);
             return;
           }
-          proxy ??= new GrpcJsProxy(this.opts.grpcJsSocket, socket);
+          proxy ??= new GrpcJsProxy(this.opts.grpcJsSocket, connection);
           proxy.pass(stream, fields, headers);
         },
         oversizedHeaders: (stream) => stream.respondFields(OVERSIZED, true),
@@ -100,19 +100,41 @@ export class H2GrpcServer {
 /** Fields a proxy does not pass on: HTTP/2 carries none of them, and the peer's address is set here. */
 const NOT_PASSED = new Set([PEER_FIELD, "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
-/** A stream's answer waiting to go out past this many bytes: grpc-js's answer is paused until the peer reads. */
+/**
+ * grpc-js's answers are paused while one stream holds this many bytes for the client, or the whole connection
+ * this many (waiting for the client's windows or in the socket's queue), until the client reads.
+ */
 const ANSWER_BUFFER = 1024 * 1024;
+const CONNECTION_ANSWER_BUFFER = 4 * 1024 * 1024;
 
 /** One client connection's streams passed to grpc-js, over one HTTP/2 session on its Unix socket. */
 class GrpcJsProxy {
   private session: ClientHttp2Session | undefined;
   private readonly peer: string;
+  /** grpc-js answers paused because the client is behind. */
+  private readonly paused = new Map<ClientHttp2Stream, H2Stream>();
 
   constructor(
     private readonly socketPath: string,
-    client: Socket,
+    private readonly connection: H2Connection,
   ) {
+    const client = connection.socket;
     this.peer = !client.remoteAddress ? "unknown" : client.remotePort ? `${client.remoteAddress}:${client.remotePort}` : client.remoteAddress;
+    connection.onDrain(() => this.resumeCaughtUp());
+  }
+
+  private behind(stream: H2Stream): boolean {
+    return stream.pendingBytes > ANSWER_BUFFER || this.connection.answerBacklog > CONNECTION_ANSWER_BUFFER;
+  }
+
+  private resumeCaughtUp(): void {
+    for (const [request, stream] of this.paused) {
+      if (stream.closed) this.paused.delete(request);
+      else if (!this.behind(stream)) {
+        this.paused.delete(request);
+        request.resume();
+      }
+    }
   }
 
   private open(): ClientHttp2Session {
@@ -170,9 +192,12 @@ class GrpcJsProxy {
     });
     request.on("data", (chunk: Buffer) => {
       stream.writeData(chunk);
-      if (stream.pendingBytes > ANSWER_BUFFER) request.pause();
+      if (this.behind(stream)) {
+        request.pause();
+        this.paused.set(request, stream);
+      }
     });
-    stream.on("writable", () => request.resume());
+    stream.on("writable", () => this.resumeCaughtUp());
     request.on("trailers", (trailers: IncomingHttpHeaders) => {
       trailersSent = true;
       stream.trailerFields(answerFields(trailers));
@@ -181,6 +206,7 @@ class GrpcJsProxy {
       if (!trailersSent) stream.end();
     });
     request.on("close", () => {
+      this.paused.delete(request);
       // grpc-js reset the stream, or the session ended, before the answer was complete.
       if (!stream.closed && !trailersSent) stream.reset(request.rstCode === constants.NGHTTP2_NO_ERROR || request.rstCode === undefined ? ERROR.INTERNAL_ERROR : request.rstCode);
     });
