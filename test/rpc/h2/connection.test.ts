@@ -232,6 +232,8 @@ describe("tessera's HTTP/2 connection", () => {
     ["te other than trailers", [["te", "gzip"]]],
     ["a NUL in a value", [["x-a", "a\0b"]]],
     ["a CR LF in a value", [["x-a", "a\r\nb: c"]]],
+    ["a content-length that is not a number", [["content-length", "abc"]]],
+    ["a content-length with no body to match it", [["content-length", "5"]]],
   ] as Array<[string, Array<[string, string]>]>)("resets a request with %s (PROTOCOL_ERROR), and serves the next", async (_, fields) => {
     const h = await harness();
     const c = await client(h);
@@ -253,6 +255,20 @@ describe("tessera's HTTP/2 connection", () => {
     const c = await client(await harness());
     c.frame(T.HEADERS, END_HEADERS | END_STREAM, 1, encodeHeaders(fields));
     expect(await c.reset(1)).toBe(ERR.PROTOCOL_ERROR);
+  });
+
+  it("resets a request whose DATA does not add up to its content-length (RFC 9113 §8.1.1), and serves one that does", async () => {
+    const c = await client(await harness());
+    c.frame(T.HEADERS, END_HEADERS, 1, requestBlock("/short", [["content-length", "100"]]));
+    c.frame(T.DATA, END_STREAM, 1, Buffer.from("five!"));
+    expect(await c.reset(1)).toBe(ERR.PROTOCOL_ERROR);
+    c.frame(T.HEADERS, END_HEADERS, 3, requestBlock("/long", [["content-length", "2"]]));
+    c.frame(T.DATA, 0, 3, Buffer.from("three"));
+    expect(await c.reset(3)).toBe(ERR.PROTOCOL_ERROR);
+    c.frame(T.HEADERS, END_HEADERS, 5, requestBlock("/exact", [["content-length", "5"]]));
+    c.frame(T.DATA, 0, 5, Buffer.from("fi"));
+    c.frame(T.DATA, END_STREAM, 5, Buffer.from("ve!"));
+    expect((await c.answer(5)).data.toString()).toBe("five!");
   });
 
   it("refuses a stream past SETTINGS_MAX_CONCURRENT_STREAMS (REFUSED_STREAM), and takes one once another closed", async () => {

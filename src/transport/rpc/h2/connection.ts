@@ -63,7 +63,7 @@ export interface H2Limits {
 
 export const DEFAULT_LIMITS: H2Limits = {
   maxConcurrentStreams: 1000,
-  maxHeaderListSize: 65_536,
+  maxHeaderListSize: 131_072,
   maxHeaderBlock: 262_144,
   maxBufferedPerConnection: 32 * 1024 * 1024,
   maxPendingWrite: 8 * 1024 * 1024,
@@ -364,6 +364,7 @@ export class H2Connection {
     if (payload.length > stream.receiveWindow) return this.refuse(id, ERROR.FLOW_CONTROL_ERROR);
     stream.receiveWindow -= payload.length;
     if (body.length === 0 && !(flags & END_STREAM)) this.cheap();
+    if (!stream.lengthAgrees(body.length, (flags & END_STREAM) !== 0)) return this.refuse(id, ERROR.PROTOCOL_ERROR);
     stream.received(body, payload.length - body.length, (flags & END_STREAM) !== 0);
     if (this.bufferedBytes > this.limits.maxBufferedPerConnection) {
       throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, "too many request bytes held by open streams");
@@ -419,6 +420,7 @@ export class H2Connection {
       // Trailers: must end the stream, and carry no pseudo-header.
       if (existing.remoteEnded) return this.refuse(id, ERROR.STREAM_CLOSED);
       if (!endStream || fields === undefined || fields.some((f, i) => i % 2 === 0 && f.startsWith(":"))) return this.refuse(id, ERROR.PROTOCOL_ERROR);
+      if (!existing.lengthAgrees(0, true)) return this.refuse(id, ERROR.PROTOCOL_ERROR);
       existing.received(Buffer.alloc(0), 0, true);
       return;
     }
@@ -441,6 +443,8 @@ export class H2Connection {
     }
     const malformed = checkRequest(fields);
     if (malformed !== undefined) return this.refuse(id, ERROR.PROTOCOL_ERROR);
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === "content-length") stream.contentLength = Number(fields[i + 1]);
+    if (endStream && !stream.lengthAgrees(0, true)) return this.refuse(id, ERROR.PROTOCOL_ERROR);
     this.streams.set(id, stream);
     if (endStream) stream.received(Buffer.alloc(0), 0, true);
     try {
@@ -723,6 +727,8 @@ function checkRequest(fields: HeaderList): string | undefined {
       if (!LEGAL_FIELD_NAME.test(name)) return "a field name that is not a lower-case token";
       if (CONNECTION_SPECIFIC.has(name)) return `the connection-specific field ${name}`;
       if (name === "te" && value !== "trailers") return "te other than trailers";
+      if (name === "content-length" && (!/^\d{1,15}$/.test(value) || seen.has(name))) return "a content-length that is not one number";
+      if (name === "content-length") seen.add(name);
     }
     if (ILLEGAL_FIELD_VALUE.test(value)) return "a field value with NUL, CR or LF";
   }
@@ -816,6 +822,16 @@ export class H2Stream {
 
   get destroyed(): boolean {
     return this.closed;
+  }
+
+  /** The request's `content-length`, if it declared one: the DATA must add up to it (RFC 9113 §8.1.1). */
+  contentLength: number | undefined;
+
+  /** Whether `more` bytes (and, at the end, the whole body) stay within the declared content-length. */
+  lengthAgrees(more: number, end: boolean): boolean {
+    if (this.contentLength === undefined) return true;
+    const total = this.heldBytes + more;
+    return end ? total === this.contentLength : total <= this.contentLength;
   }
 
   /** Request bytes the stream's receive window is given back for as they arrive (beyond it the peer waits). */

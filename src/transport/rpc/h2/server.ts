@@ -2,7 +2,6 @@ import { connect as http2Connect, constants, type ClientHttp2Session, type Clien
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { directRoute, serveDirect, type DirectRoute } from "../grpc-direct.js";
 import { DEFAULT_LIMITS, ERROR, H2Connection, headerObject, type H2Limits, type H2Stream } from "./connection.js";
-import type { HeaderList } from "./hpack.js";
 import { PEER_FIELD } from "./peer-field.js";
 
 /**
@@ -83,7 +82,7 @@ export class H2GrpcServer {
             return;
           }
           proxy ??= new GrpcJsProxy(this.opts.grpcJsSocket, connection);
-          proxy.pass(stream, fields, headers);
+          proxy.pass(stream, headers);
         },
         oversizedHeaders: (stream) => stream.respondFields(OVERSIZED, true),
       },
@@ -151,21 +150,16 @@ class GrpcJsProxy {
     this.session = undefined;
   }
 
-  pass(stream: H2Stream, fields: HeaderList, headers: IncomingHttpHeaders): void {
+  pass(stream: H2Stream, headers: IncomingHttpHeaders): void {
+    // As Node's server would have given them to grpc-js: a repeated single-valued field keeps its first value,
+    // other repeats are joined.
     const out: OutgoingHttpHeaders = {};
-    for (let i = 0; i < fields.length; i += 2) {
-      const name = fields[i]!;
-      if (NOT_PASSED.has(name)) continue;
-      const value = fields[i + 1]!;
-      const existing = out[name];
-      if (existing === undefined) out[name] = value;
-      else if (Array.isArray(existing)) existing.push(value);
-      else out[name] = [existing as string, value];
-    }
+    for (const name of Object.keys(headers)) if (!NOT_PASSED.has(name)) out[name] = headers[name];
     out[PEER_FIELD] = this.peer;
     let request: ClientHttp2Stream;
     try {
-      request = this.open().request(out);
+      // endStream false: Node's client would end a GET's stream at once, dropping its body.
+      request = this.open().request(out, { endStream: false });
     } catch {
       // A field Node's HTTP/2 client refuses to send: the caller's request was not valid HTTP/2 metadata.
       const path = typeof headers[":path"] === "string" ? headers[":path"] : "";
@@ -180,11 +174,13 @@ class GrpcJsProxy {
     });
     request.on("drain", () => stream.releaseWindow());
     stream.on("end", () => request.end());
-    stream.on("close", () => {
-      if (!request.closed) request.close(stream.resetCode ?? constants.NGHTTP2_CANCEL);
-    });
     // The answer.
     let trailersSent = false;
+    stream.on("close", () => {
+      // Only a call the client gave up on is cancelled at grpc-js: cancelling every finished one trips Node's
+      // rapid-reset guard on grpc-js's session, which then drops every call on it.
+      if (!trailersSent && !request.closed) request.close(stream.resetCode ?? constants.NGHTTP2_CANCEL);
+    });
     request.on("response", (response: IncomingHttpHeaders, flags: number) => {
       const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       stream.respondFields(answerFields(response), endStream);
