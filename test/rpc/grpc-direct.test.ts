@@ -304,7 +304,8 @@ describe("tessera's gRPC port", () => {
 });
 
 describe("a finished call on the stream path", () => {
-  it("keeps neither the handler's context nor the request alive (tessera's HTTP/2)", async () => {
+  /** A TokenService whose IssueClientToken keeps weak references to its context and request, and a full collection. */
+  const recorder = () => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
     const refs: { context?: WeakRef<object>; request?: WeakRef<object> } = {};
@@ -315,6 +316,11 @@ describe("a finished call on the stream path", () => {
         return { accessToken: "a", tokenType: "Bearer", expiresIn: 1 };
       },
     };
+    return { gc, refs, recording };
+  };
+
+  it("keeps neither the handler's context nor the request alive (tessera's HTTP/2)", async () => {
+    const { gc, refs, recording } = recorder();
     const server = createGrpcServer({ services: [{ service: TokenService, impl: recording }] });
     const port = await server.listen("127.0.0.1", 0);
     try {
@@ -335,16 +341,7 @@ describe("a finished call on the stream path", () => {
   it("keeps neither the handler's context nor the request alive through its stream (Node's HTTP/2)", async () => {
     // Node keeps a finished HTTP/2 stream until a full collection (grpc-direct.ts, `settle`); this test holds the
     // stream as the young generation's collections do, and checks that what the call built is free all the same.
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    const refs: { context?: WeakRef<object>; request?: WeakRef<object> } = {};
-    const recording: Partial<ServiceImpl<typeof TokenService>> = {
-      issueClientToken(req, context) {
-        refs.context = new WeakRef(context);
-        refs.request = new WeakRef(req);
-        return { accessToken: "a", tokenType: "Bearer", expiresIn: 1 };
-      },
-    };
+    const { gc, refs, recording } = recorder();
     const server = createGrpcServer({ services: [{ service: TokenService, impl: recording }], http2: "node" });
     const port = await server.listen("127.0.0.1", 0);
     try {

@@ -10,17 +10,19 @@ import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from 
 /**
  * gRPC unary calls to tessera's own services, read and answered on the HTTP/2 stream itself.
  *
- * grpc-js still owns the port (sessions, settings, shutdown) and serves everything else: health, reflection,
- * compressed requests, a malformed `grpc-timeout`, anything not `application/grpc`. For a plain unary call its
+ * The stream is tessera's own HTTP/2 (h2/server.ts, the default) or, with `TESSERA_GRPC_HTTP2=node`, Node's under
+ * grpc-js (`installDirectUnary`). Either way grpc-js serves everything else: health, reflection, compressed
+ * requests, a malformed `grpc-timeout`, anything not `application/grpc`. For a plain unary call its
  * per-call machinery (an intercepting call with its listeners and queues, Metadata built from the headers and back,
  * a stream decoder, the handler's call object) cost a third of a signature; answering on the stream took an
  * IssueClientToken call's main-thread time from 4.01 to 3.09 signatures (docs/performance.md, "gRPC calls answered
  * on the stream").
  *
  * What a caller sees is what grpc-js sends: the same response headers and trailers, status codes and messages
- * (`test/rpc/grpc-direct.test.ts` compares both paths). This reads grpc-js's HTTP/2 servers from a private field of
- * `grpc.Server` (grpc-js 1.14, pinned by the lockfile): if a later version moves it, `install` finds no server and
- * every call stays on grpc-js (slower, still correct), and that test fails to say so.
+ * (`test/rpc/grpc-direct.test.ts` compares both paths, on both HTTP/2 layers). On Node's HTTP/2 this reads grpc-js's
+ * HTTP/2 servers from a private field of `grpc.Server` (grpc-js 1.14, pinned by the lockfile): if a later version
+ * moves it, `install` finds no server and every call stays on grpc-js (slower, still correct), and that test fails
+ * to say so.
  */
 
 /** A unary method the stream can answer: `run` hands the call (its request read) to handleUnary. */

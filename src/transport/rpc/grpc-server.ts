@@ -154,12 +154,12 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServerHandle {
 
   function bindPublic(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-          if (err) return reject(err);
-          setServing(true);
-          if (opts.direct !== false) directServers = installDirectUnary(server, direct, maxReceive);
-          resolve(bound);
-        });
+      server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+        if (err) return reject(err);
+        setServing(true);
+        if (opts.direct !== false) directServers = installDirectUnary(server, direct, maxReceive);
+        resolve(bound);
+      });
     });
   }
 }
