@@ -96,6 +96,28 @@ describe("TESSERA_WORKERS=2 on SQLite", () => {
     expect(loggedWorkers(proc.stdout(), "/oidc/token")).toEqual([0, 1]);
   });
 
+  it("the gRPC port on every worker: a token call and a health check (passed to that worker's grpc-js) on 8 connections", async () => {
+    const grpc = await import("@grpc/grpc-js");
+    const call = (client: InstanceType<typeof grpc.Client>, path: string, metadata: InstanceType<typeof grpc.Metadata>) =>
+      new Promise<{ code: number; bytes: number }>((resolve) =>
+        client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), metadata, (err, value) =>
+          resolve({ code: err?.code ?? 0, bytes: value?.length ?? 0 }),
+        ),
+      );
+    const results: Array<{ code: number; bytes: number }> = [];
+    for (let i = 0; i < 8; i++) {
+      // A channel of its own each: a new connection, handed to the workers in turn.
+      const client = new grpc.Client(`127.0.0.1:${proc.grpcPort}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      const auth = new grpc.Metadata();
+      auth.set("authorization", `Basic ${clientAuth}`);
+      results.push(await call(client, "/tessera.v1.TokenService/IssueClientToken", auth));
+      results.push(await call(client, "/grpc.health.v1.Health/Check", new grpc.Metadata()));
+      client.close();
+    }
+    expect(results.map((r) => r.code)).toEqual(Array(16).fill(0));
+    expect(results.filter((_, i) => i % 2 === 0).every((r) => r.bytes > 100)).toBe(true);
+  });
+
   it("20 concurrent refreshes of one token across the workers: exactly one 200", async () => {
     const login = await cis("password/authenticate", { username: "wanda", password: "worker password 1" });
     expect(login.status).toBe(200);
