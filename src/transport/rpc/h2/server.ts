@@ -21,7 +21,7 @@ export interface H2GrpcServerOptions {
   limits?: Partial<H2Limits>;
 }
 
-/** The status grpc-js sends for request metadata over its limit, as a trailers-only answer. */
+/** The answer to request metadata over SETTINGS_MAX_HEADER_LIST_SIZE: RESOURCE_EXHAUSTED, trailers only. */
 const OVERSIZED = [":status", "200", "content-type", "application/grpc", "grpc-status", "8", "grpc-message", "request%20metadata%20too%20large"];
 
 export class H2GrpcServer {
