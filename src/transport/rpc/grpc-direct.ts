@@ -164,6 +164,12 @@ const visible = (name: string) => !name.startsWith(":") && !name.endsWith("-bin"
 
 const peers = new WeakMap<object, string>();
 
+/** A connection's remote address as grpc-js's `getPeer` gives it (`host:port`), or "unknown". */
+export function peerAddress(socket: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined } | undefined): string {
+  if (!socket?.remoteAddress) return "unknown";
+  return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+}
+
 /** One unary call on its HTTP/2 stream: reads the request message, answers as grpc-js does. */
 export class DirectCall implements UnaryCall, Answer {
   readonly requestHeader: Headers;
@@ -285,8 +291,7 @@ export class DirectCall implements UnaryCall, Answer {
     // Read once per connection: the session's socket is a proxy, and each address is a call into the socket.
     let peer = peers.get(session);
     if (peer === undefined) {
-      const socket = session.socket;
-      peer = !socket?.remoteAddress ? "unknown" : socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+      peer = peerAddress(session.socket);
       if (peer !== "unknown") peers.set(session, peer);
     }
     return peer;

@@ -19,7 +19,8 @@ import { toConnectError } from "./errors.js";
 import { installDirectUnary, type DirectRoute } from "./grpc-direct.js";
 import { binaryValues, MalformedRequest, type CallStatus, type UnaryCall } from "./unary-call.js";
 import { CALL_ENDED, LazyHandlerContext } from "./handler-context.js";
-import { H2GrpcServer, PEER_FIELD } from "./h2/server.js";
+import { H2GrpcServer } from "./h2/server.js";
+import { PEER_FIELD } from "./h2/peer-field.js";
 
 /**
  * grpc-js's own log lines (stderr, `E …`, as its default logger writes them) without the values it quotes: a

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { sensitiveHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { sensitiveHeaders, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { encodeHeaders, HpackDecoder, HpackError, type HeaderList } from "./hpack.js";
 
 /**
@@ -279,7 +279,6 @@ export class H2Connection {
       const tail = this.buffered;
       this.needed = (tail.length < 9 ? 9 : 9 + ((tail[0]! << 16) | (tail[1]! << 8) | tail[2]!)) - tail.length;
     }
-    data = undefined as unknown as Buffer;
     this.giveBackWindow();
   }
 
@@ -766,8 +765,11 @@ const SINGLE_VALUED = new Set([
   "referer", "retry-after", "tk", "upgrade-insecure-requests", "user-agent", "x-content-type-options",
 ]);
 
-/** Node's OutgoingHttpHeaders as a field list (pseudo-headers first, arrays one field each), and its never-indexed names. */
-function fieldList(headers: OutgoingHttpHeaders, withDate: boolean): { fields: string[]; sensitive: ReadonlySet<string> | undefined } {
+/**
+ * A header object (Node's, as given to `respond` or received from a peer) as a field list (`:status` first, arrays
+ * one field each), with `date` added if asked, and its never-indexed names.
+ */
+export function fieldList(headers: OutgoingHttpHeaders | IncomingHttpHeaders, withDate: boolean): { fields: string[]; sensitive: ReadonlySet<string> | undefined } {
   const fields: string[] = [];
   const status = headers[":status"];
   if (status !== undefined) fields.push(":status", String(status));
@@ -805,7 +807,6 @@ export class H2Stream {
   pending: Buffer[] = [];
   endAfterData = false;
   trailers: Buffer | undefined;
-  private headersSent = false;
   private localEnded = false;
   private waitForTrailers = false;
   /** Node's readable state, as grpc-direct.ts reads it: whether the request's end arrived. */
@@ -917,7 +918,7 @@ export class H2Stream {
 
   /** Sends the answer's headers (Node's `respond`): with `endStream`, a trailers-only answer. */
   respond(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }): void {
-    if (this.closed || this.headersSent) return;
+    if (this.closed || this.answered) return;
     const { fields, sensitive } = fieldList(headers, true);
     this.respondFields(fields, options?.endStream === true, sensitive);
     this.waitForTrailers = options?.waitForTrailers === true;
@@ -925,8 +926,7 @@ export class H2Stream {
 
   /** Sends the answer's headers from a field list. */
   respondFields(fields: string[], endStream: boolean, sensitive?: ReadonlySet<string>): void {
-    if (this.closed || this.headersSent) return;
-    this.headersSent = true;
+    if (this.closed || this.answered) return;
     this.answered = true;
     this.session.sendHeaders(this, encodeHeaders(fields, sensitive), endStream);
     if (endStream) this.endedLocally();
@@ -1006,8 +1006,7 @@ export class H2Stream {
 
   /** Node's `destroy`: resets the stream (CANCEL if the answer was not complete). */
   destroy(): void {
-    if (this.closed) return;
-    this.session.streamError(this.id, this.localEnded ? ERROR.NO_ERROR : ERROR.CANCEL);
+    this.reset(this.localEnded ? ERROR.NO_ERROR : ERROR.CANCEL);
   }
 
   /** Resets the stream with `code`. */

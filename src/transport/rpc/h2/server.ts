@@ -1,7 +1,7 @@
 import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
-import { directRoute, serveDirect, type DirectRoute } from "../grpc-direct.js";
-import { DEFAULT_LIMITS, ERROR, H2Connection, headerObject, type H2Limits, type H2Stream } from "./connection.js";
+import { directRoute, peerAddress, serveDirect, type DirectRoute } from "../grpc-direct.js";
+import { DEFAULT_LIMITS, ERROR, fieldList, H2Connection, headerObject, type H2Limits, type H2Stream } from "./connection.js";
 import { PEER_FIELD } from "./peer-field.js";
 
 /**
@@ -10,8 +10,6 @@ import { PEER_FIELD } from "./peer-field.js";
  * anything not `application/grpc` — is passed, frame by frame, to grpc-js, which listens on a Unix socket in a
  * private directory and answers as it always has.
  */
-
-export { PEER_FIELD };
 
 export interface H2GrpcServerOptions {
   routes: Map<string, DirectRoute>;
@@ -48,11 +46,8 @@ export class H2GrpcServer {
   /** Stops accepting; every connection gets GOAWAY and finishes its streams; after `graceMs` the rest are cut. */
   close(graceMs: number): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const drained = Promise.all([...this.connections].map((connection) => new Promise<void>((resolve) => connection.onClose(resolve))));
     for (const connection of this.connections) connection.shutdown();
-    const drained = new Promise<void>((resolve) => {
-      const check = () => (this.connections.size === 0 ? resolve() : setTimeout(check, 10).unref());
-      check();
-    });
     let force: NodeJS.Timeout | undefined;
     const forced = new Promise<void>((resolve) => {
       force = setTimeout(() => {
@@ -117,8 +112,7 @@ class GrpcJsProxy {
     private readonly socketPath: string,
     private readonly connection: H2Connection,
   ) {
-    const client = connection.socket;
-    this.peer = !client.remoteAddress ? "unknown" : client.remotePort ? `${client.remoteAddress}:${client.remotePort}` : client.remoteAddress;
+    this.peer = peerAddress(connection.socket);
     connection.onDrain(() => this.resumeCaughtUp());
   }
 
@@ -183,7 +177,8 @@ class GrpcJsProxy {
     });
     request.on("response", (response: IncomingHttpHeaders, flags: number) => {
       const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      stream.respondFields(answerFields(response), endStream);
+      const { fields, sensitive } = fieldList(response, false);
+      stream.respondFields(fields, endStream, sensitive);
       if (endStream) trailersSent = true;
     });
     request.on("data", (chunk: Buffer) => {
@@ -196,7 +191,7 @@ class GrpcJsProxy {
     stream.on("writable", () => this.resumeCaughtUp());
     request.on("trailers", (trailers: IncomingHttpHeaders) => {
       trailersSent = true;
-      stream.trailerFields(answerFields(trailers));
+      stream.trailerFields(fieldList(trailers, false).fields);
     });
     request.on("end", () => {
       if (!trailersSent) stream.end();
@@ -207,19 +202,4 @@ class GrpcJsProxy {
       if (!stream.closed && !trailersSent) stream.reset(request.rstCode === constants.NGHTTP2_NO_ERROR || request.rstCode === undefined ? ERROR.INTERNAL_ERROR : request.rstCode);
     });
   }
-}
-
-/** An answer's header object as a field list (pseudo-headers first; arrays one field each). */
-function answerFields(headers: IncomingHttpHeaders): string[] {
-  const fields: string[] = [];
-  const status = headers[":status"];
-  if (status !== undefined) fields.push(":status", String(status));
-  for (const name of Object.keys(headers)) {
-    if (name.startsWith(":") || NOT_PASSED.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) fields.push(name, v);
-    else fields.push(name, String(value));
-  }
-  return fields;
 }
